@@ -1,0 +1,171 @@
+// layerleak core vocabulary: the few types every part shares.
+//
+// Result/Error carry failures across seams (no exceptions cross a library boundary); ByteReader is the
+// one streaming input abstraction (files, blobs in archives, decompressors, network bodies); Digest and
+// Sha256 name and compute content digests; HashingReader verifies a digest while bytes stream through.
+//
+// Not responsible for: images, archives, rules or reports. Everything here is small and dependency-free
+// except OpenSSL for SHA-256.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace layerleak {
+
+// One documented value per kind of failure. The CLI maps every error to exit status 2.
+enum class Errc {
+  io,               // a read, open or seek failed (message names the path)
+  not_found,        // a file, blob or image that should exist does not
+  malformed,        // input is not in the format it claims (JSON, tar, gzip, manifest shape)
+  unsupported,      // well-formed input layerleak does not handle (yet)
+  digest_mismatch,  // content does not hash to the digest that names it
+  limit,            // a safety limit was hit (size, depth, count)
+  invalid_argument, // the user asked for something impossible (bad option, bad reference)
+  internal,         // a library (Hyperscan, libarchive, OpenSSL) failed unexpectedly
+};
+
+std::string_view errc_name(Errc code) noexcept;
+
+// An error with a human-readable message that already carries its context (image, layer, path).
+struct Error {
+  Errc code;
+  std::string message;
+
+  // Returns a copy whose message is "<context>: <message>".
+  [[nodiscard]] Error with_context(std::string_view context) const;
+};
+
+struct Ok {};
+
+// Either a value or an Error. Deliberately tiny: construct from T or Error, test, then take.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+
+  bool ok() const noexcept { return state_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  T& value() & { return std::get<0>(state_); }
+  const T& value() const& { return std::get<0>(state_); }
+  T&& value() && { return std::get<0>(std::move(state_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+  const Error& error() const& { return std::get<1>(state_); }
+  Error&& error() && { return std::get<1>(std::move(state_)); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+using Status = Result<Ok>;
+
+inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
+
+// A pull-based byte stream. read() fills up to out.size() bytes and returns how many; 0 means end of
+// stream. Not thread-safe; one reader is used by one thread at a time.
+class ByteReader {
+ public:
+  virtual ~ByteReader() = default;
+  virtual Result<std::size_t> read(std::span<char> out) = 0;
+};
+
+// Reads a whole file, or a byte range [offset, offset+length) of it, with pread (so several readers
+// may share one descriptor). Opens the path itself; fails with Errc::not_found / Errc::io.
+class FileReader final : public ByteReader {
+ public:
+  static Result<std::unique_ptr<FileReader>> open(const std::string& path);
+  static Result<std::unique_ptr<FileReader>> open_range(const std::string& path, std::uint64_t offset,
+                                                        std::uint64_t length);
+  ~FileReader() override;
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+
+  Result<std::size_t> read(std::span<char> out) override;
+
+ private:
+  FileReader(int fd, std::string path, std::uint64_t offset, std::uint64_t length);
+  int fd_;
+  std::string path_;
+  std::uint64_t position_;
+  std::uint64_t end_;
+};
+
+// Reads a whole (small) stream into memory, failing with Errc::limit beyond max_bytes.
+Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes);
+
+// A content digest such as "sha256:<64 hex>". Only sha256 is accepted (OCI allows sha512, nobody
+// uses it; rejecting it is an explicit Errc::unsupported, not a silent pass).
+struct Digest {
+  std::string algorithm;  // "sha256"
+  std::string hex;        // lowercase hex
+
+  static Result<Digest> parse(std::string_view text);
+  std::string str() const { return algorithm + ":" + hex; }
+  bool empty() const { return hex.empty(); }
+  friend bool operator==(const Digest&, const Digest&) = default;
+};
+
+// Incremental SHA-256 (OpenSSL EVP). Not thread-safe; one hasher per stream.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  void update(std::span<const char> bytes);
+  void update(std::string_view text) { update(std::span<const char>(text.data(), text.size())); }
+  // Finishes and returns the digest; the hasher must not be used afterwards.
+  Digest finish();
+
+  static Digest of(std::string_view text);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Passes bytes through from an inner reader while hashing them. At end of stream, when an expected
+// digest was given, returns Errc::digest_mismatch (with `what` in the message) instead of 0 if the
+// content does not match. The computed digest is available from digest() after end of stream.
+class HashingReader final : public ByteReader {
+ public:
+  HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what);
+  Result<std::size_t> read(std::span<char> out) override;
+  bool finished() const { return computed_.has_value(); }
+  const std::optional<Digest>& digest() const { return computed_; }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteReader& inner_;
+  std::optional<Digest> expected_;
+  std::string what_;
+  Sha256 hasher_;
+  std::optional<Digest> computed_;
+  std::uint64_t bytes_ = 0;
+};
+
+// Reads an in-memory buffer (tests, pseudo-files). Does not own the bytes.
+class MemoryReader final : public ByteReader {
+ public:
+  explicit MemoryReader(std::string_view bytes) : bytes_(bytes) {}
+  Result<std::size_t> read(std::span<char> out) override;
+
+ private:
+  std::string_view bytes_;
+  std::size_t position_ = 0;
+};
+
+}  // namespace layerleak

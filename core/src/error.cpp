@@ -1,0 +1,48 @@
+#include <algorithm>
+
+#include "layerleak/core.h"
+
+namespace layerleak {
+
+std::string_view errc_name(Errc code) noexcept {
+  switch (code) {
+    case Errc::io: return "io";
+    case Errc::not_found: return "not_found";
+    case Errc::malformed: return "malformed";
+    case Errc::unsupported: return "unsupported";
+    case Errc::digest_mismatch: return "digest_mismatch";
+    case Errc::limit: return "limit";
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::internal: return "internal";
+  }
+  return "unknown";
+}
+
+Error Error::with_context(std::string_view context) const {
+  Error copy = *this;
+  copy.message = std::string(context) + ": " + message;
+  return copy;
+}
+
+Result<std::size_t> MemoryReader::read(std::span<char> out) {
+  std::size_t n = std::min(out.size(), bytes_.size() - position_);
+  std::copy_n(bytes_.data() + position_, n, out.data());
+  position_ += n;
+  return n;
+}
+
+Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes) {
+  std::string data;
+  char buffer[65536];
+  while (true) {
+    auto n = reader.read(buffer);
+    if (!n) return std::move(n).error();
+    if (*n == 0) return data;
+    if (data.size() + *n > max_bytes) {
+      return make_error(Errc::limit, "larger than the " + std::to_string(max_bytes) + "-byte limit");
+    }
+    data.append(buffer, *n);
+  }
+}
+
+}  // namespace layerleak

@@ -1,0 +1,70 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "layerleak/core.h"
+
+namespace layerleak {
+
+namespace {
+Error errno_error(const std::string& what, const std::string& path) {
+  int saved = errno;
+  return make_error(saved == ENOENT ? Errc::not_found : Errc::io,
+                    what + " " + path + ": " + std::strerror(saved));
+}
+}  // namespace
+
+FileReader::FileReader(int fd, std::string path, std::uint64_t offset, std::uint64_t length)
+    : fd_(fd), path_(std::move(path)), position_(offset), end_(offset + length) {}
+
+FileReader::~FileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<FileReader>> FileReader::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("cannot open", path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = errno_error("cannot stat", path);
+    ::close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(Errc::io, "not a regular file: " + path);
+  }
+  return std::unique_ptr<FileReader>(new FileReader(fd, path, 0, static_cast<std::uint64_t>(st.st_size)));
+}
+
+Result<std::unique_ptr<FileReader>> FileReader::open_range(const std::string& path, std::uint64_t offset,
+                                                           std::uint64_t length) {
+  auto whole = open(path);
+  if (!whole) return std::move(whole).error();
+  auto& reader = **whole;
+  if (offset > reader.end_ || length > reader.end_ - offset) {
+    return make_error(Errc::malformed, "byte range beyond the end of " + path);
+  }
+  reader.position_ = offset;
+  reader.end_ = offset + length;
+  return std::move(whole).value();
+}
+
+Result<std::size_t> FileReader::read(std::span<char> out) {
+  std::uint64_t left = end_ - position_;
+  std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, out.size()));
+  if (want == 0) return std::size_t{0};
+  while (true) {
+    ssize_t n = ::pread(fd_, out.data(), want, static_cast<off_t>(position_));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("cannot read", path_);
+    if (n == 0) return make_error(Errc::io, "unexpected end of file in " + path_);
+    position_ += static_cast<std::uint64_t>(n);
+    return static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace layerleak

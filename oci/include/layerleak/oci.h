@@ -1,0 +1,123 @@
+// layerleak oci: container images as data.
+//
+// open_source() turns an image reference (docker-archive:, oci-archive:, oci:, dir:, a plain path) into
+// an ImageSource, which lists the images it holds (manifest, config, layers, history, each digest
+// verified) and opens raw layer blobs for streaming. FilesystemView answers, from each layer's
+// entries and whiteouts, whether a file is still visible in the final filesystem.
+//
+// Not responsible for: decompressing or reading layer contents (scanner/archive), regexes or
+// findings. Everything that is read here is small JSON, bounded in size.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "layerleak/core.h"
+
+namespace layerleak::oci {
+
+struct Platform {
+  std::string os;
+  std::string architecture;
+  std::string variant;
+
+  std::string str() const;                           // "linux/amd64" or "linux/arm/v7"
+  static Result<Platform> parse(std::string_view);   // "os/arch[/variant]"
+  bool matches(const Platform& wanted) const;        // variant ignored when `wanted` has none
+};
+
+struct Descriptor {
+  std::string media_type;
+  Digest digest;
+  std::int64_t size = -1;  // -1 when unknown (legacy docker-archive)
+  std::map<std::string, std::string> annotations;
+  std::optional<Platform> platform;
+};
+
+struct Layer {
+  std::size_t index = 0;
+  Descriptor blob;                 // digest empty when the container does not name it (legacy archives)
+  Digest diff_id;                  // from config rootfs.diff_ids[index]
+  std::string created_by;          // history step that made the layer ("" when unknown)
+  std::optional<std::size_t> history_index;
+};
+
+struct Image {
+  std::string reference;   // as the user can write it back: "oci-archive:app.tar:latest"
+  std::string transport;   // "docker-archive", "oci-archive", "oci", "dir"
+  std::optional<Digest> manifest_digest;
+  std::optional<Digest> config_digest;
+  std::optional<Platform> platform;
+  std::vector<std::string> tags;
+  std::vector<Layer> layers;
+  std::string config_json;  // raw config bytes (verified), for config scanning
+  std::map<std::string, std::string> annotations;
+  std::string rootfs_dir;   // dir: transport only: the directory to walk instead of layers
+};
+
+struct SelectOptions {
+  Platform platform{"linux", "amd64", ""};
+  bool all_platforms = false;
+  bool include_attestations = false;
+};
+
+// An opened image container. Thread-safe: open_blob may be called concurrently (random-access
+// sources), each returned reader is used by one thread.
+class ImageSource {
+ public:
+  virtual ~ImageSource() = default;
+  virtual std::string_view transport() const = 0;
+  // The images selected from this source, in a stable order (container order).
+  virtual Result<std::vector<Image>> images(const SelectOptions& options) = 0;
+  // The raw (still compressed, not yet verified) bytes of a layer blob.
+  virtual Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) = 0;
+};
+
+// Parses `reference` per CONTRACT.md and opens it. Fails with Errc::not_found (no such path),
+// Errc::invalid_argument (bad reference) or Errc::malformed (not an image).
+Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference);
+
+// The transport a reference names, without opening it ("" when not recognisable).
+std::string transport_of(std::string_view reference);
+
+enum class Visibility { runtime, deleted, overwritten };
+std::string_view visibility_name(Visibility v) noexcept;
+
+// What one layer changes in the filesystem. Paths are normalised absolute paths ("/app/.env").
+struct LayerChanges {
+  std::unordered_set<std::string> entries;     // every non-whiteout entry (files, dirs, links)
+  std::unordered_set<std::string> directories; // the entries that are directories
+  std::unordered_set<std::string> whiteouts;   // paths deleted by ".wh.<name>"
+  std::unordered_set<std::string> opaque_dirs; // directories whose lower contents ".wh..wh..opq" hides
+
+  // Records one tar entry by its normalised path; whiteout names are decoded here.
+  void record(const std::string& path, bool is_directory);
+};
+
+// True when `path`'s last component is a whiteout marker (".wh.*"); such entries are never scanned.
+bool is_whiteout(std::string_view path);
+
+struct VisibilityResult {
+  Visibility visibility = Visibility::runtime;
+  std::optional<std::size_t> hidden_by_layer;
+};
+
+// The final-filesystem view over all layers of one image.
+class FilesystemView {
+ public:
+  explicit FilesystemView(std::vector<LayerChanges> layers) : layers_(std::move(layers)) {}
+  // Whether the file `path` as written by layer `layer` is still what the final filesystem shows.
+  VisibilityResult visibility(std::size_t layer, const std::string& path) const;
+
+ private:
+  std::vector<LayerChanges> layers_;
+};
+
+}  // namespace layerleak::oci

@@ -1,0 +1,193 @@
+#include "file_tree.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+namespace layerleak::oci {
+
+std::string tree_path(std::string_view name) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < name.size()) {
+    std::size_t slash = name.find('/', i);
+    if (slash == std::string_view::npos) slash = name.size();
+    std::string_view part = name.substr(i, slash - i);
+    if (!part.empty() && part != ".") {
+      if (!out.empty()) out.push_back('/');
+      out.append(part);
+    }
+    i = slash + 1;
+  }
+  return out;
+}
+
+Result<std::string> FileTree::read_small(const std::string& path, std::size_t max_bytes) const {
+  auto reader = open(path);
+  if (!reader) return std::move(reader).error();
+  auto data = read_all(**reader, max_bytes);
+  if (!data) return std::move(data).error().with_context(path);
+  return data;
+}
+
+bool DirectoryTree::exists(const std::string& path) const {
+  struct stat st {};
+  return ::stat((root_ + "/" + path).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<std::unique_ptr<ByteReader>> DirectoryTree::open(const std::string& path) const {
+  // Why reject "..": blob paths come from JSON written by whoever made the image.
+  if (path.find("..") != std::string::npos) return make_error(Errc::malformed, "refusing path with \"..\": " + path);
+  auto reader = FileReader::open(root_ + "/" + path);
+  if (!reader) return std::move(reader).error();
+  return std::unique_ptr<ByteReader>(std::move(reader).value());
+}
+
+namespace {
+
+constexpr std::size_t kBlock = 512;
+constexpr std::size_t kMaxMembers = 1'000'000;
+constexpr std::uint64_t kMaxLongName = 1024 * 1024;
+
+Result<std::uint64_t> parse_number(const char* field, std::size_t length) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(field);
+  if (length > 0 && (bytes[0] & 0x80)) {  // base-256 (GNU) for large values
+    std::uint64_t value = bytes[0] & 0x3f;
+    for (std::size_t i = 1; i < length; ++i) {
+      if (value >> 55) return make_error(Errc::malformed, "tar size field overflows");
+      value = (value << 8) | bytes[i];
+    }
+    return value;
+  }
+  std::uint64_t value = 0;
+  std::size_t i = 0;
+  while (i < length && (field[i] == ' ' || field[i] == '\0')) ++i;
+  for (; i < length && field[i] >= '0' && field[i] <= '7'; ++i) {
+    if (value >> 60) return make_error(Errc::malformed, "tar size field overflows");
+    value = value * 8 + static_cast<std::uint64_t>(field[i] - '0');
+  }
+  return value;
+}
+
+std::string field_string(const char* field, std::size_t length) {
+  return std::string(field, strnlen(field, length));
+}
+
+bool checksum_ok(const std::array<char, kBlock>& header) {
+  auto stored = parse_number(header.data() + 148, 8);
+  if (!stored) return false;
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < kBlock; ++i) {
+    sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(header[i]);
+  }
+  return sum == *stored;
+}
+
+// Finds "path=" in a pax extended header ("<len> <key>=<value>\n" records).
+std::optional<std::string> pax_path(const std::string& records) {
+  std::size_t i = 0;
+  while (i < records.size()) {
+    std::size_t space = records.find(' ', i);
+    if (space == std::string::npos) break;
+    std::uint64_t length = 0;
+    for (std::size_t j = i; j < space; ++j) {
+      if (records[j] < '0' || records[j] > '9') return std::nullopt;
+      length = length * 10 + static_cast<std::uint64_t>(records[j] - '0');
+      if (length > records.size()) return std::nullopt;
+    }
+    if (length == 0 || i + length > records.size()) return std::nullopt;
+    std::string_view record(records.data() + space + 1, i + length - space - 2);
+    if (record.substr(0, 5) == "path=") return std::string(record.substr(5));
+    i += length;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
+  auto file = FileReader::open(tar_path);
+  if (!file) return std::move(file).error();
+  struct stat st {};
+  if (::stat(tar_path.c_str(), &st) != 0) return make_error(Errc::io, "cannot stat " + tar_path);
+  const std::uint64_t file_size = static_cast<std::uint64_t>(st.st_size);
+
+  auto tree = std::unique_ptr<TarTree>(new TarTree());
+  tree->path_ = tar_path;
+  std::uint64_t offset = 0;
+  std::optional<std::string> long_name;
+  std::array<char, kBlock> header{};
+  auto read_at = [&](std::uint64_t at, char* out, std::size_t n) -> Status {
+    auto range = FileReader::open_range(tar_path, at, n);
+    if (!range) return std::move(range).error();
+    std::size_t have = 0;
+    while (have < n) {
+      auto got = (*range)->read(std::span<char>(out + have, n - have));
+      if (!got) return std::move(got).error();
+      if (*got == 0) return make_error(Errc::malformed, "truncated tar archive " + tar_path);
+      have += *got;
+    }
+    return Ok{};
+  };
+  auto bad = [&](const std::string& what) {
+    return make_error(Errc::malformed, tar_path + " is not a valid tar archive: " + what + " at offset " +
+                                           std::to_string(offset));
+  };
+
+  while (true) {
+    if (offset + kBlock > file_size) {
+      if (offset == 0) return bad("file too short");
+      break;  // a missing end-of-archive marker is tolerated, like GNU tar does
+    }
+    if (auto st_read = read_at(offset, header.data(), kBlock); !st_read) return std::move(st_read).error();
+    if (std::all_of(header.begin(), header.end(), [](char c) { return c == 0; })) break;
+    if (!checksum_ok(header)) return bad("header checksum mismatch");
+    auto size = parse_number(header.data() + 124, 12);
+    if (!size) return bad(size.error().message);
+    const std::uint64_t data_offset = offset + kBlock;
+    if (*size > file_size || data_offset + *size > file_size) return bad("member runs past the end of the file");
+    const std::uint64_t next = data_offset + (*size + kBlock - 1) / kBlock * kBlock;
+    const char type = header[156];
+
+    if (type == 'L' || type == 'x') {
+      if (*size > kMaxLongName) return bad("oversized extended header");
+      std::string data(static_cast<std::size_t>(*size), '\0');
+      if (auto st_read = read_at(data_offset, data.data(), data.size()); !st_read) return std::move(st_read).error();
+      if (type == 'L') {
+        long_name = std::string(data.c_str());
+      } else if (auto path = pax_path(data)) {
+        long_name = *path;
+      }
+    } else if (type == 'g' || type == 'K') {
+      // global pax header, GNU long link name: nothing we need
+    } else {
+      std::string name = long_name ? *long_name : [&] {
+        std::string base = field_string(header.data(), 100);
+        std::string prefix = std::memcmp(header.data() + 257, "ustar", 5) == 0 ? field_string(header.data() + 345, 155) : "";
+        return prefix.empty() ? base : prefix + "/" + base;
+      }();
+      long_name.reset();
+      if (type == '0' || type == '\0' || type == '7') {
+        if (tree->members_.size() >= kMaxMembers) return bad("too many members");
+        tree->members_[tree_path(name)] = Member{data_offset, *size};  // a later duplicate wins, as in tar
+      }
+    }
+    offset = next;
+  }
+  return tree;
+}
+
+bool TarTree::exists(const std::string& path) const { return members_.count(tree_path(path)) > 0; }
+
+Result<std::unique_ptr<ByteReader>> TarTree::open(const std::string& path) const {
+  auto it = members_.find(tree_path(path));
+  if (it == members_.end()) return make_error(Errc::not_found, path + " is missing from " + path_);
+  auto reader = FileReader::open_range(path_, it->second.offset, it->second.size);
+  if (!reader) return std::move(reader).error();
+  return std::unique_ptr<ByteReader>(std::move(reader).value());
+}
+
+}  // namespace layerleak::oci

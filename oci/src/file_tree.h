@@ -1,0 +1,61 @@
+// FileTree: the files of an image container, whether a directory on disk or an (uncompressed) tar
+// archive indexed once. Internal to the oci library.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "layerleak/core.h"
+
+namespace layerleak::oci {
+
+// Why 16 MiB: real manifests, indexes and configs are kilobytes; tens of MB is an attack.
+constexpr std::size_t kMaxJsonBytes = 16 * 1024 * 1024;
+
+class FileTree {
+ public:
+  virtual ~FileTree() = default;
+  // Paths are relative, "/"-separated, without a leading "./" or "/": "blobs/sha256/ab…".
+  virtual bool exists(const std::string& path) const = 0;
+  virtual Result<std::unique_ptr<ByteReader>> open(const std::string& path) const = 0;
+  virtual std::string describe() const = 0;  // the container path, for messages
+
+  // Reads a small file whole, failing with Errc::limit beyond max_bytes.
+  Result<std::string> read_small(const std::string& path, std::size_t max_bytes = kMaxJsonBytes) const;
+};
+
+class DirectoryTree final : public FileTree {
+ public:
+  explicit DirectoryTree(std::string root) : root_(std::move(root)) {}
+  bool exists(const std::string& path) const override;
+  Result<std::unique_ptr<ByteReader>> open(const std::string& path) const override;
+  std::string describe() const override { return root_; }
+
+ private:
+  std::string root_;
+};
+
+// An uncompressed tar file whose member offsets are indexed once; members are then read with pread,
+// so any number of threads can read layers in parallel, and nothing is copied or spooled.
+class TarTree final : public FileTree {
+ public:
+  static Result<std::unique_ptr<TarTree>> index(const std::string& tar_path);
+  bool exists(const std::string& path) const override;
+  Result<std::unique_ptr<ByteReader>> open(const std::string& path) const override;
+  std::string describe() const override { return path_; }
+
+ private:
+  struct Member {
+    std::uint64_t offset;
+    std::uint64_t size;
+  };
+  std::string path_;
+  std::map<std::string, Member> members_;
+};
+
+// Normalises a member name of a container: strips "./" and leading "/", resolves "." (not "..").
+std::string tree_path(std::string_view name);
+
+}  // namespace layerleak::oci

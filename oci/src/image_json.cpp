@@ -1,0 +1,169 @@
+#include "image_json.h"
+
+namespace layerleak::oci {
+
+namespace {
+
+// Why a pre-scan: nlohmann's parser recurses per nesting level; a hostile 1e6-deep array would
+// overflow the stack before any limit inside the parser could apply.
+bool nesting_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string string_field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+Result<nlohmann::json> parse_json(std::string_view text, const std::string& what) {
+  if (!nesting_within(text, 64)) return make_error(Errc::malformed, what + ": JSON nested deeper than 64 levels");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(Errc::malformed, what + ": invalid JSON");
+  return j;
+}
+
+std::string blob_path(const Digest& digest) { return "blobs/" + digest.algorithm + "/" + digest.hex; }
+
+Result<std::string> read_verified_blob(const FileTree& tree, const Descriptor& descriptor, const std::string& what) {
+  const std::string path = blob_path(descriptor.digest);
+  if (!tree.exists(path)) {
+    return make_error(Errc::not_found, what + " " + descriptor.digest.str() + " is missing (no " + path + " in " +
+                                           tree.describe() + ")");
+  }
+  auto data = tree.read_small(path);
+  if (!data) return std::move(data).error().with_context(what + " " + descriptor.digest.str());
+  if (descriptor.size >= 0 && static_cast<std::uint64_t>(descriptor.size) != data->size()) {
+    return make_error(Errc::digest_mismatch, what + " " + descriptor.digest.str() + " has " +
+                                                 std::to_string(data->size()) + " bytes, the descriptor says " +
+                                                 std::to_string(descriptor.size));
+  }
+  Digest actual = Sha256::of(*data);
+  if (actual != descriptor.digest) {
+    return make_error(Errc::digest_mismatch, what + " digest mismatch: expected " + descriptor.digest.str() +
+                                                 ", content hashes to " + actual.str());
+  }
+  return data;
+}
+
+Result<Descriptor> parse_descriptor(const nlohmann::json& j, const std::string& what) {
+  if (!j.is_object()) return make_error(Errc::malformed, what + ": descriptor is not an object");
+  Descriptor d;
+  d.media_type = string_field(j, "mediaType");
+  auto digest = Digest::parse(string_field(j, "digest"));
+  if (!digest) return std::move(digest).error().with_context(what);
+  d.digest = std::move(digest).value();
+  if (auto it = j.find("size"); it != j.end() && it->is_number_integer()) d.size = it->get<std::int64_t>();
+  if (auto it = j.find("annotations"); it != j.end() && it->is_object()) {
+    for (const auto& [key, value] : it->items()) {
+      if (value.is_string()) d.annotations[key] = value.get<std::string>();
+    }
+  }
+  if (auto it = j.find("platform"); it != j.end() && it->is_object()) {
+    Platform p{string_field(*it, "os"), string_field(*it, "architecture"), string_field(*it, "variant")};
+    d.platform = p;
+  }
+  return d;
+}
+
+bool is_index_type(std::string_view media_type) { return media_type == kOciIndex || media_type == kDockerList; }
+bool is_manifest_type(std::string_view media_type) {
+  return media_type == kOciManifest || media_type == kDockerManifest;
+}
+
+Status apply_manifest(Image& image, const nlohmann::json& manifest, const std::string& what) {
+  if (!manifest.is_object()) return make_error(Errc::malformed, what + ": manifest is not an object");
+  auto config = manifest.find("config");
+  if (config == manifest.end()) return make_error(Errc::malformed, what + ": manifest has no config");
+  auto config_descriptor = parse_descriptor(*config, what + " config");
+  if (!config_descriptor) return std::move(config_descriptor).error();
+  image.config_digest = config_descriptor->digest;
+  auto layers = manifest.find("layers");
+  if (layers == manifest.end() || !layers->is_array()) {
+    return make_error(Errc::malformed, what + ": manifest has no layers list");
+  }
+  image.layers.clear();
+  for (std::size_t i = 0; i < layers->size(); ++i) {
+    auto d = parse_descriptor((*layers)[i], what + " layer " + std::to_string(i));
+    if (!d) return std::move(d).error();
+    Layer layer;
+    layer.index = i;
+    layer.blob = std::move(d).value();
+    image.layers.push_back(std::move(layer));
+  }
+  if (auto it = manifest.find("annotations"); it != manifest.end() && it->is_object()) {
+    for (const auto& [key, value] : it->items()) {
+      if (value.is_string()) image.annotations[key] = value.get<std::string>();
+    }
+  }
+  return Ok{};
+}
+
+Status apply_config(Image& image, const std::string& config_json) {
+  const std::string what = "image config " + (image.config_digest ? image.config_digest->str() : std::string());
+  auto parsed = parse_json(config_json, what);
+  if (!parsed) return std::move(parsed).error();
+  const nlohmann::json& config = *parsed;
+  if (!config.is_object()) return make_error(Errc::malformed, what + ": not a JSON object");
+  image.config_json = config_json;
+  if (!image.platform) {
+    Platform p{string_field(config, "os"), string_field(config, "architecture"), string_field(config, "variant")};
+    if (!p.os.empty()) image.platform = p;
+  }
+  auto rootfs = config.find("rootfs");
+  if (rootfs == config.end() || !rootfs->is_object() || !rootfs->contains("diff_ids") ||
+      !(*rootfs)["diff_ids"].is_array()) {
+    return make_error(Errc::malformed, what + ": no rootfs.diff_ids");
+  }
+  const nlohmann::json& diff_ids = (*rootfs)["diff_ids"];
+  if (diff_ids.size() != image.layers.size()) {
+    return make_error(Errc::malformed, what + ": " + std::to_string(diff_ids.size()) + " diff_ids for " +
+                                           std::to_string(image.layers.size()) + " layers");
+  }
+  for (std::size_t i = 0; i < diff_ids.size(); ++i) {
+    auto d = Digest::parse(diff_ids[i].is_string() ? diff_ids[i].get<std::string>() : std::string());
+    if (!d) return std::move(d).error().with_context(what + " diff_ids[" + std::to_string(i) + "]");
+    image.layers[i].diff_id = std::move(d).value();
+  }
+  // History: the i-th entry that is not empty_layer made layer i. When the counts disagree the
+  // history is not trustworthy, and layers are attributed by diffID only.
+  auto history = config.find("history");
+  if (history != config.end() && history->is_array()) {
+    std::vector<std::size_t> producing;
+    for (std::size_t h = 0; h < history->size(); ++h) {
+      const nlohmann::json& entry = (*history)[h];
+      bool empty = false;
+      if (entry.is_object()) {
+        auto flag = entry.find("empty_layer");
+        empty = flag != entry.end() && flag->is_boolean() && flag->get<bool>();
+      }
+      if (!empty) producing.push_back(h);
+    }
+    if (producing.size() == image.layers.size()) {
+      for (std::size_t i = 0; i < producing.size(); ++i) {
+        const nlohmann::json& entry = (*history)[producing[i]];
+        image.layers[i].history_index = producing[i];
+        if (entry.is_object()) image.layers[i].created_by = string_field(entry, "created_by");
+      }
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace layerleak::oci

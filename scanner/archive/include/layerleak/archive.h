@@ -1,0 +1,65 @@
+// layerleak archive: turns a layer blob into a stream of file entries.
+//
+// open_decompressor() sniffs the compression by magic bytes (gzip 1f 8b, zstd 28 b5 2f fd, else
+// none) and inflates with ISA-L (gzip) or libzstd; open_tar() reads tar entries with libarchive over
+// any ByteReader; open_directory() walks a plain root filesystem with the same interface. Nothing is
+// ever extracted or written: names are data.
+//
+// Not responsible for: digests (wrap readers in core's HashingReader), whiteout semantics (oci), or
+// matching (detect).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "layerleak/core.h"
+
+namespace layerleak::archive {
+
+enum class Compression { none, gzip, zstd };
+std::string_view compression_name(Compression c) noexcept;
+
+// Wraps `compressed` (which must outlive the result). The first bytes are read to sniff the format.
+// Errors from read(): Errc::malformed for corrupt or truncated streams, and the inner reader's errors.
+Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected);
+
+// One entry of a layer or directory tree.
+struct Entry {
+  enum class Type { file, directory, symlink, hardlink, other };
+  std::string path;  // normalised absolute path: "/app/.env" (see normalize_path)
+  Type type = Type::other;
+  std::uint64_t size = 0;  // bytes of data for files
+  std::string link;        // symlink target as written, or the normalised hardlink target
+};
+
+// Lexically normalises a name from a tar header: leading "./" and "/" removed, "." dropped, ".."
+// resolved without ever leaving the root, repeated and trailing slashes removed; result starts with
+// "/". The name stays data: nothing is looked up on disk.
+std::string normalize_path(std::string_view raw);
+
+// Reads entries and their data in order. Not thread-safe.
+class EntryReader {
+ public:
+  virtual ~EntryReader() = default;
+  // The next entry, or nullopt at the end. Unread data of the previous entry is skipped.
+  virtual Result<std::optional<Entry>> next_entry() = 0;
+  // The next block of the current entry's data; an empty span at the entry's end. The bytes stay
+  // valid until the next call.
+  virtual Result<std::span<const char>> read_block() = 0;
+};
+
+// A tar stream (already decompressed). `stream` must outlive the reader. After next_entry() returns
+// nullopt, the reader has consumed `stream` to its end (so digests over it are complete).
+Result<std::unique_ptr<EntryReader>> open_tar(ByteReader& stream);
+
+// A directory tree, walked in sorted order without following symlinks. Fails with Errc::not_found.
+Result<std::unique_ptr<EntryReader>> open_directory(const std::string& root);
+
+// Reads `reader` to its end, discarding the bytes (so a wrapping HashingReader sees everything).
+Status drain(ByteReader& reader);
+
+}  // namespace layerleak::archive

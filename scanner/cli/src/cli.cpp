@@ -1,0 +1,199 @@
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "layerleak/cli.h"
+#include "layerleak/detect.h"
+#include "layerleak/pipeline.h"
+#include "layerleak/report.h"
+#include "layerleak/rules.h"
+
+namespace layerleak::cli {
+
+namespace {
+
+constexpr int kExitClean = 0;
+constexpr int kExitFindings = 1;
+constexpr int kExitIncomplete = 2;
+
+struct ScanCommand {
+  std::string image;
+  std::string format = "text";
+  std::string output;
+  bool show_secrets = false;
+  std::string fail_on = "medium";
+  bool only_runtime = false;
+  std::string platform = "linux/amd64";
+  bool all_platforms = false;
+  unsigned jobs = 0;
+  std::uint64_t max_file_size = 1ull << 30;
+  std::vector<std::string> rule_files;
+  bool progress = false;
+  bool no_progress = false;
+};
+
+int fail(const std::string& message) {
+  std::cerr << "layerleak: " << message << '\n';
+  return kExitIncomplete;
+}
+
+// Built-in rules plus the user's rule files, compiled.
+Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<std::string>& rule_files) {
+  auto rules = rules::builtin_rules();
+  if (!rules) return std::move(rules).error();
+  for (const std::string& path : rule_files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error(Errc::not_found, "cannot read rules file " + path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto extra = rules::parse_rules(text, path);
+    if (!extra) return std::move(extra).error();
+    if (auto st = rules::merge_rules(*rules, std::move(extra).value()); !st) {
+      return std::move(st).error().with_context(path);
+    }
+  }
+  return detect::Detector::compile(std::move(rules).value());
+}
+
+int run_scan(const ScanCommand& cmd) {
+  auto fail_on = rules::parse_severity(cmd.fail_on);
+  if (!fail_on && cmd.fail_on != "none") {
+    return fail("--fail-on must be one of info, low, medium, high, critical, none");
+  }
+  report::Format format;
+  if (cmd.format == "text") {
+    format = report::Format::text;
+  } else if (cmd.format == "json") {
+    format = report::Format::json;
+  } else {
+    return fail("--format " + cmd.format + " is not supported (text, json)");
+  }
+  pipeline::ScanOptions options;
+  auto platform = oci::Platform::parse(cmd.platform);
+  if (!platform) return fail(platform.error().message);
+  options.select.platform = *platform;
+  options.select.all_platforms = cmd.all_platforms;
+  options.jobs = cmd.jobs != 0 ? cmd.jobs : std::max(1u, std::thread::hardware_concurrency());
+  options.max_file_size = cmd.max_file_size;
+
+  auto detector = load_detector(cmd.rule_files);
+  if (!detector) return fail(detector.error().message);
+
+  report::ScanReport result = pipeline::scan(cmd.image, *detector, options);
+  if (cmd.only_runtime) {
+    for (report::ImageReport& image : result.images) {
+      std::erase_if(image.findings, [](const report::Finding& f) {
+        return f.visibility == "deleted" || f.visibility == "overwritten";
+      });
+    }
+  }
+
+  report::ReportOptions report_options;
+  report_options.show_secrets = cmd.show_secrets;
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  if (!cmd.output.empty()) {
+    file.open(cmd.output, std::ios::binary | std::ios::trunc);
+    if (!file) return fail("cannot write the report to " + cmd.output);
+    out = &file;
+  } else {
+    report_options.color = format == report::Format::text && ::isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
+  }
+  if (auto st = report::write_report(result, format, report_options, *out); !st) {
+    return fail(st.error().message + (cmd.output.empty() ? "" : " to " + cmd.output));
+  }
+
+  // Errors go to standard error too, so a CI log shows why the gate failed even with -o.
+  for (const report::ImageReport& image : result.images) {
+    for (const report::ErrorEntry& e : image.errors) std::cerr << "layerleak: error: " << e.message << '\n';
+  }
+  if (!result.complete()) return kExitIncomplete;
+  if (!fail_on) return kExitClean;
+  auto max = result.max_severity();
+  return (max && *max >= *fail_on) ? kExitFindings : kExitClean;
+}
+
+int run_rules_list(const std::vector<std::string>& rule_files) {
+  auto detector = load_detector(rule_files);
+  if (!detector) return fail(detector.error().message);
+  for (const rules::Rule& rule : (*detector)->rules().rules) {
+    std::printf("%-28s %-9s %s\n", rule.id.c_str(), std::string(rules::severity_name(rule.severity)).c_str(),
+                rule.title.c_str());
+  }
+  return kExitClean;
+}
+
+int run_rules_check(const std::vector<std::string>& rule_files) {
+  auto detector = load_detector(rule_files);
+  if (!detector) return fail(detector.error().message);
+  const rules::RuleSet& set = (*detector)->rules();
+  std::vector<std::string> problems = rules::lint_rules(set);
+  auto example_problems = detect::check_rule_examples(*detector);
+  if (!example_problems) return fail(example_problems.error().message);
+  problems.insert(problems.end(), example_problems->begin(), example_problems->end());
+  std::size_t examples = 0;
+  for (const rules::Rule& rule : set.rules) examples += rule.examples.size() + rule.negative_examples.size();
+  for (const std::string& p : problems) std::printf("problem: %s\n", p.c_str());
+  std::printf("%zu rules, %zu examples checked, %zu problems\n", set.rules.size(), examples, problems.size());
+  return problems.empty() ? kExitClean : kExitFindings;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"layerleak: find leaked Scaleway credentials in container images", "layerleak"};
+  app.set_version_flag("--version", std::string("layerleak ") + std::string(pipeline::version()));
+  app.require_subcommand(1);
+
+  ScanCommand scan;
+  CLI::App* scan_cmd = app.add_subcommand("scan", "Scan an image for Scaleway credentials");
+  scan_cmd->add_option("IMAGE", scan.image,
+                       "docker-archive:PATH[:REF], oci-archive:PATH[:REF], oci:DIR[:REF], dir:DIR, or a PATH")
+      ->required();
+  scan_cmd->add_option("--format", scan.format, "Report format: text or json")->capture_default_str();
+  scan_cmd->add_option("-o,--output", scan.output, "Write the report to FILE instead of standard output");
+  scan_cmd->add_flag("--show-secrets", scan.show_secrets, "Print secret values in full (default: redacted)");
+  scan_cmd->add_option("--fail-on", scan.fail_on, "Exit 1 when a finding at or above SEVERITY remains (or none)")
+      ->capture_default_str();
+  scan_cmd->add_flag("--only-runtime", scan.only_runtime,
+                     "Ignore findings whose file was deleted or overwritten by a later layer");
+  scan_cmd->add_option("--platform", scan.platform, "OS/ARCH[/VARIANT] to pick from a multi-platform index")
+      ->capture_default_str();
+  scan_cmd->add_flag("--all-platforms", scan.all_platforms, "Scan every platform of an index");
+  scan_cmd->add_option("-j,--jobs", scan.jobs, "Worker threads (default: number of cores)");
+  scan_cmd->add_option("--max-file-size", scan.max_file_size, "Skip (and report) files larger than this many bytes; 0 = no limit")
+      ->capture_default_str();
+  scan_cmd->add_option("--rules", scan.rule_files, "Extra rules file(s), same format as the built-in ones");
+  scan_cmd->add_flag("--progress", scan.progress, "Show progress on standard error");
+  scan_cmd->add_flag("--no-progress", scan.no_progress, "Never show progress");
+
+  std::vector<std::string> rule_files;
+  CLI::App* rules_cmd = app.add_subcommand("rules", "List or check detection rules");
+  rules_cmd->require_subcommand(1);
+  CLI::App* list_cmd = rules_cmd->add_subcommand("list", "List the rules");
+  list_cmd->add_option("--rules", rule_files, "Extra rules file(s)");
+  CLI::App* check_cmd = rules_cmd->add_subcommand("check", "Check every rule against its examples");
+  check_cmd->add_option("--rules", rule_files, "Extra rules file(s)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitIncomplete;
+  }
+  if (*scan_cmd) return run_scan(scan);
+  if (*list_cmd) return run_rules_list(rule_files);
+  if (*check_cmd) return run_rules_check(rule_files);
+  return fail("unknown command");
+}
+
+}  // namespace layerleak::cli

@@ -1,0 +1,36 @@
+// layerleak pipeline: ties the parts together for one image reference.
+//
+// scan() opens the source, selects images, streams every layer (blob digest -> decompressor -> diffID
+// -> tar entries -> detector) on `jobs` worker threads, each with its own DetectorSession, then
+// labels each finding's visibility from the whiteouts and overwrites of later layers, and merges
+// everything in a fixed order. Failures never abort the report: they mark the image incomplete and
+// are listed with the image, layer and path they concern.
+//
+// Not responsible for: printing (report), suppression policy or exit statuses (cli).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "layerleak/detect.h"
+#include "layerleak/oci.h"
+#include "layerleak/report.h"
+
+namespace layerleak::pipeline {
+
+struct ScanOptions {
+  oci::SelectOptions select;
+  unsigned jobs = 1;                                   // worker threads (>= 1)
+  std::uint64_t max_file_size = 1ull << 30;            // larger files are skipped and reported; 0 = no limit
+};
+
+// Scans every selected image of `reference`. Never throws; errors are inside the report.
+report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
+                        const ScanOptions& options);
+
+// The version string compiled into the binary ("0.1.0").
+std::string_view version() noexcept;
+
+}  // namespace layerleak::pipeline

@@ -1,0 +1,97 @@
+#include "layer_scan.h"
+
+namespace layerleak::pipeline {
+
+std::string default_media_type(const std::string& compression) {
+  if (compression == "gzip") return "application/vnd.docker.image.rootfs.diff.tar.gzip";
+  if (compression == "zstd") return "application/vnd.docker.image.rootfs.diff.tar.zstd";
+  return "application/vnd.docker.image.rootfs.diff.tar";
+}
+
+void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,
+                  LayerResult& result) {
+  while (true) {
+    auto next = entries.next_entry();
+    if (!next) {
+      result.error = std::move(next).error();
+      return;
+    }
+    if (!*next) return;
+    const archive::Entry& entry = **next;
+    ++result.entries;
+    result.changes.record(entry.path, entry.type == archive::Entry::Type::directory);
+    if (entry.type != archive::Entry::Type::file || oci::is_whiteout(entry.path)) continue;
+    if (options.max_file_size != 0 && entry.size > options.max_file_size) {
+      result.skipped.push_back({entry.path, std::nullopt,
+                                "file of " + std::to_string(entry.size) + " bytes exceeds --max-file-size " +
+                                    std::to_string(options.max_file_size)});
+      continue;
+    }
+    session.begin(entry.path);
+    while (true) {
+      auto block = entries.read_block();
+      if (!block) {
+        result.error = std::move(block).error().with_context("while reading " + entry.path);
+        // What was read of this file is still worth reporting.
+        if (auto partial = session.finish()) {
+          for (auto& d : *partial) result.detections.emplace_back(entry.path, std::move(d));
+        }
+        return;
+      }
+      if (block->empty()) break;
+      result.bytes_scanned += block->size();
+      if (auto st = session.feed(*block); !st) {
+        result.error = std::move(st).error();
+        return;
+      }
+    }
+    auto found = session.finish();
+    if (!found) {
+      result.error = std::move(found).error();
+      return;
+    }
+    for (auto& d : *found) result.detections.emplace_back(entry.path, std::move(d));
+  }
+}
+
+LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
+                       detect::DetectorSession& session, const ScanOptions& options) {
+  LayerResult result;
+  auto blob = source.open_blob(image, layer);
+  if (!blob) {
+    result.error = std::move(blob).error();
+    return result;
+  }
+  std::optional<Digest> expected_blob;
+  if (!layer.blob.digest.empty()) expected_blob = layer.blob.digest;
+  HashingReader blob_reader(**blob, expected_blob, "layer blob");
+  archive::Compression compression = archive::Compression::none;
+  auto decompressed = archive::open_decompressor(blob_reader, compression);
+  if (!decompressed) {
+    result.error = std::move(decompressed).error();
+    return result;
+  }
+  result.compression = std::string(archive::compression_name(compression));
+  std::optional<Digest> expected_diff;
+  if (!layer.diff_id.empty()) expected_diff = layer.diff_id;
+  HashingReader tar_reader(**decompressed, expected_diff, "layer diffID (uncompressed content)");
+  auto entries = archive::open_tar(tar_reader);
+  if (!entries) {
+    result.error = std::move(entries).error();
+  } else {
+    scan_entries(**entries, session, options, result);
+  }
+  if (!result.error) {
+    // The tar reader consumed its stream; make sure the blob itself was read to its end too.
+    if (auto st = archive::drain(blob_reader); !st) result.error = std::move(st).error();
+  }
+  result.compressed_bytes = blob_reader.bytes();
+  result.blob_digest = blob_reader.digest();
+  result.diff_id = tar_reader.digest();
+  if (!result.error && (!result.blob_digest || !result.diff_id)) {
+    result.error = make_error(Errc::internal, "layer stream was not read to its end");
+  }
+  return result;
+}
+
+}  // namespace layerleak::pipeline

@@ -1,0 +1,41 @@
+// Scanning one layer (or one directory tree) into detections and filesystem changes. Internal to the
+// pipeline library.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layerleak/archive.h"
+#include "layerleak/detect.h"
+#include "layerleak/oci.h"
+#include "layerleak/pipeline.h"
+#include "layerleak/report.h"
+
+namespace layerleak::pipeline {
+
+struct LayerResult {
+  std::vector<std::pair<std::string, detect::Detection>> detections;  // (path, detection) in entry order
+  oci::LayerChanges changes;
+  std::vector<report::Skipped> skipped;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes_scanned = 0;
+  std::uint64_t compressed_bytes = 0;
+  std::optional<Digest> blob_digest;  // computed
+  std::optional<Digest> diff_id;      // computed
+  std::string compression;
+  std::optional<Error> error;         // the layer was not read completely
+};
+
+// Streams one layer blob through digest checks, decompression, tar and the detector.
+LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
+                       detect::DetectorSession& session, const ScanOptions& options);
+
+// Feeds every regular file of `entries` to the detector, recording changes; stops at the first error.
+void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,
+                  LayerResult& result);
+
+std::string default_media_type(const std::string& compression);
+
+}  // namespace layerleak::pipeline

@@ -1,0 +1,200 @@
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "layer_scan.h"
+#include "layerleak/archive.h"
+#include "layerleak/pipeline.h"
+
+namespace layerleak::pipeline {
+
+std::string_view version() noexcept { return LAYERLEAK_VERSION; }
+
+namespace {
+
+report::ErrorEntry error_entry(const Error& e, std::optional<std::size_t> layer = std::nullopt) {
+  return report::ErrorEntry{std::string(errc_name(e.code)), e.message, layer};
+}
+
+report::Finding to_finding(const detect::Detection& d, const std::string& path) {
+  report::Finding f;
+  f.rule_id = d.rule->id;
+  f.title = d.rule->title;
+  f.remediation = d.rule->remediation;
+  f.severity = d.severity;
+  f.confidence = d.confidence;
+  f.secret = d.secret;
+  f.fingerprint = report::fingerprint(d.rule->id, d.secret);
+  f.paired_access_key = d.paired_access_key;
+  f.encoding = d.encoding;
+  f.location.path = path;
+  f.location.line = d.line;
+  f.location.column = d.column;
+  f.location.offset = d.offset;
+  return f;
+}
+
+struct Task {
+  std::size_t image;
+  std::size_t layer;
+};
+
+// Runs `work(task, session)` for every task on up to `jobs` threads, one DetectorSession each.
+// Returns the first session-creation error, if any (then nothing ran).
+Status run_parallel(const std::vector<Task>& tasks, unsigned jobs, const std::shared_ptr<const detect::Detector>& detector,
+                    const std::function<void(const Task&, detect::DetectorSession&)>& work) {
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(jobs, tasks.size()));
+  std::vector<std::unique_ptr<detect::DetectorSession>> sessions;
+  for (std::size_t i = 0; i < workers; ++i) {
+    auto s = detect::DetectorSession::create(detector);
+    if (!s) return std::move(s).error();
+    sessions.push_back(std::move(s).value());
+  }
+  std::atomic<std::size_t> next{0};
+  auto loop = [&](detect::DetectorSession& session) {
+    for (std::size_t i = next++; i < tasks.size(); i = next++) work(tasks[i], session);
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers; ++i) threads.emplace_back(loop, std::ref(*sessions[i]));
+  loop(*sessions[0]);
+  for (std::thread& t : threads) t.join();
+  return Ok{};
+}
+
+void scan_rootfs(const oci::Image& image, detect::DetectorSession& session, const ScanOptions& options,
+                 report::ImageReport& out) {
+  auto entries = archive::open_directory(image.rootfs_dir);
+  if (!entries) {
+    out.errors.push_back(error_entry(entries.error()));
+    out.complete = false;
+    return;
+  }
+  LayerResult result;
+  scan_entries(**entries, session, options, result);
+  out.entries = result.entries;
+  out.bytes_scanned = result.bytes_scanned;
+  for (auto& [path, detection] : result.detections) {
+    report::Finding f = to_finding(detection, path);
+    f.location.kind = "file";
+    out.findings.push_back(std::move(f));
+  }
+  out.skipped = std::move(result.skipped);
+  if (result.error) {
+    out.errors.push_back(error_entry(*result.error));
+    out.complete = false;
+  }
+}
+
+}  // namespace
+
+report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
+                        const ScanOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  report::ScanReport scan_report;
+  scan_report.tool_version = std::string(version());
+  scan_report.rules_digest = detector->rules().digest;
+
+  auto fail_whole = [&](const Error& e) {
+    report::ImageReport image;
+    image.reference = reference;
+    image.transport = oci::transport_of(reference);
+    image.errors.push_back(error_entry(e));
+    image.complete = false;
+    scan_report.images.push_back(std::move(image));
+    return scan_report;
+  };
+
+  auto source = oci::open_source(reference);
+  if (!source) return fail_whole(source.error());
+  auto images = (*source)->images(options.select);
+  if (!images) return fail_whole(images.error());
+
+  std::vector<report::ImageReport> reports(images->size());
+  std::vector<std::vector<LayerResult>> results(images->size());
+  std::vector<Task> tasks;
+  for (std::size_t i = 0; i < images->size(); ++i) {
+    const oci::Image& image = (*images)[i];
+    report::ImageReport& r = reports[i];
+    r.reference = image.reference;
+    r.transport = image.transport;
+    r.manifest_digest = image.manifest_digest ? image.manifest_digest->str() : "";
+    r.config_digest = image.config_digest ? image.config_digest->str() : "";
+    r.platform = image.platform ? image.platform->str() : "";
+    r.tags = image.tags;
+    results[i].resize(image.layers.size());
+    for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
+  }
+
+  std::vector<std::size_t> rootfs_images;
+  for (std::size_t i = 0; i < images->size(); ++i) {
+    if (!(*images)[i].rootfs_dir.empty()) rootfs_images.push_back(i);
+  }
+  Status ran = run_parallel(tasks, options.jobs, detector, [&](const Task& t, detect::DetectorSession& session) {
+    const oci::Image& image = (*images)[t.image];
+    results[t.image][t.layer] = scan_layer(**source, image, image.layers[t.layer], session, options);
+  });
+  if (!ran) return fail_whole(ran.error());
+  if (!rootfs_images.empty()) {
+    auto session = detect::DetectorSession::create(detector);
+    if (!session) return fail_whole(session.error());
+    for (std::size_t i : rootfs_images) scan_rootfs((*images)[i], **session, options, reports[i]);
+  }
+
+  for (std::size_t i = 0; i < images->size(); ++i) {
+    const oci::Image& image = (*images)[i];
+    report::ImageReport& r = reports[i];
+    std::vector<oci::LayerChanges> changes;
+    for (std::size_t l = 0; l < image.layers.size(); ++l) changes.push_back(std::move(results[i][l].changes));
+    oci::FilesystemView view(std::move(changes));
+    for (std::size_t l = 0; l < image.layers.size(); ++l) {
+      const oci::Layer& layer = image.layers[l];
+      LayerResult& lr = results[i][l];
+      report::LayerSummary summary;
+      summary.index = l;
+      summary.digest = lr.blob_digest ? lr.blob_digest->str() : layer.blob.digest.str();
+      summary.diff_id = lr.diff_id ? lr.diff_id->str() : layer.diff_id.str();
+      summary.compression = lr.compression;
+      summary.media_type = layer.blob.media_type.empty() ? default_media_type(lr.compression) : layer.blob.media_type;
+      summary.created_by = layer.created_by;
+      summary.history_index = layer.history_index;
+      summary.compressed_size = layer.blob.size >= 0 ? layer.blob.size : static_cast<std::int64_t>(lr.compressed_bytes);
+      summary.entries = lr.entries;
+      summary.bytes_scanned = lr.bytes_scanned;
+      summary.complete = !lr.error.has_value();
+      r.entries += lr.entries;
+      r.bytes_scanned += lr.bytes_scanned;
+      for (auto& [path, detection] : lr.detections) {
+        report::Finding f = to_finding(detection, path);
+        f.location.kind = "layer";
+        f.location.layer_index = l;
+        f.location.layer_digest = summary.digest;
+        f.location.diff_id = summary.diff_id;
+        f.location.created_by = layer.created_by;
+        oci::VisibilityResult v = view.visibility(l, path);
+        f.visibility = std::string(oci::visibility_name(v.visibility));
+        f.hidden_by_layer = v.hidden_by_layer;
+        r.findings.push_back(std::move(f));
+      }
+      for (auto& s : lr.skipped) {
+        s.layer_index = l;
+        r.skipped.push_back(std::move(s));
+      }
+      if (lr.error) {
+        r.errors.push_back(error_entry(lr.error->with_context(image.reference + ": layer " + std::to_string(l) + " (" +
+                                                              summary.digest + ")"),
+                                       l));
+        r.complete = false;
+      }
+      r.layers.push_back(std::move(summary));
+    }
+    report::sort_findings(r.findings);
+  }
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  for (report::ImageReport& r : reports) {
+    r.duration_ms = static_cast<std::uint64_t>(elapsed.count());
+    scan_report.images.push_back(std::move(r));
+  }
+  return scan_report;
+}
+
+}  // namespace layerleak::pipeline

@@ -1,0 +1,122 @@
+// layerleak report: the scan result as values, and the reporters that print it.
+//
+// ScanReport is what the pipeline produces and every output format reads: images, their layers, their
+// findings with full provenance, stats, errors. Reporters (text, json) write it to a stream; secrets are
+// redacted unless asked otherwise.
+//
+// Not responsible for: how findings are found (detect, pipeline) or which ones are suppressed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "layerleak/core.h"
+#include "layerleak/rules.h"
+
+namespace layerleak::report {
+
+struct Location {
+  std::string kind = "layer";  // "layer", "file" (dir: sources), "config", "manifest"
+  std::optional<std::size_t> layer_index;
+  std::string layer_digest;
+  std::string diff_id;
+  std::string created_by;
+  std::string path;   // absolute path in the image filesystem
+  std::string field;  // config/manifest findings: "config.Env[2]"
+  std::uint64_t line = 0;
+  std::uint64_t column = 0;
+  std::uint64_t offset = 0;
+};
+
+struct Finding {
+  std::string rule_id;
+  std::string title;
+  std::string remediation;
+  rules::Severity severity = rules::Severity::medium;
+  rules::Confidence confidence = rules::Confidence::medium;
+  std::string secret;  // full value; reporters redact
+  std::string fingerprint;
+  std::string paired_access_key;  // full value; reporters redact
+  std::string encoding = "plain";
+  Location location;
+  std::string visibility = "runtime";  // runtime, deleted, overwritten, config
+  std::optional<std::size_t> hidden_by_layer;
+};
+
+struct LayerSummary {
+  std::size_t index = 0;
+  std::string digest;
+  std::string diff_id;
+  std::string media_type;
+  std::string compression;
+  std::string created_by;
+  std::optional<std::size_t> history_index;
+  std::int64_t compressed_size = 0;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes_scanned = 0;
+  bool complete = false;
+};
+
+struct Skipped {
+  std::string path;
+  std::optional<std::size_t> layer_index;
+  std::string reason;
+};
+
+struct ErrorEntry {
+  std::string code;  // errc_name
+  std::string message;
+  std::optional<std::size_t> layer_index;
+};
+
+struct ImageReport {
+  std::string reference;
+  std::string transport;
+  std::string manifest_digest;
+  std::string config_digest;
+  std::string platform;
+  std::vector<std::string> tags;
+  std::vector<LayerSummary> layers;
+  std::vector<Finding> findings;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes_scanned = 0;
+  std::uint64_t duration_ms = 0;
+  std::vector<Skipped> skipped;
+  std::vector<ErrorEntry> errors;
+  bool complete = true;
+};
+
+struct ScanReport {
+  std::string tool_version;
+  std::string rules_digest;
+  std::vector<ImageReport> images;
+
+  bool complete() const;
+  // Highest severity among all findings, if any.
+  std::optional<rules::Severity> max_severity() const;
+};
+
+// "sha256:" + hex of sha256("<rule_id>:<secret>"): stable across rebuilds and moves.
+std::string fingerprint(const std::string& rule_id, const std::string& secret);
+
+// First 4 and last 4 characters kept, the rest replaced by "****" (short secrets fully masked).
+std::string redact(const std::string& secret);
+
+// Orders findings by (layer index, path, offset, rule id): deterministic output whatever the
+// scheduling was.
+void sort_findings(std::vector<Finding>& findings);
+
+struct ReportOptions {
+  bool show_secrets = false;
+  bool color = false;
+};
+
+enum class Format { text, json };
+
+// Writes the report; fails with Errc::io when the stream fails.
+Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out);
+
+}  // namespace layerleak::report

@@ -1,0 +1,115 @@
+#include <map>
+
+#include "reporters.h"
+
+namespace layerleak::report {
+
+namespace {
+
+struct Style {
+  bool color;
+  std::string operator()(const char* code, const std::string& text) const {
+    return color ? std::string("\x1b[") + code + "m" + text + "\x1b[0m" : text;
+  }
+};
+
+const char* severity_color(rules::Severity s) {
+  switch (s) {
+    case rules::Severity::critical: return "1;31";
+    case rules::Severity::high: return "31";
+    case rules::Severity::medium: return "33";
+    case rules::Severity::low: return "36";
+    case rules::Severity::info: return "2";
+  }
+  return "0";
+}
+
+std::string short_digest(const std::string& digest) {
+  return digest.size() > 19 ? digest.substr(0, 19) : digest;
+}
+
+std::string visibility_text(const Finding& f) {
+  if (f.visibility == "deleted") {
+    return "deleted by layer " + std::to_string(f.hidden_by_layer.value_or(0)) +
+           " (still in the image: anyone who pulls it can read it)";
+  }
+  if (f.visibility == "overwritten") {
+    return "overwritten by layer " + std::to_string(f.hidden_by_layer.value_or(0)) + " (still in the image history)";
+  }
+  if (f.visibility == "runtime") return "present at runtime";
+  return f.visibility;
+}
+
+}  // namespace
+
+Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
+  Style style{options.color};
+  std::map<rules::Severity, std::size_t> by_severity;
+  for (const ImageReport& image : report.images) {
+    out << style("1", "Image " + image.reference) << '\n';
+    if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
+    if (!image.platform.empty()) out << "  platform " << image.platform << '\n';
+    std::optional<std::size_t> current_layer;
+    bool layer_header_printed = false;
+    for (const Finding& f : image.findings) {
+      ++by_severity[f.severity];
+      if (!layer_header_printed || f.location.layer_index != current_layer) {
+        current_layer = f.location.layer_index;
+        layer_header_printed = true;
+        if (f.location.kind == "layer" && f.location.layer_index) {
+          std::string step = f.location.created_by.empty() ? "(unknown build step)" : f.location.created_by;
+          if (step.size() > 100) step = step.substr(0, 97) + "...";
+          out << "\n  " << style("1", "Layer " + std::to_string(*f.location.layer_index)) << "  "
+              << short_digest(f.location.layer_digest) << "  " << step << '\n';
+        } else {
+          out << "\n  " << style("1", f.location.kind == "file" ? "Files" : "Image metadata") << '\n';
+        }
+      }
+      const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+      out << "    " << where << ':' << f.location.line << ':' << f.location.column << "  "
+          << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  " << f.title
+          << " [" << f.rule_id << "]\n";
+      out << "      secret " << (options.show_secrets ? f.secret : redact(f.secret))
+          << "  confidence " << rules::confidence_name(f.confidence);
+      if (!f.paired_access_key.empty()) {
+        out << "  access key " << (options.show_secrets ? f.paired_access_key : redact(f.paired_access_key));
+      }
+      out << '\n';
+      out << "      " << visibility_text(f) << '\n';
+      if (!f.remediation.empty()) out << "      fix: " << f.remediation << '\n';
+    }
+    for (const ErrorEntry& e : image.errors) {
+      out << "  " << style("1;31", "error") << ": " << e.message << '\n';
+    }
+    for (const Skipped& s : image.skipped) {
+      out << "  skipped " << s.path << ": " << s.reason << '\n';
+    }
+    std::uint64_t mib10 = image.bytes_scanned * 10 / (1024 * 1024);
+    out << "\n  " << image.layers.size() << " layers, " << image.entries << " entries, " << mib10 / 10 << '.'
+        << mib10 % 10 << " MiB scanned in " << image.duration_ms << " ms; " << image.findings.size()
+        << (image.findings.size() == 1 ? " finding" : " findings") << (image.complete ? "" : "; SCAN INCOMPLETE")
+        << "\n\n";
+  }
+  std::size_t total = 0;
+  std::string parts;
+  for (auto it = by_severity.rbegin(); it != by_severity.rend(); ++it) {
+    total += it->second;
+    parts += (parts.empty() ? "" : ", ") + std::to_string(it->second) + " " + std::string(rules::severity_name(it->first));
+  }
+  out << "Summary: " << total << (total == 1 ? " finding" : " findings");
+  if (!parts.empty()) out << " (" << parts << ")";
+  out << (report.complete() ? "" : "; the scan is INCOMPLETE (see errors above)") << '\n';
+  out.flush();
+  if (!out) return make_error(Errc::io, "cannot write the report");
+  return Ok{};
+}
+
+Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out) {
+  switch (format) {
+    case Format::json: return write_json(report, options, out);
+    case Format::text: return write_text(report, options, out);
+  }
+  return make_error(Errc::invalid_argument, "unknown report format");
+}
+
+}  // namespace layerleak::report
