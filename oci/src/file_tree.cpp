@@ -10,18 +10,21 @@
 namespace layerleak::oci {
 
 std::string tree_path(std::string_view name) {
-  std::string out;
+  std::vector<std::string> parts;
   std::size_t i = 0;
-  while (i < name.size()) {
+  while (i <= name.size()) {
     std::size_t slash = name.find('/', i);
     if (slash == std::string_view::npos) slash = name.size();
-    std::string_view part = name.substr(i, slash - i);
-    if (!part.empty() && part != ".") {
-      if (!out.empty()) out.push_back('/');
-      out.append(part);
+    std::string part(name.substr(i, slash - i));
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(std::move(part));
     }
     i = slash + 1;
   }
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : "/") + part;
   return out;
 }
 
@@ -119,6 +122,7 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
   tree->path_ = tar_path;
   std::uint64_t offset = 0;
   std::optional<std::string> long_name;
+  std::optional<std::string> long_link;
   std::array<char, kBlock> header{};
   auto read_at = [&](std::uint64_t at, char* out, std::size_t n) -> Status {
     auto range = FileReader::open_range(tar_path, at, n);
@@ -133,6 +137,7 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
     return Ok{};
   };
   auto bad = [&](const std::string& what) {
+    if (offset == 0) return make_error(Errc::malformed, tar_path + " is not a container image (not a tar archive: " + what + ")");
     return make_error(Errc::malformed, tar_path + " is not a valid tar archive: " + what + " at offset " +
                                            std::to_string(offset));
   };
@@ -161,8 +166,13 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
       } else if (auto path = pax_path(data)) {
         long_name = *path;
       }
-    } else if (type == 'g' || type == 'K') {
-      // global pax header, GNU long link name: nothing we need
+    } else if (type == 'K') {
+      if (*size > kMaxLongName) return bad("oversized extended header");
+      std::string data(static_cast<std::size_t>(*size), '\0');
+      if (auto st_read = read_at(data_offset, data.data(), data.size()); !st_read) return std::move(st_read).error();
+      long_link = std::string(data.c_str());
+    } else if (type == 'g') {
+      // global pax header: nothing we need
     } else {
       std::string name = long_name ? *long_name : [&] {
         std::string base = field_string(header.data(), 100);
@@ -170,24 +180,45 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
         return prefix.empty() ? base : prefix + "/" + base;
       }();
       long_name.reset();
+      if (tree->members_.size() + tree->links_.size() >= kMaxMembers) return bad("too many members");
       if (type == '0' || type == '\0' || type == '7') {
-        if (tree->members_.size() >= kMaxMembers) return bad("too many members");
+        tree->links_.erase(tree_path(name));
         tree->members_[tree_path(name)] = Member{data_offset, *size};  // a later duplicate wins, as in tar
+      } else if (type == '2' || type == '1') {
+        // docker save links duplicate layers: "<id>/layer.tar -> ../<hex>.tar" (symlink) or hardlinks.
+        std::string target = long_link ? *long_link : field_string(header.data() + 157, 100);
+        std::string from = tree_path(name);
+        std::string dir = type == '2' && from.find('/') != std::string::npos ? from.substr(0, from.rfind('/') + 1) : "";
+        tree->links_[from] = tree_path(dir + target);
+        tree->members_.erase(from);
       }
+      long_link.reset();
     }
     offset = next;
   }
   return tree;
 }
 
-bool TarTree::exists(const std::string& path) const { return members_.count(tree_path(path)) > 0; }
+const TarTree::Member* TarTree::find(const std::string& path) const {
+  std::string name = tree_path(path);
+  for (int hops = 0; hops < 8; ++hops) {
+    if (auto it = members_.find(name); it != members_.end()) return &it->second;
+    auto link = links_.find(name);
+    if (link == links_.end()) return nullptr;
+    name = link->second;
+  }
+  return nullptr;  // a link loop or a chain too long to be real
+}
+
+bool TarTree::exists(const std::string& path) const { return find(path) != nullptr; }
 
 Result<std::unique_ptr<ByteReader>> TarTree::open(const std::string& path) const {
-  auto it = members_.find(tree_path(path));
-  if (it == members_.end()) return make_error(Errc::not_found, path + " is missing from " + path_);
-  auto reader = FileReader::open_range(path_, it->second.offset, it->second.size);
+  const Member* member = find(path);
+  if (member == nullptr) return make_error(Errc::not_found, path + " is missing from " + path_);
+  auto reader = FileReader::open_range(path_, member->offset, member->size);
   if (!reader) return std::move(reader).error();
   return std::unique_ptr<ByteReader>(std::move(reader).value());
 }
+
 
 }  // namespace layerleak::oci

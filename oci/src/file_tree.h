@@ -51,11 +51,15 @@ class TarTree final : public FileTree {
     std::uint64_t offset;
     std::uint64_t size;
   };
+  const Member* find(const std::string& path) const;  // follows links, at most 8 hops
+
   std::string path_;
   std::map<std::string, Member> members_;
+  std::map<std::string, std::string> links_;  // link name -> target name (both tree paths)
 };
 
-// Normalises a member name of a container: strips "./" and leading "/", resolves "." (not "..").
+// Normalises a member name of a container: strips "./" and leading "/", drops ".", resolves ".."
+// lexically without ever going above the root.
 std::string tree_path(std::string_view name);
 
 }  // namespace layerleak::oci

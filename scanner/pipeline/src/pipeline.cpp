@@ -151,8 +151,10 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
       LayerResult& lr = results[i][l];
       report::LayerSummary summary;
       summary.index = l;
-      summary.digest = lr.blob_digest ? lr.blob_digest->str() : layer.blob.digest.str();
-      summary.diff_id = lr.diff_id ? lr.diff_id->str() : layer.diff_id.str();
+      // The declared digests name the layer; computed ones fill in what the container does not declare
+      // (and a mismatch between the two is reported as an error).
+      summary.digest = !layer.blob.digest.empty() ? layer.blob.digest.str() : lr.blob_digest ? lr.blob_digest->str() : "";
+      summary.diff_id = !layer.diff_id.empty() ? layer.diff_id.str() : lr.diff_id ? lr.diff_id->str() : "";
       summary.compression = lr.compression;
       summary.media_type = layer.blob.media_type.empty() ? default_media_type(lr.compression) : layer.blob.media_type;
       summary.created_by = layer.created_by;
