@@ -1,0 +1,180 @@
+// Detector tests: rule examples, chunking invariance, locations, placeholders, pairing.
+#include <catch2/catch.hpp>
+
+#include "layerleak/detect.h"
+
+using namespace layerleak;
+
+namespace {
+
+std::shared_ptr<const detect::Detector> builtin_detector() {
+  static std::shared_ptr<const detect::Detector> detector = [] {
+    auto rules = rules::builtin_rules();
+    REQUIRE(rules);
+    auto compiled = detect::Detector::compile(std::move(rules).value());
+    REQUIRE(compiled);
+    return std::move(compiled).value();
+  }();
+  return detector;
+}
+
+struct Seen {
+  std::string rule;
+  std::string secret;
+  std::uint64_t offset, line, column;
+  std::string paired;
+  bool operator==(const Seen&) const = default;
+};
+
+std::vector<Seen> scan_in_chunks(std::string_view text, std::size_t chunk) {
+  auto session = detect::DetectorSession::create(builtin_detector());
+  REQUIRE(session);
+  (*session)->begin("/test");
+  for (std::size_t i = 0; i < text.size(); i += chunk) {
+    auto piece = text.substr(i, chunk);
+    REQUIRE((*session)->feed(std::span<const char>(piece.data(), piece.size())));
+  }
+  auto found = (*session)->finish();
+  REQUIRE(found);
+  std::vector<Seen> out;
+  for (const auto& d : *found) out.push_back({d.rule->id, d.secret, d.offset, d.line, d.column, d.paired_access_key});
+  return out;
+}
+
+const std::vector<std::size_t> kChunkSizes = {1, 2, 3, 7, 64, 4096};
+
+}  // namespace
+
+TEST_CASE("every built-in rule example is found and no negative example is") {
+  auto problems = detect::check_rule_examples(builtin_detector());
+  REQUIRE(problems);
+  for (const auto& p : *problems) FAIL_CHECK(p);
+  CHECK(problems->empty());
+  CHECK(rules::lint_rules(builtin_detector()->rules()).empty());
+}
+
+TEST_CASE("a secret key with a Scaleway variable name is found with its exact location") {
+  const std::string text = "# app settings\nDEBUG=1\nexport SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c\n";
+  auto found = scan_in_chunks(text, text.size());
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].rule == "scaleway.secret-key");
+  CHECK(found[0].secret == "6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c");
+  CHECK(found[0].line == 3);
+  CHECK(found[0].column == 23);
+  CHECK(found[0].offset == text.find("6f2c"));
+}
+
+TEST_CASE("findings are identical for every chunk size") {
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "filler line " + std::to_string(i) + " with some words and 0123 numbers\n";
+  text += "SCW_ACCESS_KEY=SCW0RE86AB2CD4EF6GH8\n";
+  text += std::string(5000, 'x') + "\n";
+  text += "SCALEWAY_SECRET_KEY: 'A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D'\n";
+  text += "not a key: SCW0RE86AB2CD4EF6GH8Z and SCWXXXXXXXXXXXXXXXXX\n";
+  text += "SCW_SECRET_KEY=7d3e2a1b-4c5d-4e6f-8a9b-0c1d2e3f4a5b";  // at the very end: no byte after it
+  const auto whole = scan_in_chunks(text, text.size());
+  REQUIRE(whole.size() == 3);
+  CHECK(whole[0].rule == "scaleway.access-key");
+  CHECK(whole[0].line == 51);
+  CHECK(whole[1].secret == "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D");
+  CHECK(whole[1].line == 53);
+  CHECK(whole[1].column == 23);
+  CHECK(whole[1].paired == "SCW0RE86AB2CD4EF6GH8");
+  CHECK(whole[2].secret == "7d3e2a1b-4c5d-4e6f-8a9b-0c1d2e3f4a5b");
+  CHECK(whole[2].line == 55);
+  for (std::size_t chunk : kChunkSizes) {
+    INFO("chunk size " << chunk);
+    CHECK(scan_in_chunks(text, chunk) == whole);
+  }
+}
+
+TEST_CASE("a secret split at every possible chunk boundary is still found once") {
+  const std::string text = "line one\nSCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c\nSCW_ACCESS_KEY=SCW0RE86AB2CD4EF6GH8\n";
+  const auto whole = scan_in_chunks(text, text.size());
+  REQUIRE(whole.size() == 2);
+  for (std::size_t cut = 1; cut < text.size(); ++cut) {
+    auto session = detect::DetectorSession::create(builtin_detector());
+    REQUIRE(session);
+    (*session)->begin("/split");
+    REQUIRE((*session)->feed(std::span<const char>(text.data(), cut)));
+    REQUIRE((*session)->feed(std::span<const char>(text.data() + cut, text.size() - cut)));
+    auto found = (*session)->finish();
+    REQUIRE(found);
+    INFO("cut at " << cut);
+    REQUIRE(found->size() == 2);
+    CHECK((*found)[0].secret == whole[0].secret);
+    CHECK((*found)[0].line == whole[0].line);
+    CHECK((*found)[0].column == whole[0].column);
+    CHECK((*found)[1].secret == whole[1].secret);
+  }
+}
+
+TEST_CASE("line and column stay right on long lines and far into big files") {
+  std::string text(1'000'000, 'a');
+  for (std::size_t i = 999; i < text.size(); i += 1000) text[i] = '\n';
+  const std::size_t at = 700'123;
+  const std::string key = "SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c";
+  text.replace(at, key.size(), key);
+  text[at - 1] = ' ';
+  text[at + key.size()] = ' ';
+  const std::size_t secret_at = at + 15;
+  const std::size_t expected_line = 1 + secret_at / 1000;
+  const std::size_t expected_column = secret_at % 1000 + 1;
+  for (std::size_t chunk : {std::size_t{7}, std::size_t{4096}, std::size_t{65536}, text.size()}) {
+    auto found = scan_in_chunks(text, chunk);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].line == expected_line);
+    CHECK(found[0].column == expected_column);
+    CHECK(found[0].offset == secret_at);
+  }
+}
+
+TEST_CASE("placeholders, masked values, references and IDs are not secrets") {
+  for (const char* text : {
+           "SCW_SECRET_KEY=11111111-1111-1111-1111-111111111111",
+           "SCW_SECRET_KEY=00000000-0000-0000-0000-000000000000",
+           "SCW_SECRET_KEY=2b8d6113-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+           "SCW_SECRET_KEY=${SCW_SECRET_KEY}",
+           "SCW_DEFAULT_ORGANIZATION_ID=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c",
+           "SCW_DEFAULT_PROJECT_ID=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c",
+           "SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c-suffix",
+           "SCW_ACCESS_KEY=SCWXXXXXXXXXXXXXXXXX",
+           "id=ASCW0RE86AB2CD4EF6GH8",
+       }) {
+    INFO(text);
+    CHECK(scan_in_chunks(text, 3).empty());
+  }
+}
+
+TEST_CASE("a session is reusable across files and forgets the previous one") {
+  auto session = detect::DetectorSession::create(builtin_detector());
+  REQUIRE(session);
+  auto first = (*session)->scan("/a", "SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b");
+  REQUIRE(first);
+  CHECK(first->empty());
+  // The tail of the first file must not complete a match in the second.
+  auto second = (*session)->scan("/b", "-4c5b-9e8f-0a1b2c3d6b7c\n");
+  REQUIRE(second);
+  CHECK(second->empty());
+  auto third = (*session)->scan("/c", "x\nSCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c");
+  REQUIRE(third);
+  REQUIRE(third->size() == 1);
+  CHECK((*third)[0].line == 2);
+  CHECK((*third)[0].column == 16);
+}
+
+TEST_CASE("a rule file with a pattern Hyperscan rejects fails to compile, naming the rule") {
+  auto set = rules::parse_rules(R"(rules:
+  - id: test.bad
+    title: Bad
+    severity: low
+    secret: uuid
+    patterns: ['(unclosed']
+    examples: [x]
+    negative_examples: [y]
+)", "bad.yaml");
+  REQUIRE(set);
+  auto compiled = detect::Detector::compile(std::move(set).value());
+  REQUIRE_FALSE(compiled);
+  CHECK(compiled.error().message.find("test.bad") != std::string::npos);
+}
