@@ -99,6 +99,10 @@ Status collect_from_index(const FileTree& tree, const nlohmann::json& index, con
       continue;
     }
     if (!is_manifest_type(d->media_type) && !d->media_type.empty()) continue;  // unknown types: not images
+    // The same manifest reachable twice under the same name is one image, scanned once.
+    if (std::any_of(out.begin(), out.end(), [&](const auto& seen) { return seen.first.digest == d->digest && seen.second == ref; })) {
+      continue;
+    }
     out.emplace_back(std::move(d).value(), ref);
   }
   return Ok{};
