@@ -184,6 +184,21 @@ class LayoutSource : public ImageSource {
   std::string ref_;
 };
 
+// Docker's short names: "app:1" is "docker.io/library/app:1", "me/app:1" is "docker.io/me/app:1".
+std::string full_docker_reference(std::string_view ref) {
+  std::string r(ref);
+  const auto slash = r.find('/');
+  const std::string first = slash == std::string::npos ? "" : r.substr(0, slash);
+  const bool has_registry = first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost";
+  if (!has_registry) r = (slash == std::string::npos ? "docker.io/library/" : "docker.io/") + r;
+  if (r.find(':', r.rfind('/') + 1) == std::string::npos && r.find('@') == std::string::npos) r += ":latest";
+  return r;
+}
+
+bool same_docker_reference(std::string_view a, std::string_view b) {
+  return full_docker_reference(a) == full_docker_reference(b);
+}
+
 class DockerArchiveSource : public ImageSource {
  public:
   DockerArchiveSource(std::unique_ptr<FileTree> tree, std::string location, std::string ref)
@@ -220,7 +235,10 @@ class DockerArchiveSource : public ImageSource {
           if (t.is_string()) tags.push_back(t.get<std::string>());
         }
       }
-      if (!ref_.empty() && ref_ != "@" + std::to_string(i) && std::find(tags.begin(), tags.end(), ref_) == tags.end()) {
+      // Why no platform filter here: a docker-archive lists images, not platform variants of one
+      // image, and every image in it is scanned unless REF picks one (CONTRACT.md).
+      if (!ref_.empty() && ref_ != "@" + std::to_string(i) &&
+          std::none_of(tags.begin(), tags.end(), [&](const std::string& t) { return same_docker_reference(t, ref_); })) {
         continue;
       }
       auto image = read_entry(entry, item, oci_manifests);
@@ -228,10 +246,6 @@ class DockerArchiveSource : public ImageSource {
       image->tags = tags;
       image->reference = what + ":" + (tags.empty() ? "@" + std::to_string(i) : tags.front());
       layer_paths_[image->reference] = std::move(pending_paths_);
-      if (!options.all_platforms && image->platform && !image->platform->matches(options.platform) &&
-          manifest->size() > 1) {
-        continue;
-      }
       images.push_back(std::move(image).value());
     }
     if (images.empty()) {
@@ -243,7 +257,7 @@ class DockerArchiveSource : public ImageSource {
   Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) override {
     const std::string& path = layer_paths_.at(image.reference).at(layer.index);
     if (!tree_->exists(path)) {
-      return make_error(Errc::not_found, "layer " + std::to_string(layer.index) + " (" + path + ") is missing from " +
+      return make_error(Errc::not_found, "layer file " + path + " is missing from " +
                                              tree_->describe());
     }
     return tree_->open(path);

@@ -1,7 +1,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <regex>
 #include <set>
 
 #include "layerleak/rules.h"
@@ -39,17 +38,40 @@ std::string_view confidence_name(Confidence c) noexcept {
   return "unknown";
 }
 
+namespace {
+constexpr std::pair<SecretShape, std::string_view> kShapes[] = {
+    {SecretShape::uuid, "uuid"},           {SecretShape::uuid_base64, "uuid_base64"},
+    {SecretShape::access_key, "access_key"}, {SecretShape::alnum56, "alnum56"},
+    {SecretShape::token64, "token64"},     {SecretShape::alnum64, "alnum64"},
+    {SecretShape::jwt, "jwt"},             {SecretShape::docker_auth, "docker_auth"},
+    {SecretShape::base64_blob, "base64_blob"},
+};
+}  // namespace
+
 std::string_view shape_name(SecretShape s) noexcept {
-  switch (s) {
-    case SecretShape::uuid: return "uuid";
-    case SecretShape::access_key: return "access_key";
+  for (const auto& [shape, name] : kShapes) {
+    if (shape == s) return name;
   }
   return "unknown";
+}
+
+std::optional<SecretShape> parse_shape(std::string_view text) noexcept {
+  for (const auto& [shape, name] : kShapes) {
+    if (name == text) return shape;
+  }
+  return std::nullopt;
 }
 
 const Rule* RuleSet::find(std::string_view id) const {
   for (const Rule& r : rules) {
     if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+const Anchor* RuleSet::find_anchor(std::string_view id) const {
+  for (const Anchor& a : anchors) {
+    if (a.id == id) return &a;
   }
   return nullptr;
 }
@@ -95,15 +117,81 @@ std::vector<std::string> string_list(const YAML::Node& rule, const char* key) {
   return out;
 }
 
-Rule parse_rule(const YAML::Node& node) {
-  if (!node.IsMap()) throw SchemaError{where(node) + "each rule must be a mapping"};
-  static const std::set<std::string> kKnownKeys = {"id", "title", "description", "remediation", "severity",
-                                                   "confidence", "secret", "patterns", "examples",
-                                                   "negative_examples"};
+void check_keys(const YAML::Node& node, std::initializer_list<const char*> known, const char* what) {
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
-    if (!kKnownKeys.count(key)) throw SchemaError{where(kv.first) + "unknown rule key \"" + key + "\""};
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+      throw SchemaError{where(kv.first) + "unknown " + what + " key \"" + key + "\""};
+    }
   }
+}
+
+Confidence parse_confidence(const YAML::Node& node, Confidence fallback) {
+  if (!node) return fallback;
+  const std::string text = node.Scalar();
+  if (text == "low") return Confidence::low;
+  if (text == "medium") return Confidence::medium;
+  if (text == "high") return Confidence::high;
+  throw SchemaError{where(node) + "unknown confidence \"" + text + "\" (low, medium, high)"};
+}
+
+bool parse_bool(const YAML::Node& node, bool fallback) {
+  if (!node) return fallback;
+  const std::string text = node.Scalar();
+  if (text == "true") return true;
+  if (text == "false") return false;
+  throw SchemaError{where(node) + "expected true or false, got \"" + text + "\""};
+}
+
+// Pattern fields left out take the defaults given at rule level (`defaults`).
+Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
+  Pattern pattern = defaults;
+  if (p.IsScalar()) {
+    pattern.regex = p.Scalar();
+    return pattern;
+  }
+  if (!p.IsMap()) throw SchemaError{where(p) + "a pattern is a string or a mapping with \"regex\""};
+  check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end"}, "pattern");
+  pattern.regex = required_string(p, "regex");
+  pattern.caseless = parse_bool(p["caseless"], defaults.caseless);
+  if (p["secret"]) {
+    auto shape = parse_shape(p["secret"].Scalar());
+    if (!shape) throw SchemaError{where(p["secret"]) + "unknown secret shape \"" + p["secret"].Scalar() + "\""};
+    pattern.secret = *shape;
+  }
+  pattern.confidence = parse_confidence(p["confidence"], defaults.confidence);
+  if (p["requires"]) pattern.requires_any = string_list(p, "requires");
+  pattern.check_key_name = parse_bool(p["check_key_name"], defaults.check_key_name);
+  if (p["secret_end"]) pattern.secret_end = p["secret_end"].as<unsigned>();
+  return pattern;
+}
+
+std::vector<Example> example_list(const YAML::Node& rule, const char* key) {
+  std::vector<Example> out;
+  const YAML::Node list = rule[key];
+  if (!list) return out;
+  if (!list.IsSequence()) throw SchemaError{where(list) + "\"" + std::string(key) + "\" must be a list"};
+  for (const YAML::Node& item : list) {
+    Example example;
+    if (item.IsScalar()) {
+      example.text = item.Scalar();
+    } else if (item.IsMap()) {
+      check_keys(item, {"text", "path"}, "example");
+      example.text = required_string(item, "text");
+      if (item["path"]) example.path = item["path"].Scalar();
+    } else {
+      throw SchemaError{where(item) + "an example is a string or {text, path}"};
+    }
+    out.push_back(std::move(example));
+  }
+  return out;
+}
+
+Rule parse_rule(const YAML::Node& node) {
+  if (!node.IsMap()) throw SchemaError{where(node) + "each rule must be a mapping"};
+  check_keys(node, {"id", "title", "description", "remediation", "severity", "confidence", "secret", "requires",
+                    "check_key_name", "patterns", "examples", "negative_examples"},
+             "rule");
   Rule rule;
   rule.id = required_string(node, "id");
   rule.title = required_string(node, "title");
@@ -115,45 +203,40 @@ Rule parse_rule(const YAML::Node& node) {
   if (!parsed) throw SchemaError{where(node["severity"]) + "unknown severity \"" + severity + "\""};
   rule.severity = *parsed;
 
-  const std::string confidence = optional_string(node, "confidence");
-  if (confidence.empty() || confidence == "medium") {
-    rule.confidence = Confidence::medium;
-  } else if (confidence == "high") {
-    rule.confidence = Confidence::high;
-  } else if (confidence == "low") {
-    rule.confidence = Confidence::low;
-  } else {
-    throw SchemaError{where(node["confidence"]) + "unknown confidence \"" + confidence + "\""};
-  }
-
+  Pattern defaults;
   const std::string shape = required_string(node, "secret");
-  if (shape == "uuid") {
-    rule.secret = SecretShape::uuid;
-  } else if (shape == "access_key") {
-    rule.secret = SecretShape::access_key;
-  } else {
-    throw SchemaError{where(node["secret"]) + "unknown secret shape \"" + shape + "\" (uuid, access_key)"};
-  }
+  auto parsed_shape = parse_shape(shape);
+  if (!parsed_shape) throw SchemaError{where(node["secret"]) + "unknown secret shape \"" + shape + "\""};
+  defaults.secret = *parsed_shape;
+  defaults.confidence = parse_confidence(node["confidence"], Confidence::medium);
+  defaults.check_key_name = parse_bool(node["check_key_name"], false);
+  if (node["requires"]) defaults.requires_any = string_list(node, "requires");
 
   const YAML::Node patterns = node["patterns"];
   if (!patterns || !patterns.IsSequence() || patterns.size() == 0) {
     throw SchemaError{where(node) + "rule " + rule.id + " needs a non-empty \"patterns\" list"};
   }
-  for (const YAML::Node& p : patterns) {
-    Pattern pattern;
-    if (p.IsScalar()) {
-      pattern.regex = p.Scalar();
-    } else if (p.IsMap()) {
-      pattern.regex = required_string(p, "regex");
-      if (p["caseless"]) pattern.caseless = p["caseless"].as<bool>();
-    } else {
-      throw SchemaError{where(p) + "a pattern is a string or {regex, caseless}"};
-    }
-    rule.patterns.push_back(std::move(pattern));
-  }
-  rule.examples = string_list(node, "examples");
-  rule.negative_examples = string_list(node, "negative_examples");
+  for (const YAML::Node& p : patterns) rule.patterns.push_back(parse_pattern(p, defaults));
+  rule.examples = example_list(node, "examples");
+  rule.negative_examples = example_list(node, "negative_examples");
   return rule;
+}
+
+Anchor parse_anchor(const YAML::Node& node) {
+  if (!node.IsMap()) throw SchemaError{where(node) + "each anchor must be a mapping"};
+  check_keys(node, {"id", "description", "patterns", "paths"}, "anchor");
+  Anchor anchor;
+  anchor.id = required_string(node, "id");
+  anchor.description = optional_string(node, "description");
+  if (const YAML::Node patterns = node["patterns"]) {
+    if (!patterns.IsSequence()) throw SchemaError{where(patterns) + "anchor patterns must be a list"};
+    for (const YAML::Node& p : patterns) anchor.patterns.push_back(parse_pattern(p, Pattern{}));
+  }
+  anchor.paths = string_list(node, "paths");
+  if (anchor.patterns.empty() && anchor.paths.empty()) {
+    throw SchemaError{where(node) + "anchor " + anchor.id + " needs patterns or paths"};
+  }
+  return anchor;
 }
 
 }  // namespace
@@ -162,12 +245,17 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
   const std::string prefix = std::string(origin) + ": ";
   try {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
-    const YAML::Node list = root["rules"];
-    if (!root.IsMap() || !list || !list.IsSequence()) {
+    if (!root.IsMap() || !root["rules"] || !root["rules"].IsSequence()) {
       return make_error(Errc::malformed, prefix + "a rules file is a mapping with a \"rules\" list");
     }
+    check_keys(root, {"rules", "anchors", "downgrade_paths"}, "top-level");
     RuleSet set;
-    for (const YAML::Node& node : list) set.rules.push_back(parse_rule(node));
+    for (const YAML::Node& node : root["rules"]) set.rules.push_back(parse_rule(node));
+    if (const YAML::Node anchors = root["anchors"]) {
+      if (!anchors.IsSequence()) throw SchemaError{where(anchors) + "\"anchors\" must be a list"};
+      for (const YAML::Node& node : anchors) set.anchors.push_back(parse_anchor(node));
+    }
+    set.downgrade_paths = string_list(root, "downgrade_paths");
     set.digest = Sha256::of(yaml_text).str();
     return set;
   } catch (const SchemaError& e) {
@@ -182,6 +270,13 @@ Status merge_rules(RuleSet& base, RuleSet extra) {
     if (base.find(rule.id)) return make_error(Errc::invalid_argument, "duplicate rule id \"" + rule.id + "\"");
     base.rules.push_back(std::move(rule));
   }
+  for (Anchor& anchor : extra.anchors) {
+    if (base.find_anchor(anchor.id)) {
+      return make_error(Errc::invalid_argument, "duplicate anchor id \"" + anchor.id + "\"");
+    }
+    base.anchors.push_back(std::move(anchor));
+  }
+  for (std::string& path : extra.downgrade_paths) base.downgrade_paths.push_back(std::move(path));
   base.digest = Sha256::of(base.digest + "\n" + extra.digest).str();
   return Ok{};
 }
@@ -202,12 +297,24 @@ Result<RuleSet> builtin_rules() {
   return all;
 }
 
+namespace {
+// "scaleway.secret-key": lowercase dotted words of [a-z0-9-], at least two.
+bool id_well_formed(std::string_view id) {
+  if (id.empty() || id.front() == '.' || id.back() == '.' || id.find('.') == std::string_view::npos) return false;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok || (c == '.' && id[i + 1] == '.')) return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::vector<std::string> lint_rules(const RuleSet& set) {
   std::vector<std::string> problems;
-  static const std::regex kIdShape("^[a-z0-9]+(\\.[a-z0-9-]+)+$");
   std::set<std::string> seen;
   for (const Rule& rule : set.rules) {
-    if (!std::regex_match(rule.id, kIdShape)) {
+    if (!id_well_formed(rule.id)) {
       problems.push_back(rule.id + ": id must be lowercase and dotted, like scaleway.secret-key");
     }
     if (!seen.insert(rule.id).second) problems.push_back(rule.id + ": duplicate id");
@@ -215,6 +322,11 @@ std::vector<std::string> lint_rules(const RuleSet& set) {
     if (rule.negative_examples.empty()) problems.push_back(rule.id + ": no negative_examples");
     for (const Pattern& p : rule.patterns) {
       if (p.regex.empty()) problems.push_back(rule.id + ": empty pattern");
+      for (const std::string& need : p.requires_any) {
+        const bool known = need.rfind("rule:", 0) == 0 ? set.find(std::string_view(need).substr(5)) != nullptr
+                                                        : set.find_anchor(need) != nullptr;
+        if (!known) problems.push_back(rule.id + ": requires unknown \"" + need + "\"");
+      }
     }
   }
   return problems;

@@ -24,16 +24,49 @@ std::optional<Severity> parse_severity(std::string_view text) noexcept;
 enum class Confidence { low, medium, high };
 std::string_view confidence_name(Confidence c) noexcept;
 
-// How the confirmation stage finds the secret at the end of a pattern match.
+// How the confirmation stage finds and checks the secret around the end of a pattern match.
 enum class SecretShape {
-  uuid,        // canonical 8-4-4-4-12 hex UUID, any case, not followed by [0-9A-Za-z_-]
-  access_key,  // "SCW" + 17 Crockford base32 characters, word-bounded on both sides
+  uuid,         // canonical 8-4-4-4-12 hex UUID, any case
+  uuid_base64,  // 48 base64 characters that decode to a canonical UUID (Kubernetes Secret data)
+  access_key,   // "SCW" + 17 Crockford base32 characters
+  alnum56,      // 56 [A-Za-z0-9] (Kapsule kubeconfig token)
+  token64,      // 64 [A-Za-z0-9_-] (Cockpit token)
+  alnum64,      // 64 [A-Za-z0-9] (Messaging SQS/SNS secret)
+  jwt,          // a JWT around the match; its payload must start {"application_claim" (Serverless)
+  docker_auth,  // base64 "user:password" starting at the match end; the password must be a UUID
+  base64_blob,  // a base64 run around the match, decoded and scanned again (encoding "base64")
 };
 std::string_view shape_name(SecretShape s) noexcept;
+std::optional<SecretShape> parse_shape(std::string_view text) noexcept;
 
+// One Hyperscan pattern and how to confirm what it matches.
 struct Pattern {
-  std::string regex;      // Hyperscan syntax; the match must end with the secret
+  std::string regex;      // Hyperscan syntax
   bool caseless = false;  // HS_FLAG_CASELESS
+  SecretShape secret = SecretShape::uuid;
+  Confidence confidence = Confidence::medium;
+  // File-level context: at least one must hold somewhere in the same file (before or after the
+  // match): an anchor id (see Anchor) or "rule:<id>" (a confirmed finding of that rule). Empty: none.
+  std::vector<std::string> requires_any;
+  // Reject the match when the key name right before the secret is missing or names an ID
+  // (*_id, *organization*, *project*, ...).
+  bool check_key_name = false;
+  unsigned secret_end = 0;  // fixed shapes: bytes between the secret's end and the match end
+};
+
+// A named piece of file-level context: content patterns and/or path suffixes that make a file
+// "Scaleway" (or "a kubeconfig for Kapsule", ...). Anchors produce no findings themselves.
+struct Anchor {
+  std::string id;
+  std::string description;
+  std::vector<Pattern> patterns;    // only regex/caseless are used
+  std::vector<std::string> paths;   // the file path ends with one of these
+};
+
+// A positive or negative example: a file's content and, optionally, its path.
+struct Example {
+  std::string text;
+  std::string path = "/example";
 };
 
 struct Rule {
@@ -42,18 +75,20 @@ struct Rule {
   std::string description;  // what it finds and why it matters
   std::string remediation;  // what to do about a finding
   Severity severity = Severity::medium;
-  Confidence confidence = Confidence::medium;  // confidence of a plain (unpaired) match
-  SecretShape secret = SecretShape::uuid;
   std::vector<Pattern> patterns;
-  std::vector<std::string> examples;           // each must produce at least one finding of this rule
-  std::vector<std::string> negative_examples;  // each must produce no finding of this rule
+  std::vector<Example> examples;           // each must produce at least one finding of this rule
+  std::vector<Example> negative_examples;  // each must produce no finding of this rule
 };
 
 struct RuleSet {
   std::vector<Rule> rules;
+  std::vector<Anchor> anchors;
+  // Path substrings under which findings are downgraded (SDK test recordings, vendored modules).
+  std::vector<std::string> downgrade_paths;
   std::string digest;  // "sha256:..." over the rule sources, in load order
 
   const Rule* find(std::string_view id) const;
+  const Anchor* find_anchor(std::string_view id) const;
 };
 
 // Parses one YAML rule document. `origin` (a file name) prefixes every error message.
@@ -67,7 +102,8 @@ Result<RuleSet> builtin_rules();
 Status merge_rules(RuleSet& base, RuleSet extra);
 
 // Static checks that need no matcher: ids well-formed and unique, titles present, patterns non-empty,
-// every rule has at least one example and one negative example. Returns one message per problem.
+// every `requires` names a known anchor or rule, every rule has at least one example and one negative
+// example. Returns one message per problem.
 std::vector<std::string> lint_rules(const RuleSet& set);
 
 }  // namespace layerleak::rules

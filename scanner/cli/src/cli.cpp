@@ -37,7 +37,7 @@ struct ScanCommand {
 };
 
 int fail(const std::string& message) {
-  std::cerr << "layerleak: " << message << '\n';
+  std::cerr << "layerleak: error: " << message << '\n';
   return kExitIncomplete;
 }
 

@@ -9,11 +9,68 @@ namespace {
 
 bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_word(char c) { return is_alnum(c) || c == '_' || c == '-'; }
+bool is_base64(char c) { return is_alnum(c) || c == '+' || c == '/' || c == '='; }
 
 // Crockford base32 as Scaleway uses it: digits and upper-case letters except I, L, O, U.
 bool is_crockford(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U');
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return out;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+
+// Placeholder-looking tokens: long runs of one character or the usual filler words.
+bool looks_filled(std::string_view token) {
+  const std::string l = lower(token);
+  for (std::string_view word : {"xxxx", "example", "changeme", "placeholder", "your_", "dummy"}) {
+    if (contains(l, word)) return true;
+  }
+  std::size_t run = 1;
+  for (std::size_t i = 1; i < token.size(); ++i) {
+    run = token[i] == token[i - 1] ? run + 1 : 1;
+    if (run >= 8) return true;
+  }
+  std::set<char> distinct(token.begin(), token.end());
+  return distinct.size() < 8;
+}
+
+}  // namespace
+
+bool is_open_shape(rules::SecretShape shape) {
+  return shape == rules::SecretShape::jwt || shape == rules::SecretShape::docker_auth ||
+         shape == rules::SecretShape::base64_blob;
+}
+
+std::size_t fixed_length(rules::SecretShape shape) {
+  switch (shape) {
+    case rules::SecretShape::uuid: return 36;
+    case rules::SecretShape::uuid_base64: return 48;
+    case rules::SecretShape::access_key: return 20;
+    case rules::SecretShape::alnum56: return 56;
+    case rules::SecretShape::token64: return 64;
+    case rules::SecretShape::alnum64: return 64;
+    default: return 0;
+  }
+}
+
+bool continues(rules::SecretShape shape, char c) {
+  switch (shape) {
+    case rules::SecretShape::uuid: return is_alnum(c) || c == '_' || c == '-';
+    case rules::SecretShape::uuid_base64: return is_base64(c);
+    case rules::SecretShape::access_key: return is_alnum(c);
+    case rules::SecretShape::alnum56: return is_alnum(c);
+    case rules::SecretShape::token64: return is_alnum(c) || c == '_' || c == '-';
+    case rules::SecretShape::alnum64: return is_alnum(c);
+    case rules::SecretShape::jwt: return is_alnum(c) || c == '_' || c == '-' || c == '.';
+    case rules::SecretShape::docker_auth: return is_base64(c);
+    case rules::SecretShape::base64_blob: return is_base64(c);
+  }
+  return false;
 }
 
 bool is_canonical_uuid(std::string_view s) {
@@ -25,37 +82,21 @@ bool is_canonical_uuid(std::string_view s) {
   return true;
 }
 
-std::size_t secret_length(rules::SecretShape shape) {
-  switch (shape) {
-    case rules::SecretShape::uuid: return 36;
-    case rules::SecretShape::access_key: return 20;
-  }
-  return 0;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
-  return out;
-}
-
-}  // namespace
-
 bool is_placeholder_uuid(std::string_view uuid) {
   std::set<char> distinct;
   for (char c : uuid) {
     if (c != '-') distinct.insert(static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c));
   }
-  // Real random UUIDs use 12+ distinct hex digits; 11111111-..., 00000000-...-000000000001 do not.
+  // Random UUIDs use 12+ distinct hex digits; 11111111-…, 00000000-…-000000000001 do not.
   if (distinct.size() <= 3) return true;
-  const std::string u = upper(uuid);
-  return u.find("12345678-1234") != std::string::npos || u.find("XXXX") != std::string::npos;
+  const std::string u = lower(uuid);
+  return contains(u, "12345678-1234") || contains(u, "xxxx") || contains(u, "00000000-0000-0000");
 }
 
 bool is_placeholder_access_key(std::string_view key) {
   const std::string body(key.substr(3));
   for (std::string_view word : {"XXXX", "FAKE", "EXAMPLE", "0000000000"}) {
-    if (body.find(word) != std::string::npos) return true;
+    if (contains(body, word)) return true;
   }
   std::size_t run = 1;
   for (std::size_t i = 1; i < body.size(); ++i) {
@@ -65,68 +106,97 @@ bool is_placeholder_access_key(std::string_view key) {
   return false;
 }
 
-std::optional<Candidate> extract_candidate(const rules::Rule& rule, const Window& window, std::uint64_t end) {
-  const std::size_t length = secret_length(rule.secret);
-  if (end < length || end - length < window.begin() || end > window.end()) return std::nullopt;
-  const std::uint64_t start = end - length;
-  std::string secret;
-  secret.reserve(length);
-  for (std::uint64_t at = start; at < end; ++at) secret.push_back(window.at(at));
-  // The window always reaches at least one byte before the secret unless the secret starts the file.
-  const char left = start > window.begin() ? window.at(start - 1) : '\n';
-  switch (rule.secret) {
-    case rules::SecretShape::uuid:
-      if (!is_canonical_uuid(secret) || is_word(left) || is_placeholder_uuid(secret)) return std::nullopt;
-      break;
+bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
+  if (secret.size() != fixed_length(shape)) return false;
+  switch (shape) {
+    case rules::SecretShape::uuid: return is_canonical_uuid(secret) && !is_placeholder_uuid(secret);
+    case rules::SecretShape::uuid_base64: {
+      auto decoded = decode_base64(secret);
+      return decoded && is_canonical_uuid(*decoded) && !is_placeholder_uuid(*decoded);
+    }
     case rules::SecretShape::access_key:
-      if (secret.compare(0, 3, "SCW") != 0) return std::nullopt;
-      if (!std::all_of(secret.begin() + 3, secret.end(), is_crockford)) return std::nullopt;
-      if (is_alnum(left) || is_placeholder_access_key(secret)) return std::nullopt;
-      break;
+      return secret.substr(0, 3) == "SCW" && std::all_of(secret.begin() + 3, secret.end(), is_crockford) &&
+             !is_placeholder_access_key(secret);
+    case rules::SecretShape::alnum56:
+    case rules::SecretShape::alnum64:
+      return std::all_of(secret.begin(), secret.end(), is_alnum) && !looks_filled(secret);
+    case rules::SecretShape::token64:
+      return std::all_of(secret.begin(), secret.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; }) &&
+             !looks_filled(secret);
+    default: return false;
   }
-  Candidate c;
-  c.rule = &rule;
-  c.secret = std::move(secret);
-  c.offset = start;
-  return c;
 }
 
-bool right_boundary_ok(rules::SecretShape shape, char next) {
-  switch (shape) {
-    case rules::SecretShape::uuid: return !is_word(next);
-    case rules::SecretShape::access_key: return !is_alnum(next);
+std::string key_name_before(std::string_view line) {
+  std::size_t end = line.size();
+  while (end > 0 && std::string_view(" \t\"'=:>,({[").find(line[end - 1]) != std::string_view::npos) --end;
+  std::size_t start = end;
+  while (start > 0 && (is_alnum(line[start - 1]) || line[start - 1] == '_' || line[start - 1] == '-' ||
+                       line[start - 1] == '.')) {
+    --start;
+  }
+  return std::string(line.substr(start, end - start));
+}
+
+bool names_secret(std::string_view key) {
+  const std::string k = lower(key);
+  for (std::string_view word : {"secret", "token", "password", "passwd", "key", "auth", "credential"}) {
+    if (contains(k, word)) return true;
   }
   return false;
 }
 
-void finalize_file(std::vector<Detection>& detections) {
-  std::sort(detections.begin(), detections.end(), [](const Detection& a, const Detection& b) {
-    if (a.offset != b.offset) return a.offset < b.offset;
-    return a.rule->id < b.rule->id;
-  });
-  detections.erase(std::unique(detections.begin(), detections.end(),
-                               [](const Detection& a, const Detection& b) {
-                                 return a.offset == b.offset && a.rule == b.rule;
-                               }),
-                   detections.end());
-  // Pair each secret key with the nearest access key in the same file.
-  for (Detection& d : detections) {
-    if (d.rule->secret != rules::SecretShape::uuid) continue;
-    const Detection* best = nullptr;
-    std::uint64_t best_distance = ~std::uint64_t{0};
-    for (const Detection& k : detections) {
-      if (k.rule->secret != rules::SecretShape::access_key) continue;
-      std::uint64_t distance = k.offset > d.offset ? k.offset - d.offset : d.offset - k.offset;
-      if (distance < best_distance) {
-        best = &k;
-        best_distance = distance;
-      }
-    }
-    if (best) {
-      d.paired_access_key = best->secret;
-      d.confidence = rules::Confidence::high;
+bool is_id_name(std::string_view key) {
+  const std::string k = lower(key);
+  if (k.size() >= 2 && (k.ends_with("id") || k.ends_with("ids"))) return true;
+  if (contains(k, "organization") || contains(k, "organisation")) return true;
+  const bool secret_word = contains(k, "secret") || contains(k, "token") || contains(k, "password") ||
+                           contains(k, "passwd");
+  return !secret_word && (contains(k, "project") || contains(k, "application") || contains(k, "user"));
+}
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+' || c == '-') v = 62;
+    else if (c == '/' || c == '_') v = 63;
+    else return std::nullopt;
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
     }
   }
+  return out;
+}
+
+bool is_serverless_jwt(std::string_view token) {
+  auto first = token.find('.');
+  if (first == std::string_view::npos) return false;
+  auto second = token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) return false;
+  if (token.size() - second - 1 < 16) return false;  // a signature, not a truncated token
+  auto payload = decode_base64(token.substr(first + 1, second - first - 1));
+  return payload && payload->rfind("{\"application_claim\"", 0) == 0;
+}
+
+std::optional<DockerAuth> decode_docker_auth(std::string_view base64_value) {
+  auto decoded = decode_base64(base64_value);
+  if (!decoded) return std::nullopt;
+  auto colon = decoded->find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  DockerAuth auth{decoded->substr(0, colon), decoded->substr(colon + 1)};
+  if (!is_canonical_uuid(auth.password) || is_placeholder_uuid(auth.password)) return std::nullopt;
+  return auth;
 }
 
 }  // namespace layerleak::detect

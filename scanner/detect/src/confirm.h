@@ -1,11 +1,12 @@
-// Confirmation stage: turns a raw Hyperscan hit (rule, end offset) into a checked secret candidate,
-// using only the bytes of a bounded window. Internal to the detect library.
+// Confirmation stage: the checks that turn a raw Hyperscan hit into a secret. Pure functions over
+// bytes, shared by the streaming session. Internal to the detect library.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "layerleak/detect.h"
@@ -13,8 +14,7 @@
 namespace layerleak::detect {
 
 // The bytes around the current chunk: `tail` holds the bytes just before `chunk`, which starts at
-// absolute offset `chunk_start`. at(offset) is valid for offsets in [chunk_start - tail.size(),
-// chunk_start + chunk.size()).
+// absolute offset `chunk_start`. at(offset) is valid for offsets in [begin(), end()).
 struct Window {
   const std::string& tail;
   std::span<const char> chunk;
@@ -28,26 +28,38 @@ struct Window {
   }
 };
 
-struct Candidate {
-  const rules::Rule* rule = nullptr;
-  std::string secret;
-  std::uint64_t offset = 0;
-  std::uint64_t line = 0;
-  std::uint64_t column = 0;
-};
+// Fixed shapes have a known length and end at (match end - secret_end); open shapes are tokens that
+// extend over a character class around the match.
+bool is_open_shape(rules::SecretShape shape);
+std::size_t fixed_length(rules::SecretShape shape);
+// Characters that continue the secret (and so must not touch it on either side).
+bool continues(rules::SecretShape shape, char c);
 
-// Extracts the secret that ends at `end` and checks its shape, its left boundary and placeholders.
-// The right boundary (the byte at `end`) is checked separately by right_boundary_ok.
-std::optional<Candidate> extract_candidate(const rules::Rule& rule, const Window& window, std::uint64_t end);
-
-// True when `next` (the byte after the secret) ends it cleanly for this shape.
-bool right_boundary_ok(rules::SecretShape shape, char next);
-
-// Per-file post-processing: removes duplicates, pairs secret keys with access keys, sorts by offset
-// then rule id.
-void finalize_file(std::vector<Detection>& detections);
+// Checks a complete fixed-shape secret (length already right): alphabet and placeholders.
+bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret);
 
 bool is_placeholder_uuid(std::string_view uuid);
 bool is_placeholder_access_key(std::string_view key);
+bool is_canonical_uuid(std::string_view s);
+
+// The key name right before a value on its line ("SCW_SECRET_KEY" in `SCW_SECRET_KEY = "…`), or "".
+std::string key_name_before(std::string_view line_before);
+// True for names of identifiers rather than secrets: *_id, *organization*, project ids.
+bool is_id_name(std::string_view key);
+// True when the name says it holds a secret (secret, token, password, key, auth, credential).
+bool names_secret(std::string_view key);
+
+// Standard or URL-safe base64, padding optional; nullopt on any other character.
+std::optional<std::string> decode_base64(std::string_view text);
+
+// The JWT payload starts with {"application_claim" (Scaleway Serverless tokens).
+bool is_serverless_jwt(std::string_view token);
+
+// For docker config auth values: "user:password" decoded. Returns the UUID password if it is one.
+struct DockerAuth {
+  std::string user;
+  std::string password;
+};
+std::optional<DockerAuth> decode_docker_auth(std::string_view base64_value);
 
 }  // namespace layerleak::detect

@@ -182,9 +182,8 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
         r.skipped.push_back(std::move(s));
       }
       if (lr.error) {
-        r.errors.push_back(error_entry(lr.error->with_context(image.reference + ": layer " + std::to_string(l) + " (" +
-                                                              summary.digest + ")"),
-                                       l));
+        const std::string layer_name = "layer " + std::to_string(l) + (summary.digest.empty() ? "" : " (" + summary.digest + ")");
+        r.errors.push_back(error_entry(lr.error->with_context(image.reference + ": " + layer_name), l));
         r.complete = false;
       }
       r.layers.push_back(std::move(summary));
