@@ -33,6 +33,24 @@ constexpr std::size_t kMaxToken = 4096;
 constexpr std::size_t kLineBefore = 160;
 constexpr std::uint64_t kNoNewline = ~std::uint64_t{0};
 
+// Why blocks of 255 with a byte counter: GCC turns the inner loop into byte compares and byte
+// subtractions (16 bytes per instruction); std::count widens every match to 64 bits and ran at a third
+// of Hyperscan's speed.
+std::uint64_t count_newlines(std::span<const char> bytes) {
+  std::uint64_t total = 0;
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  while (n > 0) {
+    const std::size_t block = std::min<std::size_t>(n, 255);
+    unsigned char count = 0;
+    for (std::size_t i = 0; i < block; ++i) count = static_cast<unsigned char>(count + (p[i] == '\n'));
+    total += count;
+    p += block;
+    n -= block;
+  }
+  return total;
+}
+
 // What a Hyperscan id stands for: a rule pattern, or an anchor pattern.
 struct PatternRef {
   const rules::Rule* rule = nullptr;        // null for anchors
@@ -487,7 +505,7 @@ class FileScanner {
         break;
       }
     }
-    newlines_ += static_cast<std::uint64_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+    newlines_ += count_newlines(chunk);
     if (const void* nl = memrchr(chunk.data(), '\n', chunk.size())) {
       last_newline_ = position_ + static_cast<std::uint64_t>(static_cast<const char*>(nl) - chunk.data());
     }
