@@ -122,6 +122,13 @@ Status apply_config(Image& image, const std::string& config_json) {
   const nlohmann::json& config = *parsed;
   if (!config.is_object()) return make_error(Errc::malformed, what + ": not a JSON object");
   image.config_json = config_json;
+  if (auto inner = config.find("config"); inner != config.end() && inner->is_object()) {
+    if (auto labels = inner->find("Labels"); labels != inner->end() && labels->is_object()) {
+      for (const auto& [key, value] : labels->items()) {
+        if (value.is_string()) image.labels[key] = value.get<std::string>();
+      }
+    }
+  }
   if (!image.platform) {
     Platform p{string_field(config, "os"), string_field(config, "architecture"), string_field(config, "variant")};
     if (!p.os.empty()) image.platform = p;
@@ -164,6 +171,53 @@ Status apply_config(Image& image, const std::string& config_json) {
     }
   }
   return Ok{};
+}
+
+}  // namespace layerleak::oci
+
+namespace layerleak::oci {
+
+std::vector<MetadataFile> metadata_files(const Image& image) {
+  std::vector<MetadataFile> out;
+  auto add_map = [&](const char* kind, const std::string& prefix, const std::map<std::string, std::string>& values) {
+    for (const auto& [key, value] : values) out.push_back({kind, prefix + key, key + "=" + value});
+  };
+  if (!image.config_json.empty()) {
+    auto parsed = parse_json(image.config_json, "image config");
+    if (parsed && parsed->is_object()) {
+      const nlohmann::json& config = *parsed;
+      if (auto inner = config.find("config"); inner != config.end() && inner->is_object()) {
+        if (auto env = inner->find("Env"); env != inner->end() && env->is_array()) {
+          for (std::size_t i = 0; i < env->size(); ++i) {
+            if ((*env)[i].is_string()) out.push_back({"config", "config.Env[" + std::to_string(i) + "]", (*env)[i].get<std::string>()});
+          }
+        }
+        for (const char* name : {"Cmd", "Entrypoint"}) {
+          auto list = inner->find(name);
+          if (list == inner->end() || !list->is_array() || list->empty()) continue;
+          std::string joined;
+          for (const auto& arg : *list) {
+            if (arg.is_string()) joined += (joined.empty() ? "" : " ") + arg.get<std::string>();
+          }
+          out.push_back({"config", std::string("config.") + name, joined});
+        }
+      }
+      if (auto history = config.find("history"); history != config.end() && history->is_array()) {
+        for (std::size_t i = 0; i < history->size(); ++i) {
+          const nlohmann::json& entry = (*history)[i];
+          if (!entry.is_object()) continue;
+          auto created_by = entry.find("created_by");
+          if (created_by != entry.end() && created_by->is_string()) {
+            out.push_back({"config", "history[" + std::to_string(i) + "].created_by", created_by->get<std::string>()});
+          }
+        }
+      }
+    }
+  }
+  add_map("config", "config.Labels.", image.labels);
+  add_map("manifest", "manifest.annotations.", image.annotations);
+  add_map("manifest", "index.annotations.", image.index_annotations);
+  return out;
 }
 
 }  // namespace layerleak::oci

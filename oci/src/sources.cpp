@@ -164,6 +164,7 @@ class LayoutSource : public ImageSource {
       image->transport = transport_;
       image->reference = what + (ref.empty() ? "@" + descriptor.digest.str() : ":" + ref);
       if (!ref.empty()) image->tags.push_back(ref);
+      image->index_annotations = descriptor.annotations;
       images.push_back(std::move(image).value());
     }
     return images;

@@ -58,7 +58,9 @@ struct Image {
   std::vector<std::string> tags;
   std::vector<Layer> layers;
   std::string config_json;  // raw config bytes (verified), for config scanning
-  std::map<std::string, std::string> annotations;
+  std::map<std::string, std::string> labels;             // config.Labels
+  std::map<std::string, std::string> annotations;        // manifest annotations
+  std::map<std::string, std::string> index_annotations;  // the index entry's annotations
   std::string rootfs_dir;   // dir: transport only: the directory to walk instead of layers
 };
 
@@ -79,6 +81,16 @@ class ImageSource {
   // The raw (still compressed, not yet verified) bytes of a layer blob.
   virtual Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) = 0;
 };
+
+// Image metadata as small named texts that are scanned like files: config.Env[i] ("KEY=value"),
+// config.Labels.<key> ("<key>=<value>"), config.Cmd / config.Entrypoint (arguments joined by spaces),
+// history[i].created_by, manifest.annotations.<key> and index.annotations.<key> ("<key>=<value>").
+struct MetadataFile {
+  std::string kind;   // "config" or "manifest"
+  std::string field;  // "config.Env[2]"
+  std::string content;
+};
+std::vector<MetadataFile> metadata_files(const Image& image);
 
 // Parses `reference` per CONTRACT.md and opens it. Fails with Errc::not_found (no such path),
 // Errc::invalid_argument (bad reference) or Errc::malformed (not an image).

@@ -58,6 +58,18 @@ Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<
   return detect::Detector::compile(std::move(rules).value());
 }
 
+// The commit an image was built from, for GitLab's report: the image's own
+// org.opencontainers.image.revision (label or annotation) first, then CI_COMMIT_SHA.
+std::string commit_sha(const report::ScanReport& result) {
+  constexpr const char* kRevision = "org.opencontainers.image.revision";
+  for (const report::ImageReport& image : result.images) {
+    if (auto it = image.labels.find(kRevision); it != image.labels.end() && !it->second.empty()) return it->second;
+    if (auto it = image.annotations.find(kRevision); it != image.annotations.end() && !it->second.empty()) return it->second;
+  }
+  const char* env = std::getenv("CI_COMMIT_SHA");
+  return env ? env : "";
+}
+
 int run_scan(const ScanCommand& cmd) {
   auto fail_on = rules::parse_severity(cmd.fail_on);
   if (!fail_on && cmd.fail_on != "none") {
@@ -68,8 +80,12 @@ int run_scan(const ScanCommand& cmd) {
     format = report::Format::text;
   } else if (cmd.format == "json") {
     format = report::Format::json;
+  } else if (cmd.format == "sarif") {
+    format = report::Format::sarif;
+  } else if (cmd.format == "gitlab") {
+    format = report::Format::gitlab;
   } else {
-    return fail("--format " + cmd.format + " is not supported (text, json)");
+    return fail("--format " + cmd.format + " is not supported (text, json, sarif, gitlab)");
   }
   pipeline::ScanOptions options;
   auto platform = oci::Platform::parse(cmd.platform);
@@ -93,6 +109,13 @@ int run_scan(const ScanCommand& cmd) {
 
   report::ReportOptions report_options;
   report_options.show_secrets = cmd.show_secrets;
+  if (format == report::Format::gitlab) {
+    report_options.commit_sha = commit_sha(result);
+    if (report_options.commit_sha.empty()) {
+      return fail("--format gitlab needs the commit the image was built from: set the image label or annotation "
+                  "org.opencontainers.image.revision, or CI_COMMIT_SHA");
+    }
+  }
   std::ofstream file;
   std::ostream* out = &std::cout;
   if (!cmd.output.empty()) {
@@ -153,7 +176,7 @@ int run(int argc, char** argv) {
   scan_cmd->add_option("IMAGE", scan.image,
                        "docker-archive:PATH[:REF], oci-archive:PATH[:REF], oci:DIR[:REF], dir:DIR, or a PATH")
       ->required();
-  scan_cmd->add_option("--format", scan.format, "Report format: text or json")->capture_default_str();
+  scan_cmd->add_option("--format", scan.format, "Report format: text, json, sarif or gitlab")->capture_default_str();
   scan_cmd->add_option("-o,--output", scan.output, "Write the report to FILE instead of standard output");
   scan_cmd->add_flag("--show-secrets", scan.show_secrets, "Print secret values in full (default: redacted)");
   scan_cmd->add_option("--fail-on", scan.fail_on, "Exit 1 when a finding at or above SEVERITY remains (or none)")

@@ -2,6 +2,7 @@
 // pipeline library.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@ namespace layerleak::pipeline {
 struct LayerResult {
   std::vector<std::pair<std::string, detect::Detection>> detections;  // (path, detection) in entry order
   oci::LayerChanges changes;
+  std::map<std::string, std::vector<std::string>> hardlinks;  // target path -> its other names, this layer
   std::vector<report::Skipped> skipped;
   std::uint64_t entries = 0;
   std::uint64_t bytes_scanned = 0;

@@ -61,6 +61,22 @@ Status run_parallel(const std::vector<Task>& tasks, unsigned jobs, const std::sh
   return Ok{};
 }
 
+// The image configuration and annotations, scanned as small pseudo-files.
+Status scan_metadata(const oci::Image& image, detect::DetectorSession& session, report::ImageReport& out) {
+  for (const oci::MetadataFile& file : oci::metadata_files(image)) {
+    auto found = session.scan(file.field, file.content);
+    if (!found) return std::move(found).error();
+    for (const detect::Detection& d : *found) {
+      report::Finding f = to_finding(d, "");
+      f.location.kind = file.kind;
+      f.location.field = file.field;
+      f.visibility = "config";
+      out.findings.push_back(std::move(f));
+    }
+  }
+  return Ok{};
+}
+
 void scan_rootfs(const oci::Image& image, detect::DetectorSession& session, const ScanOptions& options,
                  report::ImageReport& out) {
   auto entries = archive::open_directory(image.rootfs_dir);
@@ -121,6 +137,9 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     r.config_digest = image.config_digest ? image.config_digest->str() : "";
     r.platform = image.platform ? image.platform->str() : "";
     r.tags = image.tags;
+    r.labels = image.labels;
+    r.annotations = image.annotations;
+    for (const auto& [key, value] : image.index_annotations) r.annotations.emplace(key, value);
     results[i].resize(image.layers.size());
     for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
   }
@@ -134,10 +153,16 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     results[t.image][t.layer] = scan_layer(**source, image, image.layers[t.layer], session, options);
   });
   if (!ran) return fail_whole(ran.error());
-  if (!rootfs_images.empty()) {
+  {
     auto session = detect::DetectorSession::create(detector);
     if (!session) return fail_whole(session.error());
     for (std::size_t i : rootfs_images) scan_rootfs((*images)[i], **session, options, reports[i]);
+    for (std::size_t i = 0; i < images->size(); ++i) {
+      if (auto st = scan_metadata((*images)[i], **session, reports[i]); !st) {
+        reports[i].errors.push_back(error_entry(st.error()));
+        reports[i].complete = false;
+      }
+    }
   }
 
   for (std::size_t i = 0; i < images->size(); ++i) {
@@ -172,7 +197,18 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
         f.location.layer_digest = summary.digest;
         f.location.diff_id = summary.diff_id;
         f.location.created_by = layer.created_by;
+        // A hardlinked file stays readable while any of its names does: the most visible name wins.
         oci::VisibilityResult v = view.visibility(l, path);
+        if (auto links = lr.hardlinks.find(path); links != lr.hardlinks.end()) {
+          f.aliases = links->second;
+          for (const std::string& alias : links->second) {
+            oci::VisibilityResult va = view.visibility(l, alias);
+            if (va.visibility == oci::Visibility::runtime ||
+                (v.visibility != oci::Visibility::runtime && va.hidden_by_layer > v.hidden_by_layer)) {
+              v = va;
+            }
+          }
+        }
         f.visibility = std::string(oci::visibility_name(v.visibility));
         f.hidden_by_layer = v.hidden_by_layer;
         r.findings.push_back(std::move(f));

@@ -40,6 +40,8 @@ ordered_json finding_json(const Finding& f, const ReportOptions& options) {
   j["location"] = std::move(location);
   j["visibility"] = f.visibility;
   j["hidden_by_layer"] = optional_index(f.hidden_by_layer);
+  if (!f.aliases.empty()) j["aliases"] = f.aliases;
+  if (!f.suppressed_by.empty()) j["suppressed_by"] = f.suppressed_by;
   return j;
 }
 
@@ -71,6 +73,9 @@ ordered_json image_json(const ImageReport& image, const ReportOptions& options) 
   ordered_json findings = ordered_json::array();
   for (const Finding& f : image.findings) findings.push_back(finding_json(f, options));
   j["findings"] = std::move(findings);
+  ordered_json suppressed = ordered_json::array();
+  for (const Finding& f : image.suppressed) suppressed.push_back(finding_json(f, options));
+  j["suppressed"] = std::move(suppressed);
   ordered_json skipped = ordered_json::array();
   for (const Skipped& s : image.skipped) {
     skipped.push_back({{"path", s.path}, {"layer_index", optional_index(s.layer_index)}, {"reason", s.reason}});
@@ -80,6 +85,7 @@ ordered_json image_json(const ImageReport& image, const ReportOptions& options) 
                 {"bytes_scanned", image.bytes_scanned},
                 {"duration_ms", image.duration_ms},
                 {"findings", image.findings.size()},
+                {"suppressed", image.suppressed.size()},
                 {"skipped", std::move(skipped)}};
   ordered_json errors = ordered_json::array();
   for (const ErrorEntry& e : image.errors) {

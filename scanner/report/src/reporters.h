@@ -7,5 +7,7 @@ namespace layerleak::report {
 
 Status write_json(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out);
+Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out);
+Status write_gitlab(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 
 }  // namespace layerleak::report

@@ -37,6 +37,7 @@ std::string visibility_text(const Finding& f) {
     return "overwritten by layer " + std::to_string(f.hidden_by_layer.value_or(0)) + " (still in the image history)";
   }
   if (f.visibility == "runtime") return "present at runtime";
+  if (f.visibility == "config") return "in the image configuration (anyone who pulls the image can read it)";
   return f.visibility;
 }
 
@@ -76,6 +77,7 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
       }
       out << '\n';
       out << "      " << visibility_text(f) << '\n';
+      for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
       if (!f.remediation.empty()) out << "      fix: " << f.remediation << '\n';
     }
     for (const ErrorEntry& e : image.errors) {
@@ -108,6 +110,8 @@ Status write_report(const ScanReport& report, Format format, const ReportOptions
   switch (format) {
     case Format::json: return write_json(report, options, out);
     case Format::text: return write_text(report, options, out);
+    case Format::sarif: return write_sarif(report, options, out);
+    case Format::gitlab: return write_gitlab(report, options, out);
   }
   return make_error(Errc::invalid_argument, "unknown report format");
 }

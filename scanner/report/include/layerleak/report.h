@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -44,6 +45,8 @@ struct Finding {
   Location location;
   std::string visibility = "runtime";  // runtime, deleted, overwritten, config
   std::optional<std::size_t> hidden_by_layer;
+  std::vector<std::string> aliases;  // other paths of the same file (hardlinks)
+  std::string suppressed_by;         // why it is suppressed ("baseline", "ignore: <reason>"); "" = active
 };
 
 struct LayerSummary {
@@ -79,8 +82,11 @@ struct ImageReport {
   std::string config_digest;
   std::string platform;
   std::vector<std::string> tags;
+  std::map<std::string, std::string> labels;       // config.Labels
+  std::map<std::string, std::string> annotations;  // manifest (and index) annotations
   std::vector<LayerSummary> layers;
-  std::vector<Finding> findings;
+  std::vector<Finding> findings;    // active findings: they decide the exit status
+  std::vector<Finding> suppressed;  // matched a baseline or ignore entry: counted, never silently dropped
   std::uint64_t entries = 0;
   std::uint64_t bytes_scanned = 0;
   std::uint64_t duration_ms = 0;
@@ -112,9 +118,10 @@ void sort_findings(std::vector<Finding>& findings);
 struct ReportOptions {
   bool show_secrets = false;
   bool color = false;
+  std::string commit_sha;  // gitlab: location.commit.sha (the caller resolves it; required there)
 };
 
-enum class Format { text, json };
+enum class Format { text, json, sarif, gitlab };
 
 // Writes the report; fails with Errc::io when the stream fails.
 Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out);
