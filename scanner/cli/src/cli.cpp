@@ -58,6 +58,21 @@ Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<
   return detect::Detector::compile(std::move(rules).value());
 }
 
+// One line on standard error, redrawn in place: "[=====>    ] 52%  3/5 layers  120.4/231.0 MiB".
+void print_progress(const pipeline::Progress& p) {
+  constexpr int kWidth = 30;
+  const double fraction = p.bytes_total > 0 ? std::min(1.0, static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total))
+                          : p.layers_total > 0 ? static_cast<double>(p.layers_done) / static_cast<double>(p.layers_total)
+                                               : 1.0;
+  const int filled = static_cast<int>(fraction * kWidth);
+  std::string bar(static_cast<std::size_t>(filled), '=');
+  if (filled < kWidth) bar += '>';
+  bar.resize(kWidth, ' ');
+  std::fprintf(stderr, "\r[%s] %3d%%  %zu/%zu layers  %.1f MiB", bar.c_str(), static_cast<int>(fraction * 100),
+               p.layers_done, p.layers_total, static_cast<double>(p.bytes_done) / (1024.0 * 1024.0));
+  std::fflush(stderr);
+}
+
 // The commit an image was built from, for GitLab's report: the image's own
 // org.opencontainers.image.revision (label or annotation) first, then CI_COMMIT_SHA.
 std::string commit_sha(const report::ScanReport& result) {
@@ -98,7 +113,10 @@ int run_scan(const ScanCommand& cmd) {
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
 
+  const bool show_progress = !cmd.no_progress && (cmd.progress || ::isatty(STDERR_FILENO));
+  if (show_progress) options.on_progress = print_progress;
   report::ScanReport result = pipeline::scan(cmd.image, *detector, options);
+  if (show_progress) std::fputs("\r\x1b[K", stderr);
   if (cmd.only_runtime) {
     for (report::ImageReport& image : result.images) {
       std::erase_if(image.findings, [](const report::Finding& f) {

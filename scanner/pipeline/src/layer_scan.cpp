@@ -55,17 +55,70 @@ void scan_entries(archive::EntryReader& entries, detect::DetectorSession& sessio
   }
 }
 
+ProgressMeter::ProgressMeter(const ScanOptions& options, std::size_t layers, std::uint64_t bytes) : options_(options) {
+  totals_.layers_total = layers;
+  totals_.bytes_total = bytes;
+}
+
+void ProgressMeter::add_bytes(std::uint64_t n) {
+  bytes_ += n;
+  maybe_report(false);
+}
+
+void ProgressMeter::layer_done() {
+  ++layers_;
+  maybe_report(false);
+}
+
+void ProgressMeter::finish() { maybe_report(true); }
+
+void ProgressMeter::maybe_report(bool force) {
+  if (!options_.on_progress) return;
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return;  // another worker is reporting right now
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  Progress p = totals_;
+  p.bytes_done = bytes_;
+  p.layers_done = layers_;
+  options_.on_progress(p);
+}
+
+namespace {
+// Counts the compressed bytes a layer reader pulls, for progress.
+class CountingReader final : public ByteReader {
+ public:
+  CountingReader(ByteReader& inner, ProgressMeter& meter) : inner_(inner), meter_(meter) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    auto n = inner_.read(out);
+    if (n && *n > 0) meter_.add_bytes(*n);
+    return n;
+  }
+
+ private:
+  ByteReader& inner_;
+  ProgressMeter& meter_;
+};
+}  // namespace
+
 LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
-                       detect::DetectorSession& session, const ScanOptions& options) {
+                       detect::DetectorSession& session, const ScanOptions& options, ProgressMeter& progress) {
   LayerResult result;
-  auto blob = source.open_blob(image, layer);
-  if (!blob) {
-    result.error = std::move(blob).error();
+  auto opened = source.open_blob(image, layer);
+  if (!opened) {
+    result.error = std::move(opened).error();
     return result;
   }
+  CountingReader counted(**opened, progress);
+  ByteReader* blob = &counted;
   std::optional<Digest> expected_blob;
   if (!layer.blob.digest.empty()) expected_blob = layer.blob.digest;
-  HashingReader blob_reader(**blob, expected_blob, "layer blob");
+  HashingReader blob_reader(*blob, expected_blob, "layer blob");
   archive::Compression compression = archive::Compression::none;
   auto decompressed = archive::open_decompressor(blob_reader, compression);
   if (!decompressed) {

@@ -2,7 +2,10 @@
 // pipeline library.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,9 +33,27 @@ struct LayerResult {
   std::optional<Error> error;         // the layer was not read completely
 };
 
+// Shared by the workers of one scan: bytes read so far, and throttled reporting.
+class ProgressMeter {
+ public:
+  ProgressMeter(const ScanOptions& options, std::size_t layers, std::uint64_t bytes);
+  void add_bytes(std::uint64_t n);
+  void layer_done();
+  void finish();
+
+ private:
+  void maybe_report(bool force);
+  const ScanOptions& options_;
+  Progress totals_;
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::size_t> layers_{0};
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 // Streams one layer blob through digest checks, decompression, tar and the detector.
 LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
-                       detect::DetectorSession& session, const ScanOptions& options);
+                       detect::DetectorSession& session, const ScanOptions& options, ProgressMeter& progress);
 
 // Feeds every regular file of `entries` to the detector, recording changes; stops at the first error.
 void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,

@@ -148,10 +148,15 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
   for (std::size_t i = 0; i < images->size(); ++i) {
     if (!(*images)[i].rootfs_dir.empty()) rootfs_images.push_back(i);
   }
+  std::uint64_t total_bytes = 0;
+  for (const Task& t : tasks) total_bytes += static_cast<std::uint64_t>(std::max<std::int64_t>(0, (*images)[t.image].layers[t.layer].blob.size));
+  ProgressMeter progress(options, tasks.size(), total_bytes);
   Status ran = run_parallel(tasks, options.jobs, detector, [&](const Task& t, detect::DetectorSession& session) {
     const oci::Image& image = (*images)[t.image];
-    results[t.image][t.layer] = scan_layer(**source, image, image.layers[t.layer], session, options);
+    results[t.image][t.layer] = scan_layer(**source, image, image.layers[t.layer], session, options, progress);
+    progress.layer_done();
   });
+  progress.finish();
   if (!ran) return fail_whole(ran.error());
   {
     auto session = detect::DetectorSession::create(detector);

@@ -20,10 +20,20 @@
 
 namespace layerleak::pipeline {
 
+// Progress of a running scan, for people watching a long one. Sizes are compressed blob bytes.
+struct Progress {
+  std::size_t layers_total = 0;
+  std::size_t layers_done = 0;
+  std::uint64_t bytes_total = 0;  // 0 when the container does not declare sizes
+  std::uint64_t bytes_done = 0;
+};
+
 struct ScanOptions {
   oci::SelectOptions select;
   unsigned jobs = 1;                                   // worker threads (>= 1)
   std::uint64_t max_file_size = 1ull << 30;            // larger files are skipped and reported; 0 = no limit
+  // Called from worker threads, at most every 100 ms and once at the end; must be cheap and thread-safe.
+  std::function<void(const Progress&)> on_progress;
 };
 
 // Scans every selected image of `reference`. Never throws; errors are inside the report.
