@@ -128,8 +128,13 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   result.compression = std::string(archive::compression_name(compression));
   std::optional<Digest> expected_diff;
   if (!layer.diff_id.empty()) expected_diff = layer.diff_id;
-  HashingReader tar_reader(**decompressed, expected_diff, "layer diffID (uncompressed content)");
-  auto entries = archive::open_tar(tar_reader);
+  // Why: an uncompressed layer's diffID is its blob digest; hashing the same bytes twice cost a
+  // third of the scan time on uncompressed layers.
+  const bool same_bytes = compression == archive::Compression::none;
+  HashingReader tar_reader(**decompressed, same_bytes ? std::nullopt : expected_diff,
+                           "layer diffID (uncompressed content)");
+  ByteReader& tar_stream = same_bytes ? **decompressed : static_cast<ByteReader&>(tar_reader);
+  auto entries = archive::open_tar(tar_stream);
   if (!entries) {
     result.error = std::move(entries).error();
   } else {
@@ -141,9 +146,13 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   }
   result.compressed_bytes = blob_reader.bytes();
   result.blob_digest = blob_reader.digest();
-  result.diff_id = tar_reader.digest();
+  result.diff_id = same_bytes ? blob_reader.digest() : tar_reader.digest();
   if (!result.error && (!result.blob_digest || !result.diff_id)) {
     result.error = make_error(Errc::internal, "layer stream was not read to its end");
+  }
+  if (!result.error && same_bytes && expected_diff && *expected_diff != *result.diff_id) {
+    result.error = make_error(Errc::digest_mismatch, "layer diffID (uncompressed content) digest mismatch: expected " +
+                                                         expected_diff->str() + ", content hashes to " + result.diff_id->str());
   }
   return result;
 }
