@@ -8,8 +8,230 @@ std::string default_media_type(const std::string& compression) {
   return "application/vnd.docker.image.rootfs.diff.tar";
 }
 
+namespace {
+
+// Reads the data of the current entry of an EntryReader as a ByteReader (after a prefix already taken
+// from it), remembering whether a failure came from that outer stream: such a failure is the layer's
+// (or the enclosing archive's) error, not the nested archive's.
+class EntryDataReader final : public ByteReader {
+ public:
+  EntryDataReader(archive::EntryReader& entries, std::string prefix) : entries_(entries), pending_(std::move(prefix)) {}
+
+  Result<std::size_t> read(std::span<char> out) override {
+    if (pending_pos_ < pending_.size()) {
+      const std::size_t n = std::min(out.size(), pending_.size() - pending_pos_);
+      std::copy_n(pending_.data() + pending_pos_, n, out.data());
+      pending_pos_ += n;
+      return n;
+    }
+    while (block_.empty()) {
+      if (ended_) return std::size_t{0};
+      auto block = entries_.read_block();
+      if (!block) {
+        outer_error_ = block.error();
+        return std::move(block).error();
+      }
+      if (block->empty()) {
+        ended_ = true;
+        return std::size_t{0};
+      }
+      block_ = *block;
+    }
+    const std::size_t n = std::min(out.size(), block_.size());
+    std::copy_n(block_.data(), n, out.data());
+    block_ = block_.subspan(n);
+    return n;
+  }
+
+  const std::optional<Error>& outer_error() const { return outer_error_; }
+
+ private:
+  archive::EntryReader& entries_;
+  std::string pending_;
+  std::size_t pending_pos_ = 0;
+  std::span<const char> block_;  // the unread rest of the last block
+  bool ended_ = false;
+  std::optional<Error> outer_error_;
+};
+
+// Limits shared by everything nested inside one file of a layer.
+struct NestBudget {
+  std::uint64_t outer_size = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t members = 0;
+  bool exhausted = false;
+};
+
+// The name of the only member of a single compressed file: "app.log.gz" -> "app.log".
+std::string single_member_name(const std::string& path) {
+  std::string name = path.substr(path.rfind('/') + 1);
+  for (std::string_view ext : {".gz", ".tgz", ".zst", ".bz2", ".xz"}) {
+    if (name.size() > ext.size() && name.ends_with(ext)) {
+      name.resize(name.size() - ext.size());
+      if (ext == ".tgz") name += ".tar";
+      return name;
+    }
+  }
+  return name + ".data";
+}
+
+class FileScanner {
+ public:
+  FileScanner(detect::DetectorSession& session, const ScanOptions& options, LayerResult& result)
+      : session_(session), options_(options), result_(result) {}
+
+  // Scans the current entry's data as `path`. Returns false when the layer itself failed (result_.error).
+  bool scan(archive::EntryReader& entries, const std::string& path, std::uint64_t size, unsigned depth,
+            NestBudget& budget) {
+    std::string head;
+    bool ended = false;
+    while (head.size() < 512) {
+      auto block = entries.read_block();
+      if (!block) return fail_outer(std::move(block).error(), path);
+      if (block->empty()) {
+        ended = true;
+        break;
+      }
+      if (!count(block->size(), path, depth, budget)) return true;  // next_entry() skips the rest
+      head.append(block->data(), block->size());
+    }
+    const archive::NestedKind kind = archive::sniff_nested(head);
+    if (kind != archive::NestedKind::none && options_.max_archive_depth > 0) {
+      if (depth >= options_.max_archive_depth) {
+        skip(path, "archive nested deeper than --max-archive-depth " + std::to_string(options_.max_archive_depth) +
+                       "; scanned as plain bytes");
+      } else {
+        return scan_nested(entries, std::move(head), kind, path, size, depth, budget);
+      }
+    }
+    // Plain file: feed the head, then the rest.
+    session_.begin(path);
+    if (!feed(head)) return false;
+    while (!ended) {
+      auto block = entries.read_block();
+      if (!block) {
+        collect(path);  // what was read of this file is still worth reporting
+        return fail_outer(std::move(block).error(), path);
+      }
+      if (block->empty()) break;
+      if (!count(block->size(), path, depth, budget)) {
+        collect(path);
+        return true;  // next_entry() skips the rest
+      }
+      if (!feed(*block)) return false;
+    }
+    collect(path);
+    return true;
+  }
+
+ private:
+  bool scan_nested(archive::EntryReader& entries, std::string head, archive::NestedKind kind,
+                   const std::string& path, std::uint64_t size, unsigned depth, NestBudget& budget) {
+    EntryDataReader data(entries, std::move(head));
+    std::string buffered;  // zip: the whole file, read from memory for random access
+    Result<std::unique_ptr<archive::EntryReader>> nested = make_error(Errc::internal, "not opened");
+    if (kind == archive::NestedKind::zip && size <= options_.max_zip_buffer) {
+      auto all = read_all(data, options_.max_zip_buffer + 1);
+      if (!all) {
+        if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+        skip(path, "cannot read zip archive: " + all.error().message);
+        return true;
+      }
+      buffered = std::move(all).value();
+      nested = archive::open_nested_memory(buffered, single_member_name(path));
+    } else {
+      nested = archive::open_nested(data, single_member_name(path));
+    }
+    if (!nested) {
+      if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+      skip(path, "looks like an archive but cannot be read: " + nested.error().message);
+      return true;
+    }
+    while (!budget.exhausted) {
+      auto member = (*nested)->next_entry();
+      if (!member) {
+        if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+        skip(path, "archive member unreadable (truncated or corrupt), the rest of the archive was not scanned: " +
+                       member.error().message);
+        return true;
+      }
+      if (!*member) break;
+      if (++budget.members > options_.max_archive_members) {
+        skip(path, "more than --max-archive-members " + std::to_string(options_.max_archive_members) +
+                       " members; the rest was not scanned");
+        budget.exhausted = true;
+        break;
+      }
+      if ((*member)->type != archive::Entry::Type::file) continue;
+      const std::string member_path = path + "!" + (*member)->path;
+      if (!scan(**nested, member_path, (*member)->size, depth + 1, budget)) {
+        // A failure inside the nested reader is this archive's problem unless it came from outside.
+        if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+        const Error inner = *result_.error;
+        result_.error.reset();
+        skip(member_path, "archive member unreadable: " + inner.message);
+        return true;
+      }
+    }
+    return true;
+  }
+
+  // Adds decompressed bytes to the budget of the outermost file; false (and a skip) past a limit.
+  bool count(std::uint64_t n, const std::string& path, unsigned depth, NestBudget& budget) {
+    result_.bytes_scanned += n;
+    if (depth == 0) return true;
+    budget.bytes += n;
+    const std::uint64_t ratio_limit = options_.max_ratio * std::max<std::uint64_t>(budget.outer_size, 1) + (1u << 20);
+    if (options_.max_ratio != 0 && budget.bytes > ratio_limit) {
+      skip(path, "decompression ratio above " + std::to_string(options_.max_ratio) + ":1 (--max-ratio); the rest of the archive was not scanned");
+      budget.exhausted = true;
+      return false;
+    }
+    if (options_.max_archive_bytes != 0 && budget.bytes > options_.max_archive_bytes) {
+      skip(path, "more than " + std::to_string(options_.max_archive_bytes) + " decompressed bytes in one archive; the rest was not scanned");
+      budget.exhausted = true;
+      return false;
+    }
+    return true;
+  }
+
+  bool feed(std::span<const char> bytes) {
+    if (bytes.empty()) return true;
+    if (auto st = session_.feed(bytes); !st) {
+      result_.error = std::move(st).error();
+      return false;
+    }
+    return true;
+  }
+
+  void collect(const std::string& path) {
+    auto found = session_.finish();
+    if (!found) {
+      if (!result_.error) result_.error = std::move(found).error();
+      return;
+    }
+    for (auto& d : *found) result_.detections.emplace_back(path, std::move(d));
+  }
+
+  bool fail_outer(Error error, const std::string& path) {
+    result_.error = error.with_context("while reading " + path);
+    return false;
+  }
+
+  void skip(const std::string& path, std::string reason) {
+    result_.skipped.push_back({path, std::nullopt, std::move(reason)});
+  }
+
+  detect::DetectorSession& session_;
+  const ScanOptions& options_;
+  LayerResult& result_;
+};
+
+}  // namespace
+
 void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,
                   LayerResult& result) {
+  FileScanner files(session, options, result);
   while (true) {
     auto next = entries.next_entry();
     if (!next) {
@@ -28,30 +250,9 @@ void scan_entries(archive::EntryReader& entries, detect::DetectorSession& sessio
                                     std::to_string(options.max_file_size)});
       continue;
     }
-    session.begin(entry.path);
-    while (true) {
-      auto block = entries.read_block();
-      if (!block) {
-        result.error = std::move(block).error().with_context("while reading " + entry.path);
-        // What was read of this file is still worth reporting.
-        if (auto partial = session.finish()) {
-          for (auto& d : *partial) result.detections.emplace_back(entry.path, std::move(d));
-        }
-        return;
-      }
-      if (block->empty()) break;
-      result.bytes_scanned += block->size();
-      if (auto st = session.feed(*block); !st) {
-        result.error = std::move(st).error();
-        return;
-      }
-    }
-    auto found = session.finish();
-    if (!found) {
-      result.error = std::move(found).error();
-      return;
-    }
-    for (auto& d : *found) result.detections.emplace_back(entry.path, std::move(d));
+    NestBudget budget;
+    budget.outer_size = entry.size;
+    if (!files.scan(entries, entry.path, entry.size, 0, budget)) return;
   }
 }
 

@@ -203,8 +203,10 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
         f.location.diff_id = summary.diff_id;
         f.location.created_by = layer.created_by;
         // A hardlinked file stays readable while any of its names does: the most visible name wins.
-        oci::VisibilityResult v = view.visibility(l, path);
-        if (auto links = lr.hardlinks.find(path); links != lr.hardlinks.end()) {
+        // A member of a nested archive lives and dies with the archive file that holds it.
+        const std::string file_path = path.substr(0, path.find("!/"));
+        oci::VisibilityResult v = view.visibility(l, file_path);
+        if (auto links = lr.hardlinks.find(file_path); links != lr.hardlinks.end()) {
           f.aliases = links->second;
           for (const std::string& alias : links->second) {
             oci::VisibilityResult va = view.visibility(l, alias);

@@ -151,7 +151,8 @@ std::string ensure_period(std::string text) {
 
 ordered_json rule_json(const std::string& id, const RuleInfo& info) {
   const std::string title = info.title.empty() ? id : info.title;
-  const std::string remediation = info.remediation.empty() ? std::string() : ensure_period(info.remediation) + " ";
+  const std::string remediation = info.remediation.empty() ? std::string() : ensure_period(info.remediation);
+  const std::string help_intro = remediation.empty() ? std::string() : remediation + " ";
   ordered_json rule;
   rule["id"] = id;
   rule["name"] = camel_case(id);
@@ -161,8 +162,8 @@ ordered_json rule_json(const std::string& id, const RuleInfo& info) {
                "later layer deleted or overwrote, which stay readable to anyone who pulls the image) and in "
                "the image configuration."}};
   rule["help"] = {
-      {"text", remediation + kGenericRemediation},
-      {"markdown", "**" + title + "** found in a container image.\n\n" + remediation +
+      {"text", help_intro + kGenericRemediation},
+      {"markdown", "**" + title + "** found in a container image." + (remediation.empty() ? "" : "\n\n" + remediation) +
                        "\n\n1. Revoke the credential in the Scaleway console and create a replacement.\n"
                        "2. Rotate it everywhere it is used.\n"
                        "3. Rebuild the image without it: a later layer that deletes the file does not remove it "

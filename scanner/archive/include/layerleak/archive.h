@@ -56,6 +56,18 @@ class EntryReader {
 // nullopt, the reader has consumed `stream` to its end (so digests over it are complete).
 Result<std::unique_ptr<EntryReader>> open_tar(ByteReader& stream);
 
+// Archives and compressed files found inside layers, recognised by content.
+enum class NestedKind { none, tar, zip, gzip, zstd, bzip2, xz };
+// `head` is the first bytes of a file (512 are enough to see a tar header).
+NestedKind sniff_nested(std::span<const char> head);
+
+// Members of a nested archive streamed from `stream` (tar, compressed tar, or a single compressed file
+// whose one member is named `single_name`). `stream` must outlive the reader.
+Result<std::unique_ptr<EntryReader>> open_nested(ByteReader& stream, std::string single_name);
+// The same over bytes in memory: zip needs random access to its central directory. `bytes` must
+// outlive the reader.
+Result<std::unique_ptr<EntryReader>> open_nested_memory(std::string_view bytes, std::string single_name);
+
 // A directory tree, walked in sorted order without following symlinks. Fails with Errc::not_found.
 Result<std::unique_ptr<EntryReader>> open_directory(const std::string& root);
 

@@ -32,6 +32,12 @@ struct ScanOptions {
   oci::SelectOptions select;
   unsigned jobs = 1;                                   // worker threads (>= 1)
   std::uint64_t max_file_size = 1ull << 30;            // larger files are skipped and reported; 0 = no limit
+  // Archives and compressed files inside layers (zip/jar, tar, gzip, zstd, bzip2, xz), by content.
+  unsigned max_archive_depth = 5;                      // nesting levels opened; 0 = do not open archives
+  std::uint64_t max_ratio = 1000;                      // decompressed bytes per byte of the outer file
+  std::uint64_t max_archive_bytes = 4ull << 30;        // decompressed bytes per outer file
+  std::uint64_t max_archive_members = 100000;          // members per outer file
+  std::uint64_t max_zip_buffer = 32ull << 20;          // zips up to this size are read from memory
   // Called from worker threads, at most every 100 ms and once at the end; must be cheap and thread-safe.
   std::function<void(const Progress&)> on_progress;
 };

@@ -24,7 +24,8 @@
 namespace layerleak::suppress {
 
 // One entry of an ignore file. Empty criteria are "not given"; every given criterion must match
-// (path_glob AND rule_id AND fingerprint). A loaded entry always has a reason and at least one criterion.
+// (path_glob AND rule_id AND fingerprint). A loaded entry always has a reason and at least one criterion;
+// an entry built in code without any criterion matches nothing.
 struct IgnoreEntry {
   std::string path_glob;    // glob_match() against location.path (location.field for config/manifest)
   std::string rule_id;      // exact rule id, e.g. "scaleway.secret-key"

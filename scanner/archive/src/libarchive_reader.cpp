@@ -15,20 +15,33 @@ struct ArchiveDeleter {
 
 constexpr std::size_t kReadBuffer = 256 * 1024;
 
-class TarReader final : public EntryReader {
+// Reads entries with libarchive: a layer's tar stream (tar only, no filters), or a nested archive
+// inside a file (every filter and the tar, zip and raw formats), from a stream or from memory.
+class LibarchiveReader final : public EntryReader {
  public:
-  explicit TarReader(ByteReader& stream) : stream_(stream), buffer_(kReadBuffer) {}
+  enum class Mode { layer_tar, nested };
 
-  Status open() {
+  LibarchiveReader(ByteReader* stream, Mode mode, std::string single_name)
+      : stream_(stream), mode_(mode), single_name_(std::move(single_name)), buffer_(stream ? kReadBuffer : 0) {}
+
+  Status open(std::string_view memory = {}) {
     handle_.reset(archive_read_new());
     if (!handle_) return make_error(Errc::internal, "cannot allocate a libarchive reader");
-    // Why only tar and no filters: compression was removed in front of us (faster, and digests need
-    // the exact decompressed bytes); anything that is not a tar is an error, not a guess.
-    archive_read_support_format_tar(handle_.get());
-    archive_read_support_format_gnutar(handle_.get());
-    if (archive_read_open(handle_.get(), this, nullptr, &TarReader::read_callback, nullptr) != ARCHIVE_OK) {
-      return failure("cannot read the layer as a tar archive");
+    if (mode_ == Mode::layer_tar) {
+      // Why only tar and no filters: compression was removed in front of us (faster, and digests
+      // need the exact decompressed bytes); anything that is not a tar is an error, not a guess.
+      archive_read_support_format_tar(handle_.get());
+      archive_read_support_format_gnutar(handle_.get());
+    } else {
+      archive_read_support_filter_all(handle_.get());
+      archive_read_support_format_tar(handle_.get());
+      archive_read_support_format_gnutar(handle_.get());
+      archive_read_support_format_zip(handle_.get());
+      archive_read_support_format_raw(handle_.get());  // a single compressed file (.gz, .zst, ...)
     }
+    const int rc = stream_ ? archive_read_open(handle_.get(), this, nullptr, &LibarchiveReader::read_callback, nullptr)
+                           : archive_read_open_memory(handle_.get(), memory.data(), memory.size());
+    if (rc != ARCHIVE_OK) return failure(mode_ == Mode::layer_tar ? "cannot read the layer as a tar archive" : "cannot read the archive");
     return Ok{};
   }
 
@@ -39,19 +52,25 @@ class TarReader final : public EntryReader {
     if (rc == ARCHIVE_EOF) {
       finished_ = true;
       // libarchive stops at the end-of-archive blocks; hash whatever padding follows too.
-      if (auto st = drain(stream_); !st) return std::move(st).error();
+      if (stream_) {
+        if (auto st = drain(*stream_); !st) return std::move(st).error();
+      }
       return std::optional<Entry>();
     }
     if (rc == ARCHIVE_WARN && raw != nullptr) {
       // Warnings (e.g. unconvertible names, odd header fields) do not lose data: keep going.
     } else if (rc != ARCHIVE_OK) {
-      return failure(entries_ == 0 ? "not a tar archive" : "corrupt tar stream after " + std::to_string(entries_) + " entries");
+      const char* what = mode_ == Mode::layer_tar ? "tar" : "archive";
+      return failure(entries_ == 0 ? std::string("not a ") + what + " archive"
+                                   : std::string("corrupt ") + what + " stream after " + std::to_string(entries_) + " entries");
     }
     ++entries_;
     Entry entry;
     const char* name = archive_entry_pathname(raw);
     if (name == nullptr) name = archive_entry_pathname_utf8(raw);
-    entry.path = normalize_path(name ? name : "");
+    // The raw format names its only entry "data": use the name the caller derived instead.
+    const bool raw_format = archive_format(handle_.get()) == ARCHIVE_FORMAT_RAW;
+    entry.path = normalize_path(raw_format ? single_name_ : (name ? name : ""));
     const char* hardlink = archive_entry_hardlink(raw);
     if (hardlink == nullptr) hardlink = archive_entry_hardlink_utf8(raw);
     const mode_t type = archive_entry_filetype(raw);
@@ -86,8 +105,8 @@ class TarReader final : public EntryReader {
 
  private:
   static la_ssize_t read_callback(struct archive* a, void* self_ptr, const void** out) {
-    auto* self = static_cast<TarReader*>(self_ptr);
-    auto n = self->stream_.read(std::span<char>(self->buffer_.data(), self->buffer_.size()));
+    auto* self = static_cast<LibarchiveReader*>(self_ptr);
+    auto n = self->stream_->read(std::span<char>(self->buffer_.data(), self->buffer_.size()));
     if (!n) {
       self->stream_error_ = std::move(n).error();
       archive_set_error(a, EIO, "%s", self->stream_error_->message.c_str());
@@ -105,7 +124,9 @@ class TarReader final : public EntryReader {
     return make_error(Errc::malformed, what + (detail ? std::string(": ") + detail : std::string()));
   }
 
-  ByteReader& stream_;
+  ByteReader* stream_;  // null when reading from memory
+  Mode mode_;
+  std::string single_name_;
   std::vector<char> buffer_;
   std::unique_ptr<struct archive, ArchiveDeleter> handle_;
   std::optional<Error> stream_error_;
@@ -116,9 +137,40 @@ class TarReader final : public EntryReader {
 }  // namespace
 
 Result<std::unique_ptr<EntryReader>> open_tar(ByteReader& stream) {
-  auto reader = std::make_unique<TarReader>(stream);
+  auto reader = std::make_unique<LibarchiveReader>(&stream, LibarchiveReader::Mode::layer_tar, "");
   if (auto st = reader->open(); !st) return std::move(st).error();
   return std::unique_ptr<EntryReader>(std::move(reader));
+}
+
+Result<std::unique_ptr<EntryReader>> open_nested(ByteReader& stream, std::string single_name) {
+  auto reader = std::make_unique<LibarchiveReader>(&stream, LibarchiveReader::Mode::nested, std::move(single_name));
+  if (auto st = reader->open(); !st) return std::move(st).error();
+  return std::unique_ptr<EntryReader>(std::move(reader));
+}
+
+Result<std::unique_ptr<EntryReader>> open_nested_memory(std::string_view bytes, std::string single_name) {
+  auto reader = std::make_unique<LibarchiveReader>(nullptr, LibarchiveReader::Mode::nested, std::move(single_name));
+  if (auto st = reader->open(bytes); !st) return std::move(st).error();
+  return std::unique_ptr<EntryReader>(std::move(reader));
+}
+
+NestedKind sniff_nested(std::span<const char> head) {
+  auto byte = [&](std::size_t i) { return i < head.size() ? static_cast<unsigned char>(head[i]) : 0u; };
+  auto starts = [&](std::initializer_list<unsigned> magic) {
+    std::size_t i = 0;
+    for (unsigned m : magic) {
+      if (i >= head.size() || byte(i) != m) return false;
+      ++i;
+    }
+    return true;
+  };
+  if (starts({'P', 'K', 3, 4}) || starts({'P', 'K', 5, 6})) return NestedKind::zip;
+  if (starts({0x1f, 0x8b})) return NestedKind::gzip;
+  if (starts({0x28, 0xb5, 0x2f, 0xfd})) return NestedKind::zstd;
+  if (starts({'B', 'Z', 'h'}) && byte(3) >= '1' && byte(3) <= '9') return NestedKind::bzip2;
+  if (starts({0xfd, '7', 'z', 'X', 'Z', 0})) return NestedKind::xz;
+  if (head.size() >= 262 && std::string_view(head.data() + 257, 5) == "ustar") return NestedKind::tar;
+  return NestedKind::none;
 }
 
 std::string normalize_path(std::string_view raw) {
