@@ -31,6 +31,9 @@ struct ScanCommand {
   bool all_platforms = false;
   unsigned jobs = 0;
   std::uint64_t max_file_size = 1ull << 30;
+  unsigned max_archive_depth = 5;
+  std::uint64_t max_ratio = 1000;
+  std::uint64_t max_archive_members = 100000;
   std::vector<std::string> rule_files;
   bool progress = false;
   bool no_progress = false;
@@ -109,6 +112,9 @@ int run_scan(const ScanCommand& cmd) {
   options.select.all_platforms = cmd.all_platforms;
   options.jobs = cmd.jobs != 0 ? cmd.jobs : std::max(1u, std::thread::hardware_concurrency());
   options.max_file_size = cmd.max_file_size;
+  options.max_archive_depth = cmd.max_archive_depth;
+  options.max_ratio = cmd.max_ratio;
+  options.max_archive_members = cmd.max_archive_members;
 
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
@@ -206,6 +212,14 @@ int run(int argc, char** argv) {
   scan_cmd->add_flag("--all-platforms", scan.all_platforms, "Scan every platform of an index");
   scan_cmd->add_option("-j,--jobs", scan.jobs, "Worker threads (default: number of cores)");
   scan_cmd->add_option("--max-file-size", scan.max_file_size, "Skip (and report) files larger than this many bytes; 0 = no limit")
+      ->capture_default_str();
+  scan_cmd->add_option("--max-archive-depth", scan.max_archive_depth,
+                       "Open archives inside layers (zip, jar, tar, gzip, zstd, bzip2, xz) this many levels deep; 0 = never")
+      ->capture_default_str();
+  scan_cmd->add_option("--max-ratio", scan.max_ratio,
+                       "Stop reading an archive that decompresses to more than N bytes per stored byte; 0 = no limit")
+      ->capture_default_str();
+  scan_cmd->add_option("--max-archive-members", scan.max_archive_members, "Stop reading an archive after N members")
       ->capture_default_str();
   scan_cmd->add_option("--rules", scan.rule_files, "Extra rules file(s), same format as the built-in ones");
   scan_cmd->add_flag("--progress", scan.progress, "Show progress on standard error");
