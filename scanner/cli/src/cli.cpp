@@ -11,6 +11,7 @@
 #include "layerleak/pipeline.h"
 #include "layerleak/report.h"
 #include "layerleak/rules.h"
+#include "layerleak/suppress.h"
 
 namespace layerleak::cli {
 
@@ -35,6 +36,8 @@ struct ScanCommand {
   std::uint64_t max_ratio = 1000;
   std::uint64_t max_archive_members = 100000;
   std::vector<std::string> rule_files;
+  std::string baseline;
+  std::string ignore;
   bool progress = false;
   bool no_progress = false;
 };
@@ -119,17 +122,32 @@ int run_scan(const ScanCommand& cmd) {
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
 
+  // Suppression files are read before scanning: a bad one stops the run, never means "no suppression".
+  suppress::Suppressions suppressions;
+  if (!cmd.baseline.empty()) {
+    auto baseline = suppress::load_baseline(cmd.baseline);
+    if (!baseline) return fail("--baseline: " + baseline.error().message);
+    suppressions.baseline_fingerprints = std::move(baseline).value();
+    suppressions.baseline_origin = cmd.baseline;
+  }
+  if (!cmd.ignore.empty()) {
+    auto ignores = suppress::load_ignore_file(cmd.ignore);
+    if (!ignores) return fail("--ignore: " + ignores.error().message);
+    for (const suppress::IgnoreEntry& entry : *ignores) {
+      if (!entry.rule_id.empty() && !(*detector)->rules().find(entry.rule_id)) {
+        return fail("--ignore: " + cmd.ignore + ": line " + std::to_string(entry.line) + ": unknown rule id \"" +
+                    entry.rule_id + "\"");
+      }
+    }
+    suppressions.ignores = std::move(ignores).value();
+  }
+
   const bool show_progress = !cmd.no_progress && (cmd.progress || ::isatty(STDERR_FILENO));
   if (show_progress) options.on_progress = print_progress;
   report::ScanReport result = pipeline::scan(cmd.image, *detector, options);
   if (show_progress) std::fputs("\r\x1b[K", stderr);
-  if (cmd.only_runtime) {
-    for (report::ImageReport& image : result.images) {
-      std::erase_if(image.findings, [](const report::Finding& f) {
-        return f.visibility == "deleted" || f.visibility == "overwritten";
-      });
-    }
-  }
+  suppress::apply(result, suppressions);
+  if (cmd.only_runtime) suppress::suppress_hidden(result);
 
   report::ReportOptions report_options;
   report_options.show_secrets = cmd.show_secrets;
@@ -205,6 +223,9 @@ int run(int argc, char** argv) {
   scan_cmd->add_flag("--show-secrets", scan.show_secrets, "Print secret values in full (default: redacted)");
   scan_cmd->add_option("--fail-on", scan.fail_on, "Exit 1 when a finding at or above SEVERITY remains (or none)")
       ->capture_default_str();
+  scan_cmd->add_option("--baseline", scan.baseline,
+                       "Suppress findings whose fingerprint is in FILE (an earlier JSON report, a JSON array or a list)");
+  scan_cmd->add_option("--ignore", scan.ignore, "Allowlist YAML: path globs, rule ids, fingerprints, each with a reason");
   scan_cmd->add_flag("--only-runtime", scan.only_runtime,
                      "Ignore findings whose file was deleted or overwritten by a later layer");
   scan_cmd->add_option("--platform", scan.platform, "OS/ARCH[/VARIANT] to pick from a multi-platform index")

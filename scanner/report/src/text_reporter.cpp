@@ -80,6 +80,12 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
       for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
       if (!f.remediation.empty()) out << "      fix: " << f.remediation << '\n';
     }
+    if (!image.suppressed.empty()) out << '\n';
+    for (const Finding& f : image.suppressed) {
+      const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+      out << "  suppressed " << where << ':' << f.location.line << ':' << f.location.column << "  " << f.rule_id
+          << "  (" << f.suppressed_by << ")\n";
+    }
     for (const ErrorEntry& e : image.errors) {
       out << "  " << style("1;31", "error") << ": " << e.message << '\n';
     }
@@ -89,10 +95,15 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
     std::uint64_t mib10 = image.bytes_scanned * 10 / (1024 * 1024);
     out << "\n  " << image.layers.size() << " layers, " << image.entries << " entries, " << mib10 / 10 << '.'
         << mib10 % 10 << " MiB scanned in " << image.duration_ms << " ms; " << image.findings.size()
-        << (image.findings.size() == 1 ? " finding" : " findings") << (image.complete ? "" : "; SCAN INCOMPLETE")
+        << (image.findings.size() == 1 ? " finding" : " findings")
+        << (image.suppressed.empty() ? "" : ", " + std::to_string(image.suppressed.size()) + " suppressed")
+        << (image.skipped.empty() ? "" : ", " + std::to_string(image.skipped.size()) + " skipped")
+        << (image.complete ? "" : "; SCAN INCOMPLETE")
         << "\n\n";
   }
   std::size_t total = 0;
+  std::size_t suppressed = 0;
+  for (const ImageReport& image : report.images) suppressed += image.suppressed.size();
   std::string parts;
   for (auto it = by_severity.rbegin(); it != by_severity.rend(); ++it) {
     total += it->second;
@@ -100,6 +111,7 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
   }
   out << "Summary: " << total << (total == 1 ? " finding" : " findings");
   if (!parts.empty()) out << " (" << parts << ")";
+  if (suppressed > 0) out << "; " << suppressed << " suppressed";
   out << (report.complete() ? "" : "; the scan is INCOMPLETE (see errors above)") << '\n';
   out.flush();
   if (!out) return make_error(Errc::io, "cannot write the report");

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "common.h"
 #include "layerleak/suppress.h"
@@ -69,13 +70,15 @@ Result<std::set<std::string>> read_json(const std::string& text, const std::stri
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     // e.byte: 1-based index of the last byte read; the line is one plus the newlines before it.
-    const std::size_t end = std::min(e.byte, text.size());
-    const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
-    std::string detail = e.what();
-    if (const std::size_t at = detail.find("parse error"); at != std::string::npos) {
-      if (const std::size_t colon = detail.find(": ", at); colon != std::string::npos) detail = detail.substr(colon + 2);
+    const std::string_view read = std::string_view(text).substr(0, std::min(e.byte, text.size()));
+    const std::size_t line = 1 + static_cast<std::size_t>(std::count(read.begin(), read.end(), '\n'));
+    // Drop nlohmann's "[json.exception...] parse error at line L, column C: " prefix; the line is ours.
+    std::string why = e.what();
+    if (const std::size_t at = why.find("parse error"); at != std::string::npos) {
+      const std::size_t colon = why.find(": ", at);
+      if (colon != std::string::npos) why = why.substr(colon + 2);
     }
-    return make_error(Errc::malformed, line_prefix(path, line) + "invalid JSON: " + detail);
+    return make_error(Errc::malformed, line_prefix(path, line) + "invalid JSON: " + why);
   } catch (const json::exception& e) {
     return make_error(Errc::malformed, path + ": invalid JSON: " + e.what());
   }
@@ -106,7 +109,8 @@ Result<std::set<std::string>> read_text_list(std::string_view text, const std::s
     line = detail::trim(line);
     if (line.empty()) continue;
     if (!detail::is_fingerprint(line)) {
-      return make_error(Errc::malformed, line_prefix(path, line_no) + "expected a fingerprint \"sha256:<64 hex digits>\", got \"" +
+      return make_error(Errc::malformed, line_prefix(path, line_no) +
+                                             "expected a fingerprint \"sha256:<64 hex digits>\", got \"" +
                                              std::string(line.substr(0, 80)) + "\"");
     }
     out.insert(detail::to_lower(line));
