@@ -1,4 +1,7 @@
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -16,6 +19,19 @@
 namespace layerleak::cli {
 
 namespace {
+
+// Set by SIGINT/SIGTERM: the scan stops at the next file boundary and reports itself incomplete.
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 constexpr int kExitClean = 0;
 constexpr int kExitFindings = 1;
@@ -142,6 +158,8 @@ int run_scan(const ScanCommand& cmd) {
     suppressions.ignores = std::move(ignores).value();
   }
 
+  install_interrupt_handler();
+  options.cancel = &g_interrupted;
   const bool show_progress = !cmd.no_progress && (cmd.progress || ::isatty(STDERR_FILENO));
   if (show_progress) options.on_progress = print_progress;
   report::ScanReport result = pipeline::scan(cmd.image, *detector, options);

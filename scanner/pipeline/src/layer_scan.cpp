@@ -114,6 +114,11 @@ class FileScanner {
         return fail_outer(std::move(block).error(), path);
       }
       if (block->empty()) break;
+      if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) {
+        collect(path);
+        result_.error = make_error(Errc::io, "interrupted while reading " + path);
+        return false;
+      }
       if (!count(block->size(), path, depth, budget)) {
         collect(path);
         return true;  // next_entry() skips the rest
@@ -239,6 +244,10 @@ void scan_entries(archive::EntryReader& entries, detect::DetectorSession& sessio
       return;
     }
     if (!*next) return;
+    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+      result.error = make_error(Errc::io, "interrupted before the layer was read completely");
+      return;
+    }
     const archive::Entry& entry = **next;
     ++result.entries;
     result.changes.record(entry.path, entry.type == archive::Entry::Type::directory);

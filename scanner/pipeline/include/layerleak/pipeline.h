@@ -9,6 +9,7 @@
 // Not responsible for: printing (report), suppression policy or exit statuses (cli).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,9 @@ struct ScanOptions {
   std::uint64_t max_archive_bytes = 4ull << 30;        // decompressed bytes per outer file
   std::uint64_t max_archive_members = 100000;          // members per outer file
   std::uint64_t max_zip_buffer = 32ull << 20;          // zips up to this size are read from memory
+  // When set and true, workers stop at the next file or block boundary; the layers they were reading
+  // are reported as not completely read ("interrupted").
+  const std::atomic<bool>* cancel = nullptr;
   // Called from worker threads, at most every 100 ms and once at the end; must be cheap and thread-safe.
   std::function<void(const Progress&)> on_progress;
 };
