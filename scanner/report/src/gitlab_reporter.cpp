@@ -135,7 +135,12 @@ ordered_json details(const Finding& f, const ImageReport& image, const ReportOpt
 ordered_json vulnerability(const Finding& f, const ImageReport& image, const ReportOptions& options) {
   const Location& loc = f.location;
   ordered_json v;
-  v["id"] = hex_of(f.fingerprint);
+  // Why not the fingerprint alone: the same secret in two files would give two vulnerabilities one id,
+  // and GitLab requires unique ids. The fingerprint still identifies the secret in `details`.
+  v["id"] = hex_of(Sha256::of(f.fingerprint + "\n" + image.reference + "\n" + loc.kind + "\n" +
+                              (loc.layer_index ? std::to_string(*loc.layer_index) : std::string()) + "\n" + loc.path +
+                              "\n" + loc.field + "\n" + std::to_string(loc.offset))
+                     .str());
   v["category"] = "secret_detection";
   v["name"] = f.title;
   v["message"] = f.title;

@@ -1,0 +1,412 @@
+// Reporter tests: a fixed ScanReport rendered in every format and compared byte for byte with the golden
+// files in tests/data/golden/, plus the properties every format must keep (redaction, determinism, the
+// SARIF and GitLab shapes that code scanning and GitLab rely on).
+//
+// To accept an intended change of the output: LAYERLEAK_UPDATE_GOLDEN=1 build/dev/tests/layerleak_unit_tests
+// "[golden]" rewrites the golden files (the tests still pass), then review the diff.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "layerleak/report.h"
+
+using namespace layerleak;
+using report::Finding;
+using report::Format;
+using report::ImageReport;
+using report::LayerSummary;
+using report::ReportOptions;
+using report::ScanReport;
+
+namespace {
+
+// Fake credentials (the same shapes as tests/cli/helpers.py); none of them must appear in a default report.
+const std::string kAccess = "SCW0RE86AB2CD4EF6GH8";
+const std::string kSecret = "6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c";
+const std::string kSecret2 = "9a8b7c6d-1e2f-4a3b-8c5d-6e7f8a9b0c1d";
+const std::string kSecret3 = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5";
+const std::string kSecret4 = "7d6c5b4a-3f2e-4d1c-9b0a-8f7e6d5c4b3a";
+const std::string kCockpit = "Xy7_Kq2-Lm9Np4Rs8Tv1Wz6Ab3Cd5Ef0Gh2Ij4Kl6Mn8Op0Qr2St4Uv6Wx8Yz0Ab";
+const std::vector<std::string> kAllSecrets = {kAccess, kSecret, kSecret2, kSecret3, kSecret4, kCockpit};
+const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+
+const std::string kSecretRemediation =
+    "Revoke the API key in the Scaleway console (IAM > API keys), create a new one, and pass it to the "
+    "container at run time from a secret manager instead of baking it into the image.";
+const std::string kAccessRemediation =
+    "Check whether the matching secret key is also in the image; if so revoke the API key in the Scaleway "
+    "console and rotate it. Pass credentials at run time instead of baking them into the image.";
+const std::string kCockpitRemediation =
+    "Delete the token in the Cockpit console and create a new one; inject it at run time.";
+
+std::string digest(char c) { return "sha256:" + std::string(64, c); }
+
+LayerSummary layer(std::size_t index, char d, char diff, const std::string& created_by, bool complete = true) {
+  LayerSummary l;
+  l.index = index;
+  l.digest = digest(d);
+  l.diff_id = digest(diff);
+  l.media_type = "application/vnd.oci.image.layer.v1.tar+gzip";
+  l.compression = complete ? "gzip" : "";
+  l.created_by = created_by;
+  l.history_index = index + 1;
+  l.compressed_size = complete ? 1000 + static_cast<std::int64_t>(index) : 0;
+  l.entries = complete ? 3 : 0;
+  l.bytes_scanned = complete ? 4096 : 0;
+  l.complete = complete;
+  return l;
+}
+
+Finding layer_finding(const LayerSummary& l, const std::string& rule_id, const std::string& title,
+                      rules::Severity severity, rules::Confidence confidence, const std::string& secret,
+                      const std::string& path, std::uint64_t line, std::uint64_t column, std::uint64_t offset) {
+  Finding f;
+  f.rule_id = rule_id;
+  f.title = title;
+  f.severity = severity;
+  f.confidence = confidence;
+  f.secret = secret;
+  f.fingerprint = report::fingerprint(rule_id, secret);
+  f.location.kind = "layer";
+  f.location.layer_index = l.index;
+  f.location.layer_digest = l.digest;
+  f.location.diff_id = l.diff_id;
+  f.location.created_by = l.created_by;
+  f.location.path = path;
+  f.location.line = line;
+  f.location.column = column;
+  f.location.offset = offset;
+  return f;
+}
+
+// Two images: one with findings in layers (deleted, overwritten, runtime; one suppressed), one with a
+// finding in its configuration whose scan is incomplete. Every value is fixed, duration_ms included.
+ScanReport fixture_report() {
+  ScanReport r;
+  r.tool_version = "0.1.0";
+  r.rules_digest = digest('d');
+
+  ImageReport app;
+  app.reference = "oci-archive:app.tar:example/app:latest";
+  app.transport = "oci-archive";
+  app.manifest_digest = digest('a');
+  app.config_digest = digest('c');
+  app.platform = "linux/amd64";
+  app.tags = {"example/app:latest"};
+  app.layers = {layer(0, '1', '4', "COPY app /app"),
+                layer(1, '2', '5', "RUN rm /app/.env && echo 'SCW_SECRET_KEY=' > /app/keep.env"),
+                layer(2, '3', '6', "COPY srv /srv")};
+
+  Finding access = layer_finding(app.layers[0], "scaleway.access-key", "Scaleway API access key",
+                                 rules::Severity::low, rules::Confidence::high, kAccess, "/app/.env", 2, 16, 38);
+  access.remediation = kAccessRemediation;
+  access.visibility = "deleted";
+  access.hidden_by_layer = 1;
+  Finding secret = layer_finding(app.layers[0], "scaleway.secret-key", "Scaleway API secret key",
+                                 rules::Severity::critical, rules::Confidence::high, kSecret, "/app/.env", 3, 16, 74);
+  secret.remediation = kSecretRemediation;
+  secret.paired_access_key = kAccess;
+  secret.visibility = "deleted";
+  secret.hidden_by_layer = 1;
+  Finding keep = layer_finding(app.layers[0], "scaleway.secret-key", "Scaleway API secret key",
+                               rules::Severity::critical, rules::Confidence::medium, kSecret2, "/app/keep.env", 1,
+                               16, 15);
+  keep.remediation = kSecretRemediation;
+  keep.visibility = "overwritten";
+  keep.hidden_by_layer = 1;
+  Finding cockpit = layer_finding(app.layers[2], "scaleway.cockpit-token", "Scaleway Cockpit token",
+                                  rules::Severity::high, rules::Confidence::medium, kCockpit,
+                                  "/srv/my app/settings [prod].env", 4, 9, 120);
+  cockpit.remediation = kCockpitRemediation;
+  cockpit.aliases = {"/srv/current.env"};
+  app.findings = {access, secret, keep, cockpit};
+
+  Finding fixture = layer_finding(app.layers[2], "scaleway.secret-key", "Scaleway API secret key",
+                                  rules::Severity::medium, rules::Confidence::low, kSecret3,
+                                  "/srv/tests/fixture.env", 1, 16, 15);
+  fixture.remediation = kSecretRemediation;
+  fixture.suppressed_by = "ignore: test fixture, not a real key";
+  app.suppressed = {fixture};
+
+  app.entries = 9;
+  app.bytes_scanned = 3 * 4096;
+  app.duration_ms = 1234;
+  app.skipped = {{"/srv/blob.bin", 2, "larger than --max-file-size (1048576 bytes)"}};
+  app.complete = true;
+
+  ImageReport base;
+  base.reference = "docker-archive:base.tar";
+  base.transport = "docker-archive";
+  base.manifest_digest = digest('b');
+  base.config_digest = digest('e');
+  base.platform = "linux/arm64";
+  base.tags = {"example/base:1.0"};
+  base.labels = {{"org.opencontainers.image.revision", kCommit}};
+  base.layers = {layer(0, '7', '8', "ADD rootfs.tar /"), layer(1, '9', '0', "RUN apk add curl", false)};
+  Finding env;
+  env.rule_id = "scaleway.secret-key";
+  env.title = "Scaleway API secret key";
+  env.remediation = kSecretRemediation;
+  env.severity = rules::Severity::critical;
+  env.confidence = rules::Confidence::high;
+  env.secret = kSecret4;
+  env.fingerprint = report::fingerprint(env.rule_id, env.secret);
+  env.location.kind = "config";
+  env.location.field = "config.Env[1]";
+  env.location.line = 1;
+  env.location.column = 16;
+  env.location.offset = 15;
+  env.visibility = "config";
+  base.findings = {env};
+  base.entries = 3;
+  base.bytes_scanned = 4096;
+  base.duration_ms = 250;
+  base.errors = {{"digest_mismatch",
+                  "docker-archive:base.tar: layer 1 (" + digest('9') + "): content does not match its digest", 1}};
+  base.complete = false;
+
+  r.images = {app, base};
+  return r;
+}
+
+std::string render(const ScanReport& r, Format format, ReportOptions options = {}) {
+  if (format == Format::gitlab && options.commit_sha.empty()) options.commit_sha = kCommit;
+  std::ostringstream out;
+  auto status = report::write_report(r, format, options, out);
+  INFO((status ? std::string() : status.error().message));
+  REQUIRE(status);
+  return out.str();
+}
+
+std::filesystem::path golden_path(const std::string& name) {
+  return std::filesystem::path(LAYERLEAK_TEST_DATA_DIR) / "golden" / name;
+}
+
+void check_golden(const std::string& name, const std::string& actual) {
+  const auto path = golden_path(name);
+  const char* update = std::getenv("LAYERLEAK_UPDATE_GOLDEN");
+  if (update != nullptr && std::string(update) == "1") {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << actual;
+    REQUIRE(out.good());
+    WARN("rewrote " << path.string());
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  INFO("golden file " << path.string() << " (LAYERLEAK_UPDATE_GOLDEN=1 rewrites it)");
+  REQUIRE(in.good());
+  std::stringstream expected;
+  expected << in.rdbuf();
+  CHECK(actual == expected.str());
+}
+
+nlohmann::json parse(const std::string& text) { return nlohmann::json::parse(text); }
+
+const std::vector<std::pair<Format, const char*>> kFormats = {
+    {Format::text, "text"}, {Format::json, "json"}, {Format::sarif, "sarif"}, {Format::gitlab, "gitlab"}};
+
+}  // namespace
+
+TEST_CASE("every format matches its golden file", "[golden][report]") {
+  const ScanReport r = fixture_report();
+  ReportOptions options;
+  options.color = false;
+  check_golden("report.txt", render(r, Format::text, options));
+  check_golden("report.json", render(r, Format::json, options));
+  check_golden("report.sarif", render(r, Format::sarif, options));
+  options.commit_sha = kCommit;
+  check_golden("report.gitlab.json", render(r, Format::gitlab, options));
+}
+
+TEST_CASE("reports are deterministic: the same report renders to the same bytes", "[report]") {
+  for (const auto& [format, name] : kFormats) {
+    INFO(name);
+    CHECK(render(fixture_report(), format) == render(fixture_report(), format));
+  }
+}
+
+TEST_CASE("no format prints a full secret unless show_secrets", "[report]") {
+  const ScanReport r = fixture_report();
+  for (const auto& [format, name] : kFormats) {
+    const std::string text = render(r, format);
+    for (const std::string& secret : kAllSecrets) {
+      INFO(name << ": " << report::redact(secret));
+      CHECK(text.find(secret) == std::string::npos);
+    }
+  }
+  ReportOptions show;
+  show.show_secrets = true;
+  for (const auto& [format, name] : kFormats) {
+    INFO(name);
+    const std::string text = render(r, format, show);
+    CHECK(text.find(kSecret) != std::string::npos);
+    CHECK(text.find(kSecret4) != std::string::npos);
+    CHECK(text.find(kAccess) != std::string::npos);
+  }
+}
+
+TEST_CASE("the gitlab format needs a commit", "[report][gitlab]") {
+  std::ostringstream out;
+  auto status = report::write_report(fixture_report(), Format::gitlab, ReportOptions{}, out);
+  REQUIRE_FALSE(status);
+  CHECK(status.error().code == Errc::invalid_argument);
+  CHECK(status.error().message.find("CI_COMMIT_SHA") != std::string::npos);
+  CHECK(status.error().message.find("org.opencontainers.image.revision") != std::string::npos);
+  CHECK(out.str().empty());
+}
+
+TEST_CASE("duration_ms changes only the timing fields", "[report]") {
+  ScanReport a = fixture_report();
+  ScanReport b = fixture_report();
+  b.images[0].duration_ms = 987654;
+  // SARIF carries no timing at all.
+  CHECK(render(a, Format::sarif) == render(b, Format::sarif));
+  auto ga = parse(render(a, Format::gitlab));
+  auto gb = parse(render(b, Format::gitlab));
+  CHECK(ga["scan"]["start_time"] == "1970-01-01T00:00:00");
+  CHECK(ga["scan"]["end_time"] == "1970-01-01T00:00:01");  // 1234 + 250 ms
+  CHECK(gb["scan"]["end_time"] == "1970-01-01T00:16:27");  // 987654 + 250 ms
+  ga["scan"].erase("end_time");
+  gb["scan"].erase("end_time");
+  CHECK(ga == gb);
+}
+
+TEST_CASE("sarif: rules, results, locations and suppressions", "[report][sarif]") {
+  const ScanReport r = fixture_report();
+  const auto doc = parse(render(r, Format::sarif));
+  CHECK(doc["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json");
+  CHECK(doc["version"] == "2.1.0");
+  REQUIRE(doc["runs"].size() == 1);
+  const auto& run = doc["runs"][0];
+  const auto& driver = run["tool"]["driver"];
+  CHECK(driver["name"] == "layerleak");
+  CHECK(driver["version"] == "0.1.0");
+  CHECK(driver["semanticVersion"] == "0.1.0");
+
+  // One rule per rule id that occurs, sorted, each with the GitHub properties.
+  const auto& rules_json = driver["rules"];
+  std::vector<std::string> ids;
+  for (const auto& rule : rules_json) ids.push_back(rule["id"]);
+  CHECK(ids == std::vector<std::string>{"scaleway.access-key", "scaleway.cockpit-token", "scaleway.secret-key"});
+  CHECK(rules_json[2]["name"] == "ScalewaySecretKey");
+  CHECK(rules_json[1]["name"] == "ScalewayCockpitToken");
+  CHECK(rules_json[2]["properties"]["security-severity"] == "9.5");
+  CHECK(rules_json[1]["properties"]["security-severity"] == "8.0");
+  CHECK(rules_json[0]["properties"]["security-severity"] == "3.0");
+  CHECK(rules_json[2]["defaultConfiguration"]["level"] == "error");
+  CHECK(rules_json[0]["defaultConfiguration"]["level"] == "note");
+  for (const auto& rule : rules_json) {
+    CHECK(rule["properties"]["tags"] == nlohmann::json({"security", "secret", "scaleway"}));
+    CHECK(rule["help"]["text"].get<std::string>().find("Scaleway console") != std::string::npos);
+    CHECK(rule["help"]["markdown"].get<std::string>().find("secret manager") != std::string::npos);
+  }
+
+  // Active findings of both images plus the suppressed one.
+  const auto& results = run["results"];
+  REQUIRE(results.size() == 6);
+  for (const auto& result : results) {
+    const auto index = result["ruleIndex"].get<std::size_t>();
+    REQUIRE(index < rules_json.size());
+    CHECK(rules_json[index]["id"] == result["ruleId"]);
+    const auto& physical = result["locations"][0]["physicalLocation"];
+    const std::string uri = physical["artifactLocation"]["uri"];
+    CHECK(uri.front() != '/');
+    CHECK(uri.find_first_of(" []#?") == std::string::npos);
+    CHECK(physical["region"]["startLine"].get<int>() >= 1);
+    CHECK(physical["region"]["startColumn"].get<int>() >= 1);
+    CHECK(result["partialFingerprints"]["layerleak/v1"].get<std::string>().rfind("sha256:", 0) == 0);
+  }
+  CHECK(results[0]["ruleId"] == "scaleway.access-key");
+  CHECK(results[0]["level"] == "note");
+  CHECK(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/.env");
+  CHECK(results[0]["properties"]["visibility"] == "deleted");
+  CHECK(results[0]["properties"]["hiddenByLayer"] == 1);
+  CHECK(results[0]["properties"]["layerDigest"] == digest('1'));
+  CHECK(results[0]["properties"]["diffId"] == digest('4'));
+  CHECK(results[0]["properties"]["createdBy"] == "COPY app /app");
+  CHECK(results[1]["level"] == "error");
+  CHECK(results[1]["partialFingerprints"]["layerleak/v1"] == report::fingerprint("scaleway.secret-key", kSecret));
+  CHECK(results[3]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] ==
+        "srv/my%20app/settings%20%5Bprod%5D.env");
+  CHECK(results[3]["level"] == "error");
+  // The suppressed finding comes after the image's active ones.
+  CHECK(results[4]["suppressions"] ==
+        nlohmann::json::array({{{"kind", "external"}, {"justification", "ignore: test fixture, not a real key"}}}));
+  CHECK(results[4]["level"] == "warning");
+  for (std::size_t i : {0u, 1u, 2u, 3u, 5u}) CHECK_FALSE(results[i].contains("suppressions"));
+  // The config finding: a stable pseudo path, encoded.
+  CHECK(results[5]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "image-config/config.Env%5B1%5D");
+  CHECK(results[5]["properties"]["visibility"] == "config");
+  CHECK(results[5]["properties"]["image"] == "docker-archive:base.tar");
+
+  // The second image is incomplete: the run did not succeed, and says why.
+  const auto& invocation = run["invocations"][0];
+  CHECK(invocation["executionSuccessful"] == false);
+  const auto& notes = invocation["toolExecutionNotifications"];
+  REQUIRE(notes.size() == 2);
+  CHECK(notes[0]["level"] == "warning");  // the skipped file
+  CHECK(notes[1]["level"] == "error");
+  CHECK(notes[1]["message"]["text"].get<std::string>().find("does not match its digest") != std::string::npos);
+  CHECK(notes[1]["properties"]["layerIndex"] == 1);
+
+  ScanReport complete = r;
+  complete.images.pop_back();
+  CHECK(parse(render(complete, Format::sarif))["runs"][0]["invocations"][0]["executionSuccessful"] == true);
+}
+
+TEST_CASE("sarif of a clean report has no results and no rules", "[report][sarif]") {
+  ScanReport r;
+  r.tool_version = "0.1.0";
+  ImageReport clean;
+  clean.reference = "oci:clean";
+  r.images = {clean};
+  const auto doc = parse(render(r, Format::sarif));
+  CHECK(doc["runs"][0]["results"].empty());
+  CHECK(doc["runs"][0]["tool"]["driver"]["rules"].empty());
+  CHECK(doc["runs"][0]["invocations"][0]["executionSuccessful"] == true);
+}
+
+TEST_CASE("gitlab: active findings only, with the schema's required fields", "[report][gitlab]") {
+  const auto doc = parse(render(fixture_report(), Format::gitlab));
+  CHECK(doc["version"] == "15.1.4");
+  const auto& scan = doc["scan"];
+  CHECK(scan["type"] == "secret_detection");
+  CHECK(scan["status"] == "failure");  // the second image is incomplete
+  CHECK(scan["analyzer"]["id"] == "layerleak");
+  CHECK(scan["analyzer"]["vendor"]["name"] == "layerleak");
+  CHECK(scan["scanner"] == scan["analyzer"]);
+  const auto& vulns = doc["vulnerabilities"];
+  REQUIRE(vulns.size() == 5);  // 4 + 1 active; the suppressed one is left out
+  std::set<std::string> severities;
+  for (const auto& v : vulns) {
+    CHECK(v["category"] == "secret_detection");
+    CHECK(v["scanner"] == nlohmann::json({{"id", "layerleak"}, {"name", "layerleak"}}));
+    CHECK(v["location"]["commit"]["sha"] == kCommit);
+    CHECK(v["location"]["start_line"].get<int>() >= 1);
+    CHECK(v["location"]["file"].get<std::string>().front() != '/');
+    CHECK(v["identifiers"][0]["type"] == "layerleak_rule_id");
+    CHECK_FALSE(v.contains("raw_source_code_extract"));
+    CHECK(v["id"].get<std::string>().size() == 64);
+    severities.insert(v["severity"]);
+  }
+  CHECK(severities == std::set<std::string>{"Low", "Critical", "High"});
+  std::set<std::string> ids;
+  for (const auto& v : vulns) ids.insert(v["id"].get<std::string>());
+  CHECK(ids.size() == vulns.size());  // unique even when one secret sits in several places
+  CHECK(vulns[0]["confidence"] == "High");
+  CHECK(vulns[0]["identifiers"][0]["value"] == "scaleway.access-key");
+  CHECK(vulns[0]["identifiers"][0]["name"] == "Scaleway API access key");
+  CHECK(vulns[0]["location"]["file"] == "app/.env");
+  CHECK(vulns[0]["description"].get<std::string>().find("COPY app /app") != std::string::npos);
+  CHECK(vulns[0]["description"].get<std::string>().find("Layer 1 deleted the file") != std::string::npos);
+  CHECK(vulns[3]["location"]["file"] == "srv/my app/settings [prod].env");
+  CHECK(vulns[4]["location"]["file"] == "image-config/config.Env[1]");
+  for (const auto& v : vulns) {
+    CHECK(v["description"].get<std::string>().find(kSecret3) == std::string::npos);
+  }
+}
