@@ -1,0 +1,5 @@
+scw_project_id      = "dd0ea267-e734-43eb-8952-c52ccb528d71"
+scw_organization_id = "8395ddbe-26ed-43f3-8a7b-ff357e223d79"
+cluster_id          = "fr-par/9672b4bf-d321-4bcd-b4bc-6e375ddfd5fd"
+kapsule_api         = "https://11580945-4f94-4764-a19b-615be57ee001.api.k8s.fr-par.scw.cloud:6443"
+node_type           = "DEV1-M"

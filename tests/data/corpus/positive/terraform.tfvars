@@ -1,0 +1,10 @@
+# Production values
+scw_access_key      = "SCW1ETC1H2416NCT2WEP"
+scw_secret_key      = "22d6ee6c-aa02-45f1-9db3-869490bea9dc"
+scw_project_id      = "5cb90c64-a879-4496-8b5c-76498e374a4c"
+scw_organization_id = "592f986c-9542-47e2-816f-bd1d5653aeb5"
+region              = "fr-par"
+zone                = "fr-par-1"
+cluster_name        = "k8s-prod-storefront"
+node_type           = "PRO2-S"
+pool_size           = 3
