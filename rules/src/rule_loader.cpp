@@ -41,6 +41,7 @@ std::string_view confidence_name(Confidence c) noexcept {
 namespace {
 constexpr std::pair<SecretShape, std::string_view> kShapes[] = {
     {SecretShape::uuid, "uuid"},           {SecretShape::uuid_base64, "uuid_base64"},
+    {SecretShape::uuid_base64_newline, "uuid_base64_newline"},
     {SecretShape::access_key, "access_key"}, {SecretShape::alnum56, "alnum56"},
     {SecretShape::token64, "token64"},     {SecretShape::alnum64, "alnum64"},
     {SecretShape::jwt, "jwt"},             {SecretShape::docker_auth, "docker_auth"},
@@ -151,7 +152,9 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
     return pattern;
   }
   if (!p.IsMap()) throw SchemaError{where(p) + "a pattern is a string or a mapping with \"regex\""};
-  check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end"}, "pattern");
+  check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end", "host_after",
+                 "any_user"},
+             "pattern");
   pattern.regex = required_string(p, "regex");
   pattern.caseless = parse_bool(p["caseless"], defaults.caseless);
   if (p["secret"]) {
@@ -163,6 +166,8 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   if (p["requires"]) pattern.requires_any = string_list(p, "requires");
   pattern.check_key_name = parse_bool(p["check_key_name"], defaults.check_key_name);
   if (p["secret_end"]) pattern.secret_end = p["secret_end"].as<unsigned>();
+  if (p["host_after"]) pattern.host_after = string_list(p, "host_after");
+  pattern.any_user = parse_bool(p["any_user"], false);
   return pattern;
 }
 

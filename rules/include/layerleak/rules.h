@@ -28,6 +28,7 @@ std::string_view confidence_name(Confidence c) noexcept;
 enum class SecretShape {
   uuid,         // canonical 8-4-4-4-12 hex UUID, any case
   uuid_base64,  // 48 base64 characters that decode to a canonical UUID (Kubernetes Secret data)
+  uuid_base64_newline,  // 52 base64 characters: a UUID and the newline `echo` adds
   access_key,   // "SCW" + 17 Crockford base32 characters
   alnum56,      // 56 [A-Za-z0-9] (Kapsule kubeconfig token)
   token64,      // 64 [A-Za-z0-9_-] (Cockpit token)
@@ -52,6 +53,11 @@ struct Pattern {
   // (*_id, *organization*, *project*, ...).
   bool check_key_name = false;
   unsigned secret_end = 0;  // fixed shapes: bytes between the secret's end and the match end
+  // The host name that starts right after the match (URL userinfo) must end with one of these.
+  std::vector<std::string> host_after;
+  // docker_auth: accept any user name (the pattern itself proves a Scaleway registry); otherwise only
+  // the users Scaleway's registry documents (nologin, scaleway).
+  bool any_user = false;
 };
 
 // A named piece of file-level context: content patterns and/or path suffixes that make a file

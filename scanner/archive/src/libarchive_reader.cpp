@@ -60,9 +60,15 @@ class LibarchiveReader final : public EntryReader {
     if (rc == ARCHIVE_WARN && raw != nullptr) {
       // Warnings (e.g. unconvertible names, odd header fields) do not lose data: keep going.
     } else if (rc != ARCHIVE_OK) {
-      const char* what = mode_ == Mode::layer_tar ? "tar" : "archive";
-      return failure(entries_ == 0 ? std::string("not a ") + what + " archive"
-                                   : std::string("corrupt ") + what + " stream after " + std::to_string(entries_) + " entries");
+      const char* what = mode_ == Mode::layer_tar ? "a tar archive" : "an archive";
+      return failure(entries_ == 0 ? std::string("not ") + what
+                                   : std::string("corrupt data after ") + std::to_string(entries_) + " entries");
+    }
+    // The raw format accepts any bytes; without a decompression filter in front of it, the "archive"
+    // was plain data that merely started like one (text beginning with "BZh9", say).
+    if (mode_ == Mode::nested && entries_ == 0 && archive_format(handle_.get()) == ARCHIVE_FORMAT_RAW &&
+        archive_filter_count(handle_.get()) <= 1) {
+      return make_error(Errc::malformed, "not an archive or compressed file");
     }
     ++entries_;
     Entry entry;

@@ -50,6 +50,7 @@ std::size_t fixed_length(rules::SecretShape shape) {
   switch (shape) {
     case rules::SecretShape::uuid: return 36;
     case rules::SecretShape::uuid_base64: return 48;
+    case rules::SecretShape::uuid_base64_newline: return 52;
     case rules::SecretShape::access_key: return 20;
     case rules::SecretShape::alnum56: return 56;
     case rules::SecretShape::token64: return 64;
@@ -62,6 +63,7 @@ bool continues(rules::SecretShape shape, char c) {
   switch (shape) {
     case rules::SecretShape::uuid: return is_alnum(c) || c == '_' || c == '-';
     case rules::SecretShape::uuid_base64: return is_base64(c);
+    case rules::SecretShape::uuid_base64_newline: return is_base64(c);
     case rules::SecretShape::access_key: return is_alnum(c);
     case rules::SecretShape::alnum56: return is_alnum(c);
     case rules::SecretShape::token64: return is_alnum(c) || c == '_' || c == '-';
@@ -113,6 +115,11 @@ bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
     case rules::SecretShape::uuid_base64: {
       auto decoded = decode_base64(secret);
       return decoded && is_canonical_uuid(*decoded) && !is_placeholder_uuid(*decoded);
+    }
+    case rules::SecretShape::uuid_base64_newline: {
+      auto decoded = decode_base64(secret);
+      return decoded && decoded->size() == 37 && decoded->back() == '\n' &&
+             is_canonical_uuid(decoded->substr(0, 36)) && !is_placeholder_uuid(decoded->substr(0, 36));
     }
     case rules::SecretShape::access_key:
       return secret.substr(0, 3) == "SCW" && std::all_of(secret.begin() + 3, secret.end(), is_crockford) &&

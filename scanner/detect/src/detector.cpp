@@ -24,11 +24,17 @@ struct CompileErrorDeleter {
   void operator()(hs_compile_error_t* e) const { hs_free_compile_error(e); }
 };
 
-// Why 4 KiB: the longest fixed secret plus its key name fits many times over, a Serverless JWT fits,
-// and copying 4 KiB per chunk is noise next to decompression.
-constexpr std::size_t kWindow = 4096;
-// The longest open-shape token (JWT, base64 value) followed past the match end.
+// Why 16 KiB: the longest fixed secret plus its key name fits many times over, and so do a Serverless
+// JWT and a base64-encoded env file (kBackScan); copying it per chunk is noise next to decompression.
+constexpr std::size_t kWindow = 16 * 1024;
+// The longest open-shape token (JWT, docker auth) followed past the match end, and for base64 blobs.
 constexpr std::size_t kMaxToken = 4096;
+constexpr std::size_t kMaxBlob = 64 * 1024;
+// How far back an open-shape token is followed from the match end. Why less than kWindow: the window
+// always holds this much before any match, whatever the chunk sizes, so results never depend on them.
+constexpr std::size_t kBackScan = 8 * 1024;
+// The host name after a URL's userinfo, read to check it.
+constexpr std::size_t kMaxHost = 256;
 // Bytes of the line before a secret kept for key-name checks.
 constexpr std::size_t kLineBefore = 160;
 constexpr std::uint64_t kNoNewline = ~std::uint64_t{0};
@@ -147,6 +153,9 @@ struct Candidate {
   char left = '\n';          // byte before `start` ('\n' at the start of the file)
   std::uint64_t line = 0, column = 0;
   bool need_boundary = false;  // fixed shape waiting for the byte after the secret
+  bool need_host = false;      // waiting for the host name after the match (Pattern::host_after)
+  std::string host;
+  bool truncated_start = false;  // open shape whose start lies beyond kBackScan
 };
 
 // A detection that still depends on file-level context.
@@ -255,15 +264,26 @@ class FileScanner {
   static bool extend(Candidate& c, std::span<const char> chunk, std::size_t from) {
     const rules::SecretShape shape = c.pattern->secret;
     if (!is_open_shape(shape)) {
-      if (!c.need_boundary) return true;
-      if (from >= chunk.size()) return false;
-      c.need_boundary = false;
-      if (continues(shape, chunk[from])) c.token.clear();  // runs on: not this secret
-      return true;
+      if (c.need_boundary) {
+        if (from >= chunk.size()) return false;
+        c.need_boundary = false;
+        if (continues(shape, chunk[from])) {
+          c.token.clear();  // runs on: not this secret
+          return true;
+        }
+      }
+      if (!c.need_host) return true;
+      std::size_t i = from;
+      while (i < chunk.size() && c.host.size() < kMaxHost && std::string_view("/:?# \t\r\n\"'@").find(chunk[i]) == std::string_view::npos) {
+        c.host.push_back(chunk[i++]);
+      }
+      if (i < chunk.size() || c.host.size() >= kMaxHost) c.need_host = false;
+      return !c.need_host;
     }
+    const std::size_t limit = shape == rules::SecretShape::base64_blob ? kMaxBlob : kMaxToken;
     std::size_t i = from;
-    while (i < chunk.size() && c.token.size() < kMaxToken && continues(shape, chunk[i])) c.token.push_back(chunk[i++]);
-    return i < chunk.size() || c.token.size() >= kMaxToken;
+    while (i < chunk.size() && c.token.size() < limit && continues(shape, chunk[i])) c.token.push_back(chunk[i++]);
+    return i < chunk.size() || c.token.size() >= limit;
   }
 
   Status process_hits(std::span<const char> chunk) {
@@ -300,10 +320,14 @@ class FileScanner {
     c.pattern = ref.pattern;
     std::uint64_t token_end = end;
     if (is_open_shape(shape)) {
-      // The token starts where its characters start, at or before the match end.
+      // The token starts where its characters start, at or before the match end, at most kBackScan back.
+      const std::uint64_t lower = end > kBackScan ? end - kBackScan : 0;
       std::uint64_t start = end;
-      while (start > window.begin() && continues(shape, window.at(start - 1))) --start;
-      if (start == window.begin() && start > 0) return std::nullopt;  // longer than the window: give up
+      while (start > lower && continues(shape, window.at(start - 1))) --start;
+      if (start == lower && start > 0 && continues(shape, window.at(start - 1))) {
+        if (shape != rules::SecretShape::base64_blob) return std::nullopt;  // a token this long is not ours
+        c.truncated_start = true;
+      }
       c.start = start;
     } else {
       const std::size_t length = fixed_length(shape);
@@ -317,10 +341,15 @@ class FileScanner {
       } else {
         c.need_boundary = true;
       }
+      c.need_host = !ref.pattern->host_after.empty();
     }
     for (std::uint64_t at = c.start; at < token_end; ++at) c.token.push_back(window.at(at));
     c.left = c.start > window.begin() ? window.at(c.start - 1) : '\n';
-    if (!is_open_shape(shape) && continues(shape, c.left)) return std::nullopt;
+    // A dash may end the separator before a UUID ("${SCW_SECRET_KEY:-<uuid>}"); letters, digits and
+    // underscores may not: then the UUID is part of a longer word.
+    const bool left_joins = shape == rules::SecretShape::uuid ? (continues(shape, c.left) && c.left != '-')
+                                                               : continues(shape, c.left);
+    if (!is_open_shape(shape) && left_joins) return std::nullopt;
     std::uint64_t from = c.start;
     while (from > window.begin() && c.start - from < kLineBefore && window.at(from - 1) != '\n') --from;
     for (std::uint64_t at = from; at < c.start; ++at) c.line_before.push_back(window.at(at));
@@ -385,6 +414,14 @@ class FileScanner {
 
   Status confirm(Candidate c) {
     const rules::SecretShape shape = c.pattern->secret;
+    if (!c.pattern->host_after.empty()) {
+      std::string host = c.host;
+      for (char& ch : host) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+      if (std::none_of(c.pattern->host_after.begin(), c.pattern->host_after.end(),
+                       [&](const std::string& suffix) { return host.ends_with(suffix); })) {
+        return Ok{};
+      }
+    }
     if (c.pattern->check_key_name) {
       const std::string key = key_name_before(c.line_before);
       if (!names_secret(key) || is_id_name(key)) return Ok{};
@@ -400,18 +437,18 @@ class FileScanner {
         d.encoding = "base64";
         if (auth->user == "nologin" || auth->user == "scaleway") {
           d.confidence = rules::Confidence::high;
-          confirmed_.push_back(std::move(d));
-        } else {
-          emit(std::move(d), c.pattern);
+        } else if (!c.pattern->any_user) {
+          return Ok{};  // another registry's credentials
         }
+        emit(std::move(d), c.pattern);
         return Ok{};
       }
       case rules::SecretShape::base64_blob: return confirm_blob(c);
       default: break;
     }
     if (!fixed_secret_ok(shape, c.token)) return Ok{};
-    if (shape == rules::SecretShape::uuid_base64) {
-      Detection d = make_detection(c, *decode_base64(c.token));
+    if (shape == rules::SecretShape::uuid_base64 || shape == rules::SecretShape::uuid_base64_newline) {
+      Detection d = make_detection(c, decode_base64(c.token)->substr(0, 36));
       d.encoding = "base64";
       emit(std::move(d), c.pattern);
       return Ok{};
@@ -422,17 +459,26 @@ class FileScanner {
 
   // A base64 run that encodes Scaleway key names: decode it and scan the result as its own file.
   Status confirm_blob(const Candidate& c) {
-    auto decoded = decode_base64(c.token);
-    if (!decoded || decoded->empty()) return Ok{};
-    if (!child_) {
-      child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
-      if (auto st = child_->open(); !st) return st;
+    // A run whose start lies beyond kBackScan is decoded from each of the 4 possible alignments.
+    const std::size_t alignments = c.truncated_start ? 4 : 1;
+    std::vector<Detection> found_all;
+    for (std::size_t skip = 0; skip < alignments && skip < c.token.size(); ++skip) {
+      std::string_view run(c.token);
+      run.remove_prefix(skip);
+      run.remove_suffix(c.truncated_start ? run.size() % 4 : 0);
+      auto decoded = decode_base64(run);
+      if (!decoded || decoded->empty()) continue;
+      if (!child_) {
+        child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
+        if (auto st = child_->open(); !st) return st;
+      }
+      child_->begin(path_);
+      if (auto st = child_->feed(std::span<const char>(decoded->data(), decoded->size())); !st) return st;
+      auto found = child_->finish();
+      if (!found) return std::move(found).error();
+      for (Detection& d : *found) found_all.push_back(std::move(d));
     }
-    child_->begin(path_);
-    if (auto st = child_->feed(std::span<const char>(decoded->data(), decoded->size())); !st) return st;
-    auto found = child_->finish();
-    if (!found) return std::move(found).error();
-    for (Detection& d : *found) {
+    for (Detection& d : found_all) {
       d.encoding = "base64";
       d.offset = c.start;
       d.line = c.line;

@@ -15,9 +15,49 @@ namespace {
 // (or the enclosing archive's) error, not the nested archive's.
 class EntryDataReader final : public ByteReader {
  public:
-  EntryDataReader(archive::EntryReader& entries, std::string prefix) : entries_(entries), pending_(std::move(prefix)) {}
+  // Keeps a copy of the first `record_limit` bytes it serves, so that a file that only looked like an
+  // archive can still be scanned as plain bytes.
+  EntryDataReader(archive::EntryReader& entries, std::string prefix, std::size_t record_limit)
+      : entries_(entries), pending_(std::move(prefix)), record_limit_(record_limit) {}
+
+  // All bytes served so far, if they fit under the record limit.
+  std::optional<std::string_view> served() const {
+    if (served_bytes_ > recorded_.size()) return std::nullopt;
+    return std::string_view(recorded_);
+  }
+  // The next block of the entry that was never served (for the plain-bytes fallback).
+  Result<std::span<const char>> next_unserved_block() {
+    if (pending_pos_ < pending_.size()) {
+      auto rest = std::span<const char>(pending_.data() + pending_pos_, pending_.size() - pending_pos_);
+      pending_pos_ = pending_.size();
+      return rest;
+    }
+    if (!block_.empty()) {
+      auto rest = block_;
+      block_ = {};
+      return rest;
+    }
+    if (ended_) return std::span<const char>();
+    auto block = entries_.read_block();
+    if (!block) {
+      outer_error_ = block.error();
+      return std::move(block).error();
+    }
+    if (block->empty()) ended_ = true;
+    return *block;
+  }
 
   Result<std::size_t> read(std::span<char> out) override {
+    auto n = read_unrecorded(out);
+    if (n && *n > 0) {
+      served_bytes_ += *n;
+      if (recorded_.size() + *n <= record_limit_) recorded_.append(out.data(), *n);
+    }
+    return n;
+  }
+
+ private:
+  Result<std::size_t> read_unrecorded(std::span<char> out) {
     if (pending_pos_ < pending_.size()) {
       const std::size_t n = std::min(out.size(), pending_.size() - pending_pos_);
       std::copy_n(pending_.data() + pending_pos_, n, out.data());
@@ -43,6 +83,8 @@ class EntryDataReader final : public ByteReader {
     return n;
   }
 
+
+ public:
   const std::optional<Error>& outer_error() const { return outer_error_; }
 
  private:
@@ -51,6 +93,9 @@ class EntryDataReader final : public ByteReader {
   std::size_t pending_pos_ = 0;
   std::span<const char> block_;  // the unread rest of the last block
   bool ended_ = false;
+  std::size_t record_limit_;
+  std::string recorded_;
+  std::uint64_t served_bytes_ = 0;
   std::optional<Error> outer_error_;
 };
 
@@ -75,6 +120,9 @@ std::string single_member_name(const std::string& path) {
   return name + ".data";
 }
 
+// Bytes of a would-be archive kept for the plain-bytes fallback (see FileScanner::scan_as_plain).
+constexpr std::size_t kFallbackRecord = 1 << 20;
+
 class FileScanner {
  public:
   FileScanner(detect::DetectorSession& session, const ScanOptions& options, LayerResult& result)
@@ -83,6 +131,7 @@ class FileScanner {
   // Scans the current entry's data as `path`. Returns false when the layer itself failed (result_.error).
   bool scan(archive::EntryReader& entries, const std::string& path, std::uint64_t size, unsigned depth,
             NestBudget& budget) {
+    if (depth == 0) entry_path_ = path;
     std::string head;
     bool ended = false;
     while (head.size() < 512) {
@@ -132,7 +181,7 @@ class FileScanner {
  private:
   bool scan_nested(archive::EntryReader& entries, std::string head, archive::NestedKind kind,
                    const std::string& path, std::uint64_t size, unsigned depth, NestBudget& budget) {
-    EntryDataReader data(entries, std::move(head));
+    EntryDataReader data(entries, std::move(head), kFallbackRecord);
     std::string buffered;  // zip: the whole file, read from memory for random access
     Result<std::unique_ptr<archive::EntryReader>> nested = make_error(Errc::internal, "not opened");
     if (kind == archive::NestedKind::zip && size <= options_.max_zip_buffer) {
@@ -142,6 +191,7 @@ class FileScanner {
         skip(path, "cannot read zip archive: " + all.error().message);
         return true;
       }
+      // Why not a fallback buffer: the whole file is in memory already.
       buffered = std::move(all).value();
       nested = archive::open_nested_memory(buffered, single_member_name(path));
     } else {
@@ -149,17 +199,19 @@ class FileScanner {
     }
     if (!nested) {
       if (data.outer_error()) return fail_outer(*data.outer_error(), path);
-      skip(path, "looks like an archive but cannot be read: " + nested.error().message);
-      return true;
+      return scan_as_plain(data, buffered, path, depth, budget, nested.error());
     }
+    bool any_member = false;
     while (!budget.exhausted) {
       auto member = (*nested)->next_entry();
       if (!member) {
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+        if (!any_member) return scan_as_plain(data, buffered, path, depth, budget, member.error());
         skip(path, "archive member unreadable (truncated or corrupt), the rest of the archive was not scanned: " +
                        member.error().message);
         return true;
       }
+      any_member = true;
       if (!*member) break;
       if (++budget.members > options_.max_archive_members) {
         skip(path, "more than --max-archive-members " + std::to_string(options_.max_archive_members) +
@@ -178,6 +230,31 @@ class FileScanner {
         return true;
       }
     }
+    return true;
+  }
+
+  // A file that started like an archive but is not one: scan its bytes as they are. The bytes already
+  // consumed come from memory (the zip buffer or the fallback record), the rest from the entry.
+  bool scan_as_plain(EntryDataReader& data, const std::string& buffered, const std::string& path, unsigned depth,
+                     NestBudget& budget, const Error& why) {
+    std::optional<std::string_view> consumed = buffered.empty() ? data.served() : std::optional<std::string_view>(buffered);
+    if (!consumed) {
+      skip(path, "looks like an archive but cannot be read, and too much was read to scan it as plain bytes: " + why.message);
+      return true;
+    }
+    session_.begin(path);
+    if (!feed(*consumed)) return false;
+    while (buffered.empty()) {
+      auto block = data.next_unserved_block();
+      if (!block) {
+        collect(path);
+        return fail_outer(std::move(block).error(), path);
+      }
+      if (block->empty()) break;
+      if (!count(block->size(), path, depth, budget)) break;
+      if (!feed(*block)) return false;
+    }
+    collect(path);
     return true;
   }
 
@@ -215,7 +292,7 @@ class FileScanner {
       if (!result_.error) result_.error = std::move(found).error();
       return;
     }
-    for (auto& d : *found) result_.detections.emplace_back(path, std::move(d));
+    for (auto& d : *found) result_.detections.push_back(FoundSecret{path, entry_path_, std::move(d)});
   }
 
   bool fail_outer(Error error, const std::string& path) {
@@ -230,6 +307,7 @@ class FileScanner {
   detect::DetectorSession& session_;
   const ScanOptions& options_;
   LayerResult& result_;
+  std::string entry_path_;  // the layer entry being scanned (depth 0)
 };
 
 }  // namespace

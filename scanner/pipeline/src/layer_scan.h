@@ -19,8 +19,16 @@
 
 namespace layerleak::pipeline {
 
+// One detection and where it is: `path` is what reports show ("/opt/app.jar!/a.yml" for a member of a
+// nested archive), `file` the layer entry that holds it ("/opt/app.jar"), which decides visibility.
+struct FoundSecret {
+  std::string path;
+  std::string file;
+  detect::Detection detection;
+};
+
 struct LayerResult {
-  std::vector<std::pair<std::string, detect::Detection>> detections;  // (path, detection) in entry order
+  std::vector<FoundSecret> detections;  // in entry order
   oci::LayerChanges changes;
   std::map<std::string, std::vector<std::string>> hardlinks;  // target path -> its other names, this layer
   std::vector<report::Skipped> skipped;

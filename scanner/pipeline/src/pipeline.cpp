@@ -89,8 +89,8 @@ void scan_rootfs(const oci::Image& image, detect::DetectorSession& session, cons
   scan_entries(**entries, session, options, result);
   out.entries = result.entries;
   out.bytes_scanned = result.bytes_scanned;
-  for (auto& [path, detection] : result.detections) {
-    report::Finding f = to_finding(detection, path);
+  for (auto& found : result.detections) {
+    report::Finding f = to_finding(found.detection, found.path);
     f.location.kind = "file";
     out.findings.push_back(std::move(f));
   }
@@ -195,8 +195,8 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
       summary.complete = !lr.error.has_value();
       r.entries += lr.entries;
       r.bytes_scanned += lr.bytes_scanned;
-      for (auto& [path, detection] : lr.detections) {
-        report::Finding f = to_finding(detection, path);
+      for (auto& found : lr.detections) {
+        report::Finding f = to_finding(found.detection, found.path);
         f.location.kind = "layer";
         f.location.layer_index = l;
         f.location.layer_digest = summary.digest;
@@ -204,7 +204,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
         f.location.created_by = layer.created_by;
         // A hardlinked file stays readable while any of its names does: the most visible name wins.
         // A member of a nested archive lives and dies with the archive file that holds it.
-        const std::string file_path = path.substr(0, path.find("!/"));
+        const std::string& file_path = found.file;
         oci::VisibilityResult v = view.visibility(l, file_path);
         if (auto links = lr.hardlinks.find(file_path); links != lr.hardlinks.end()) {
           f.aliases = links->second;
