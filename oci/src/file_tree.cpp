@@ -29,11 +29,22 @@ std::string tree_path(std::string_view name) {
 }
 
 Result<std::string> FileTree::read_small(const std::string& path, std::size_t max_bytes) const {
+  // Why check first: reading a hostile 40 MB index.json up to the limit costs memory for nothing.
+  if (auto known = size(path); known && *known > max_bytes) {
+    return make_error(Errc::limit, path + " is " + std::to_string(*known) + " bytes, larger than the " +
+                                       std::to_string(max_bytes) + "-byte limit for image metadata");
+  }
   auto reader = open(path);
   if (!reader) return std::move(reader).error();
   auto data = read_all(**reader, max_bytes);
   if (!data) return std::move(data).error().with_context(path);
   return data;
+}
+
+std::optional<std::uint64_t> DirectoryTree::size(const std::string& path) const {
+  struct stat st {};
+  if (::stat((root_ + "/" + path).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 bool DirectoryTree::exists(const std::string& path) const {
@@ -211,6 +222,11 @@ const TarTree::Member* TarTree::find(const std::string& path) const {
 }
 
 bool TarTree::exists(const std::string& path) const { return find(path) != nullptr; }
+
+std::optional<std::uint64_t> TarTree::size(const std::string& path) const {
+  const Member* member = find(path);
+  return member ? std::optional<std::uint64_t>(member->size) : std::nullopt;
+}
 
 Result<std::unique_ptr<ByteReader>> TarTree::open(const std::string& path) const {
   const Member* member = find(path);

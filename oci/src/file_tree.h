@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "layerleak/core.h"
@@ -21,6 +22,8 @@ class FileTree {
   virtual bool exists(const std::string& path) const = 0;
   virtual Result<std::unique_ptr<ByteReader>> open(const std::string& path) const = 0;
   virtual std::string describe() const = 0;  // the container path, for messages
+  // The size of a file, when the container knows it without reading (nullopt otherwise).
+  virtual std::optional<std::uint64_t> size(const std::string& path) const = 0;
 
   // Reads a small file whole, failing with Errc::limit beyond max_bytes.
   Result<std::string> read_small(const std::string& path, std::size_t max_bytes = kMaxJsonBytes) const;
@@ -32,6 +35,7 @@ class DirectoryTree final : public FileTree {
   bool exists(const std::string& path) const override;
   Result<std::unique_ptr<ByteReader>> open(const std::string& path) const override;
   std::string describe() const override { return root_; }
+  std::optional<std::uint64_t> size(const std::string& path) const override;
 
  private:
   std::string root_;
@@ -45,6 +49,7 @@ class TarTree final : public FileTree {
   bool exists(const std::string& path) const override;
   Result<std::unique_ptr<ByteReader>> open(const std::string& path) const override;
   std::string describe() const override { return path_; }
+  std::optional<std::uint64_t> size(const std::string& path) const override;
 
  private:
   struct Member {

@@ -185,7 +185,7 @@ class FileScanner {
     std::string buffered;  // zip: the whole file, read from memory for random access
     Result<std::unique_ptr<archive::EntryReader>> nested = make_error(Errc::internal, "not opened");
     if (kind == archive::NestedKind::zip && size <= options_.max_zip_buffer) {
-      auto all = read_all(data, options_.max_zip_buffer + 1);
+      auto all = read_all(data, options_.max_zip_buffer);
       if (!all) {
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
         skip(path, "cannot read zip archive: " + all.error().message);
@@ -242,6 +242,8 @@ class FileScanner {
       skip(path, "looks like an archive but cannot be read, and too much was read to scan it as plain bytes: " + why.message);
       return true;
     }
+    // Reported, because members a real but corrupt archive would hide were not looked at.
+    skip(path, "looks like an archive but cannot be read (" + why.message + "); scanned as plain bytes");
     session_.begin(path);
     if (!feed(*consumed)) return false;
     while (buffered.empty()) {
