@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "fixture_builder.h"
+#include "test_support.h"
 #include "layerleak/detect.h"
 #include "layerleak/pipeline.h"
 
@@ -87,17 +88,6 @@ const std::vector<CorpusFile>& corpus() {
     return out;
   }();
   return files;
-}
-
-std::shared_ptr<const detect::Detector> builtin_detector() {
-  static const std::shared_ptr<const detect::Detector> detector = [] {
-    auto rules = rules::builtin_rules();
-    REQUIRE(rules);
-    auto compiled = detect::Detector::compile(std::move(rules).value());
-    REQUIRE(compiled);
-    return std::move(compiled).value();
-  }();
-  return detector;
 }
 
 // Everything a detection says, so that chunkings can be compared field by field.
@@ -164,7 +154,7 @@ struct TempDir {
 }  // namespace
 
 TEST_CASE("corpus: every chunking gives the same findings with full recall and no false positives") {
-  auto session = detect::DetectorSession::create(builtin_detector());
+  auto session = detect::DetectorSession::create(layerleak::testing::builtin_detector());
   REQUIRE(session);
   std::size_t expected_total = 0, misses = 0, unexpected = 0, wrong_confidence = 0, chunking_differences = 0;
   for (const CorpusFile& file : corpus()) {
@@ -280,7 +270,7 @@ TEST_CASE("corpus: one image holding every corpus file gives exactly the expecte
 
   pipeline::ScanOptions options;
   options.jobs = kLayers;
-  const report::ScanReport result = pipeline::scan("oci-archive:" + archive, builtin_detector(), options);
+  const report::ScanReport result = pipeline::scan("oci-archive:" + archive, layerleak::testing::builtin_detector(), options);
   REQUIRE(result.images.size() == 1);
   const report::ImageReport& image = result.images[0];
   for (const auto& e : image.errors) FAIL_CHECK("scan error: " + e.message);

@@ -1,22 +1,12 @@
 // Detector tests: rule examples, chunking invariance, locations, placeholders, pairing.
 #include <catch2/catch.hpp>
 
+#include "test_support.h"
 #include "layerleak/detect.h"
 
 using namespace layerleak;
 
 namespace {
-
-std::shared_ptr<const detect::Detector> builtin_detector() {
-  static std::shared_ptr<const detect::Detector> detector = [] {
-    auto rules = rules::builtin_rules();
-    REQUIRE(rules);
-    auto compiled = detect::Detector::compile(std::move(rules).value());
-    REQUIRE(compiled);
-    return std::move(compiled).value();
-  }();
-  return detector;
-}
 
 struct Seen {
   std::string rule;
@@ -27,7 +17,7 @@ struct Seen {
 };
 
 std::vector<Seen> scan_in_chunks(std::string_view text, std::size_t chunk) {
-  auto session = detect::DetectorSession::create(builtin_detector());
+  auto session = detect::DetectorSession::create(layerleak::testing::builtin_detector());
   REQUIRE(session);
   (*session)->begin("/test");
   for (std::size_t i = 0; i < text.size(); i += chunk) {
@@ -46,11 +36,11 @@ const std::vector<std::size_t> kChunkSizes = {1, 2, 3, 7, 64, 4096};
 }  // namespace
 
 TEST_CASE("every built-in rule example is found and no negative example is") {
-  auto problems = detect::check_rule_examples(builtin_detector());
+  auto problems = detect::check_rule_examples(layerleak::testing::builtin_detector());
   REQUIRE(problems);
   for (const auto& p : *problems) FAIL_CHECK(p);
   CHECK(problems->empty());
-  CHECK(rules::lint_rules(builtin_detector()->rules()).empty());
+  CHECK(rules::lint_rules(layerleak::testing::builtin_detector()->rules()).empty());
 }
 
 TEST_CASE("a secret key with a Scaleway variable name is found with its exact location") {
@@ -93,7 +83,7 @@ TEST_CASE("a secret split at every possible chunk boundary is still found once")
   const auto whole = scan_in_chunks(text, text.size());
   REQUIRE(whole.size() == 2);
   for (std::size_t cut = 1; cut < text.size(); ++cut) {
-    auto session = detect::DetectorSession::create(builtin_detector());
+    auto session = detect::DetectorSession::create(layerleak::testing::builtin_detector());
     REQUIRE(session);
     (*session)->begin("/split");
     REQUIRE((*session)->feed(std::span<const char>(text.data(), cut)));
@@ -147,7 +137,7 @@ TEST_CASE("placeholders, masked values, references and IDs are not secrets") {
 }
 
 TEST_CASE("a session is reusable across files and forgets the previous one") {
-  auto session = detect::DetectorSession::create(builtin_detector());
+  auto session = detect::DetectorSession::create(layerleak::testing::builtin_detector());
   REQUIRE(session);
   auto first = (*session)->scan("/a", "SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b");
   REQUIRE(first);

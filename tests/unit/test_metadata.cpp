@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "fixture_builder.h"
+#include "test_support.h"
 #include "layerleak/pipeline.h"
 
 using namespace layerleak;
@@ -12,22 +13,11 @@ namespace fx = layerleak::testing;
 
 namespace {
 
-std::shared_ptr<const detect::Detector> detector() {
-  static auto compiled = [] {
-    auto rules = rules::builtin_rules();
-    REQUIRE(rules);
-    auto d = detect::Detector::compile(std::move(rules).value());
-    REQUIRE(d);
-    return std::move(d).value();
-  }();
-  return compiled;
-}
-
 report::ImageReport scan_image(const fx::ImageSpec& spec, const std::string& name) {
   const auto path = std::filesystem::temp_directory_path() / ("layerleak-metadata-" + name + ".tar");
   REQUIRE(fx::write_file(path.string(), fx::oci_archive({spec})));
   pipeline::ScanOptions options;
-  auto result = pipeline::scan(path.string(), detector(), options);
+  auto result = pipeline::scan(path.string(), layerleak::testing::builtin_detector(), options);
   std::filesystem::remove(path);
   REQUIRE(result.images.size() == 1);
   for (const auto& e : result.images[0].errors) FAIL_CHECK(e.message);

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "fixture_builder.h"
+#include "test_support.h"
 #include "layerleak/pipeline.h"
 
 using namespace layerleak;
@@ -53,27 +54,7 @@ Pos position(const std::string& content, const std::string& needle) {
 
 // ---- detector, temp dirs, scanning ---------------------------------------------------------------------
 
-std::shared_ptr<const detect::Detector> detector() {
-  static auto compiled = [] {
-    auto rules = rules::builtin_rules();
-    REQUIRE(rules);
-    auto d = detect::Detector::compile(std::move(rules).value());
-    REQUIRE(d);
-    return std::move(d).value();
-  }();
-  return compiled;
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "layerleak-nested-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using layerleak::testing::TempDir;
 
 pipeline::ScanOptions default_options() {
   pipeline::ScanOptions options;
@@ -86,7 +67,7 @@ report::ImageReport scan_spec(const fx::ImageSpec& spec, const pipeline::ScanOpt
   TempDir dir;
   const std::string path = dir.file("image.tar");
   REQUIRE(fx::write_file(path, fx::oci_archive({spec})));
-  auto result = pipeline::scan("oci-archive:" + path, detector(), options);
+  auto result = pipeline::scan("oci-archive:" + path, layerleak::testing::builtin_detector(), options);
   REQUIRE(result.images.size() == 1);
   return std::move(result.images[0]);
 }

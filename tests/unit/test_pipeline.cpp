@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "fixture_builder.h"
+#include "test_support.h"
 #include "layerleak/pipeline.h"
 
 using namespace layerleak;
@@ -15,27 +16,7 @@ namespace {
 const std::string kSecret = "6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c";
 const std::string kAccess = "SCW0RE86AB2CD4EF6GH8";
 
-std::shared_ptr<const detect::Detector> detector() {
-  static auto compiled = [] {
-    auto rules = rules::builtin_rules();
-    REQUIRE(rules);
-    auto d = detect::Detector::compile(std::move(rules).value());
-    REQUIRE(d);
-    return std::move(d).value();
-  }();
-  return compiled;
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "layerleak-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using layerleak::testing::TempDir;
 
 // The demo image: a secret added, deleted by a later layer, an overwritten file, a clean layer.
 fx::ImageSpec leaky_image(fx::Compression compression) {
@@ -75,7 +56,7 @@ std::vector<Row> rows(const report::ImageReport& image) {
 report::ScanReport scan(const std::string& reference, unsigned jobs = 2) {
   pipeline::ScanOptions options;
   options.jobs = jobs;
-  return pipeline::scan(reference, detector(), options);
+  return pipeline::scan(reference, layerleak::testing::builtin_detector(), options);
 }
 
 }  // namespace
@@ -209,16 +190,16 @@ TEST_CASE("a multi-platform index scans linux/amd64 by default, another platform
   CHECK(result.images[0].platform == "linux/amd64");
   pipeline::ScanOptions options;
   options.select.platform = oci::Platform{"linux", "arm64", ""};
-  auto arm_result = pipeline::scan(dir.file("multi.tar"), detector(), options);
+  auto arm_result = pipeline::scan(dir.file("multi.tar"), layerleak::testing::builtin_detector(), options);
   REQUIRE(arm_result.images.size() == 1);
   CHECK(arm_result.images[0].platform == "linux/arm64");
   REQUIRE(arm_result.images[0].findings.size() == 1);
   CHECK(arm_result.images[0].findings[0].location.path == "/arm.env");
   options.select.all_platforms = true;
-  CHECK(pipeline::scan(dir.file("multi.tar"), detector(), options).images.size() == 2);
+  CHECK(pipeline::scan(dir.file("multi.tar"), layerleak::testing::builtin_detector(), options).images.size() == 2);
   options.select.all_platforms = false;
   options.select.platform = oci::Platform{"linux", "s390x", ""};
-  auto missing = pipeline::scan(dir.file("multi.tar"), detector(), options);
+  auto missing = pipeline::scan(dir.file("multi.tar"), layerleak::testing::builtin_detector(), options);
   CHECK_FALSE(missing.complete());
   REQUIRE(missing.images.size() == 1);
   CHECK(missing.images[0].errors[0].message.find("linux/arm64") != std::string::npos);

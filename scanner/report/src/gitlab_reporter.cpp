@@ -29,15 +29,6 @@ std::string capitalised(std::string_view name) {
   return out;
 }
 
-// The location as a repository-style relative path: the file path without its leading slashes, or a
-// pseudo path that names the metadata field (the same pseudo paths as the SARIF output, unencoded).
-std::string file_path(const Location& loc) {
-  if (loc.kind == "config") return "image-config/" + loc.field;
-  if (loc.kind == "manifest") return "image-manifest/" + loc.field;
-  std::size_t start = loc.path.find_first_not_of('/');
-  std::string path = start == std::string::npos ? std::string() : loc.path.substr(start);
-  return path.empty() ? std::string("image-root") : path;
-}
 
 std::string hex_of(const std::string& fingerprint) {
   const std::string prefix = "sha256:";
@@ -150,7 +141,7 @@ ordered_json vulnerability(const Finding& f, const ImageReport& image, const Rep
   v["solution"] = solution(f);
   v["scanner"] = {{"id", "layerleak"}, {"name", "layerleak"}};
   ordered_json location;
-  location["file"] = file_path(loc);
+  location["file"] = artifact_path(loc);
   location["start_line"] = loc.line > 0 ? loc.line : 1;
   location["commit"] = {{"sha", options.commit_sha}};
   v["location"] = std::move(location);

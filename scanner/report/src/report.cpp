@@ -2,6 +2,7 @@
 #include <tuple>
 
 #include "layerleak/report.h"
+#include "reporters.h"
 
 namespace layerleak::report {
 
@@ -21,6 +22,14 @@ std::optional<rules::Severity> ScanReport::max_severity() const {
 
 std::string fingerprint(const std::string& rule_id, const std::string& secret) {
   return Sha256::of(rule_id + ":" + secret).str();
+}
+
+std::string artifact_path(const Location& loc) {
+  if (loc.kind == "config") return "image-config/" + loc.field;
+  if (loc.kind == "manifest") return "image-manifest/" + loc.field;
+  const std::size_t start = loc.path.find_first_not_of('/');
+  std::string path = start == std::string::npos ? std::string() : loc.path.substr(start);
+  return path.empty() ? std::string("image-root") : path;
 }
 
 std::string redact(const std::string& secret) {

@@ -54,15 +54,6 @@ std::string uri_path(const std::string& path) {
   return out;
 }
 
-// The location as a relative path: the file path without its leading slashes, or a pseudo path that
-// names the metadata field.
-std::string artifact_path(const Location& loc) {
-  if (loc.kind == "config") return "image-config/" + loc.field;
-  if (loc.kind == "manifest") return "image-manifest/" + loc.field;
-  std::size_t start = loc.path.find_first_not_of('/');
-  std::string path = start == std::string::npos ? std::string() : loc.path.substr(start);
-  return path.empty() ? std::string("image-root") : path;
-}
 
 const char* level(rules::Severity s) {
   switch (s) {
