@@ -120,6 +120,9 @@ std::string single_member_name(const std::string& path) {
   return name + ".data";
 }
 
+// Enough of a file to recognise every supported archive (a tar header's "ustar" sits at 257).
+constexpr std::size_t kSniffBytes = 512;
+
 // Bytes of a would-be archive kept for the plain-bytes fallback (see FileScanner::scan_as_plain).
 constexpr std::size_t kFallbackRecord = 1 << 20;
 
@@ -132,9 +135,17 @@ class FileScanner {
   bool scan(archive::EntryReader& entries, const std::string& path, std::uint64_t size, unsigned depth,
             NestBudget& budget) {
     if (depth == 0) entry_path_ = path;
-    std::string head;
+    // The first bytes decide whether this is an archive. Why a view: most files arrive in one block,
+    // which is sniffed where it lies; only heads split over several small blocks are copied.
+    std::string joined;
+    std::span<const char> head;
     bool ended = false;
-    while (head.size() < 512) {
+    while (head.size() < kSniffBytes) {
+      if (!head.empty() && joined.empty()) {
+        // The next read_block() may reuse the buffer `head` points into: keep a copy first.
+        joined.assign(head.data(), head.size());
+        head = std::span<const char>(joined.data(), joined.size());
+      }
       auto block = entries.read_block();
       if (!block) return fail_outer(std::move(block).error(), path);
       if (block->empty()) {
@@ -142,7 +153,12 @@ class FileScanner {
         break;
       }
       if (!count(block->size(), path, depth, budget)) return true;  // next_entry() skips the rest
-      head.append(block->data(), block->size());
+      if (head.empty()) {
+        head = *block;
+        continue;
+      }
+      joined.append(block->data(), block->size());
+      head = std::span<const char>(joined.data(), joined.size());
     }
     const archive::NestedKind kind = archive::sniff_nested(head);
     if (kind != archive::NestedKind::none && options_.max_archive_depth > 0) {
@@ -150,7 +166,7 @@ class FileScanner {
         skip(path, "archive nested deeper than --max-archive-depth " + std::to_string(options_.max_archive_depth) +
                        "; scanned as plain bytes");
       } else {
-        return scan_nested(entries, std::move(head), kind, path, size, depth, budget);
+        return scan_nested(entries, std::string(head.data(), head.size()), kind, path, size, depth, budget);
       }
     }
     // Plain file: feed the head, then the rest.
