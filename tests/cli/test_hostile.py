@@ -293,7 +293,8 @@ class HostileImages(unittest.TestCase):
              "content": KEY_FILE}]}]
         doc = self.check("non-UTF-8 file name", self.fixture("nonutf8", layers), 1)
         self.assertEqual(len(doc["findings"]), 1)
-        self.assertTrue(doc["findings"][0]["location"]["path"].startswith("/app/caf"))
+        # Invalid UTF-8 bytes are escaped as \xNN, not dropped or replaced.
+        self.assertEqual(doc["findings"][0]["location"]["path"], "/app/caf\\xe9-\\xff.env")
 
     def test_duplicate_entries(self):
         layers = [{"compression": "gzip", "entries": [

@@ -410,3 +410,12 @@ TEST_CASE("gitlab: active findings only, with the schema's required fields", "[r
     CHECK(v["description"].get<std::string>().find(kSecret3) == std::string::npos);
   }
 }
+
+TEST_CASE("invalid UTF-8 in names is escaped byte by byte, valid UTF-8 kept", "[report]") {
+  CHECK(report::escape_invalid_utf8("/app/.env") == "/app/.env");
+  CHECK(report::escape_invalid_utf8("/caf\xc3\xa9/\xe2\x82\xac") == "/caf\xc3\xa9/\xe2\x82\xac");
+  CHECK(report::escape_invalid_utf8("/caf\xe9-\xff.env") == "/caf\\xe9-\\xff.env");
+  CHECK(report::escape_invalid_utf8("\xc0\xaf") == "\\xc0\\xaf");          // overlong '/'
+  CHECK(report::escape_invalid_utf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a UTF-16 surrogate
+  CHECK(report::escape_invalid_utf8("\xe2\x82") == "\\xe2\\x82");          // truncated sequence
+}

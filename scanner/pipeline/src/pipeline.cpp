@@ -13,7 +13,7 @@ std::string_view version() noexcept { return LAYERLEAK_VERSION; }
 namespace {
 
 report::ErrorEntry error_entry(const Error& e, std::optional<std::size_t> layer = std::nullopt) {
-  return report::ErrorEntry{std::string(errc_name(e.code)), e.message, layer};
+  return report::ErrorEntry{std::string(errc_name(e.code)), report::escape_invalid_utf8(e.message), layer};
 }
 
 report::Finding to_finding(const detect::Detection& d, const std::string& path) {
@@ -27,7 +27,7 @@ report::Finding to_finding(const detect::Detection& d, const std::string& path) 
   f.fingerprint = report::fingerprint(d.rule->id, d.secret);
   f.paired_access_key = d.paired_access_key;
   f.encoding = d.encoding;
-  f.location.path = path;
+  f.location.path = report::escape_invalid_utf8(path);
   f.location.line = d.line;
   f.location.column = d.column;
   f.location.offset = d.offset;
@@ -69,7 +69,7 @@ Status scan_metadata(const oci::Image& image, detect::DetectorSession& session, 
     for (const detect::Detection& d : *found) {
       report::Finding f = to_finding(d, "");
       f.location.kind = file.kind;
-      f.location.field = file.field;
+      f.location.field = report::escape_invalid_utf8(file.field);
       f.visibility = "config";
       out.findings.push_back(std::move(f));
     }
@@ -94,7 +94,10 @@ void scan_rootfs(const oci::Image& image, detect::DetectorSession& session, cons
     f.location.kind = "file";
     out.findings.push_back(std::move(f));
   }
-  out.skipped = std::move(result.skipped);
+  for (report::Skipped& skipped : result.skipped) {
+    skipped.path = report::escape_invalid_utf8(skipped.path);
+    out.skipped.push_back(std::move(skipped));
+  }
   if (result.error) {
     out.errors.push_back(error_entry(*result.error));
     out.complete = false;
@@ -207,7 +210,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
         const std::string& file_path = found.file;
         oci::VisibilityResult v = view.visibility(l, file_path);
         if (auto links = lr.hardlinks.find(file_path); links != lr.hardlinks.end()) {
-          f.aliases = links->second;
+          for (const std::string& alias : links->second) f.aliases.push_back(report::escape_invalid_utf8(alias));
           for (const std::string& alias : links->second) {
             oci::VisibilityResult va = view.visibility(l, alias);
             if (va.visibility == oci::Visibility::runtime ||
@@ -222,6 +225,8 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
       }
       for (auto& s : lr.skipped) {
         s.layer_index = l;
+        s.path = report::escape_invalid_utf8(s.path);
+        s.reason = report::escape_invalid_utf8(s.reason);
         r.skipped.push_back(std::move(s));
       }
       if (lr.error) {

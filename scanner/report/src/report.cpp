@@ -24,6 +24,33 @@ std::string fingerprint(const std::string& rule_id, const std::string& secret) {
   return Sha256::of(rule_id + ":" + secret).str();
 }
 
+std::string escape_invalid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  while (i < text.size()) {
+    const unsigned char c = byte(i);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) valid = (byte(i + k) & 0xc0) == 0x80;
+    if (valid && length == 2) valid = c >= 0xc2;                                        // no overlong forms
+    if (valid && length == 3) valid = !(c == 0xe0 && byte(i + 1) < 0xa0) && !(c == 0xed && byte(i + 1) >= 0xa0);
+    if (valid && length == 4) valid = c <= 0xf4 && !(c == 0xf0 && byte(i + 1) < 0x90) && !(c == 0xf4 && byte(i + 1) >= 0x90);
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+    ++i;
+  }
+  return out;
+}
+
 std::string artifact_path(const Location& loc) {
   if (loc.kind == "config") return "image-config/" + loc.field;
   if (loc.kind == "manifest") return "image-manifest/" + loc.field;

@@ -108,6 +108,10 @@ struct ScanReport {
 // "sha256:" + hex of sha256("<rule_id>:<secret>"): stable across rebuilds and moves.
 std::string fingerprint(const std::string& rule_id, const std::string& secret);
 
+// Names in tars are arbitrary bytes; reports are UTF-8. Valid UTF-8 is kept as is, every byte of an
+// invalid sequence becomes the four characters "\xNN", so the name stays recognisable and unambiguous.
+std::string escape_invalid_utf8(std::string_view text);
+
 // First 4 and last 4 characters kept, the rest replaced by "****" (short secrets fully masked).
 std::string redact(const std::string& secret);
 
