@@ -137,12 +137,32 @@ class Sha256 {
   std::unique_ptr<Impl> impl_;
 };
 
+// SHA-256 computed on a thread of its own: update() copies the bytes into one of a few pooled buffers
+// (blocking when all are queued) and returns; finish() waits for the queue and returns the digest.
+// Why: hashing costs about a third of inflating; on another core it overlaps with inflating and
+// matching instead of adding to them (DESIGN.md §4). Memory is bounded: kBuffers x kBufferBytes.
+// Used by one producer thread.
+class BackgroundSha256 {
+ public:
+  BackgroundSha256();
+  ~BackgroundSha256();
+  BackgroundSha256(const BackgroundSha256&) = delete;
+  BackgroundSha256& operator=(const BackgroundSha256&) = delete;
+  void update(std::span<const char> bytes);
+  Digest finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // Passes bytes through from an inner reader while hashing them. At end of stream, when an expected
 // digest was given, returns Errc::digest_mismatch (with `what` in the message) instead of 0 if the
 // content does not match. The computed digest is available from digest() after end of stream.
+// With `background`, the hashing runs on a thread of its own (BackgroundSha256).
 class HashingReader final : public ByteReader {
  public:
-  HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what);
+  HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what, bool background = false);
   Result<std::size_t> read(std::span<char> out) override;
   bool finished() const { return computed_.has_value(); }
   const std::optional<Digest>& digest() const { return computed_; }
@@ -153,6 +173,7 @@ class HashingReader final : public ByteReader {
   std::optional<Digest> expected_;
   std::string what_;
   Sha256 hasher_;
+  std::unique_ptr<BackgroundSha256> background_;
   std::optional<Digest> computed_;
   std::uint64_t bytes_ = 0;
 };

@@ -424,7 +424,8 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   ByteReader* blob = &counted;
   std::optional<Digest> expected_blob;
   if (!layer.blob.digest.empty()) expected_blob = layer.blob.digest;
-  HashingReader blob_reader(*blob, expected_blob, "layer blob");
+  // Both digests are computed on threads of their own, overlapping with inflating and matching.
+  HashingReader blob_reader(*blob, expected_blob, "layer blob", /*background=*/true);
   archive::Compression compression = archive::Compression::none;
   auto decompressed = archive::open_decompressor(blob_reader, compression);
   if (!decompressed) {
@@ -438,7 +439,7 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   // third of the scan time on uncompressed layers.
   const bool same_bytes = compression == archive::Compression::none;
   HashingReader tar_reader(**decompressed, same_bytes ? std::nullopt : expected_diff,
-                           "layer diffID (uncompressed content)");
+                           "layer diffID (uncompressed content)", /*background=*/!same_bytes);
   ByteReader& tar_stream = same_bytes ? **decompressed : static_cast<ByteReader&>(tar_reader);
   auto entries = archive::open_tar(tar_stream);
   if (!entries) {

@@ -1,0 +1,88 @@
+// Core vocabulary tests: digests, hashing readers (inline and on a background thread), file ranges.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "layerleak/core.h"
+#include "test_support.h"
+
+using namespace layerleak;
+
+TEST_CASE("digests parse strictly") {
+  auto ok = Digest::parse("sha256:" + std::string(64, 'a'));
+  REQUIRE(ok);
+  CHECK(ok->str() == "sha256:" + std::string(64, 'a'));
+  CHECK(Digest::parse("sha512:" + std::string(128, 'a')).error().code == Errc::unsupported);
+  CHECK(Digest::parse("sha256:" + std::string(63, 'a')).error().code == Errc::malformed);
+  CHECK(Digest::parse("sha256:" + std::string(64, 'A')).error().code == Errc::malformed);
+  CHECK(Digest::parse("nocolon").error().code == Errc::malformed);
+  CHECK(Sha256::of("abc").str() == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("hashing readers give the same digest inline and in the background, for any read sizes") {
+  std::mt19937 rng(7);
+  std::string data(3'000'000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  const Digest expected = Sha256::of(data);
+  for (bool background : {false, true}) {
+    for (std::size_t read_size : {std::size_t{1}, std::size_t{4093}, std::size_t{65536}, std::size_t{1 << 20}}) {
+      INFO("background " << background << " read size " << read_size);
+      MemoryReader memory(std::string_view(data).substr(0, read_size == 1 ? 20000 : data.size()));
+      HashingReader reader(memory, std::nullopt, "test", background);
+      std::vector<char> buffer(read_size);
+      std::size_t total = 0;
+      while (true) {
+        auto n = reader.read(buffer);
+        REQUIRE(n);
+        if (*n == 0) break;
+        total += *n;
+      }
+      REQUIRE(reader.digest());
+      const std::string_view hashed = std::string_view(data).substr(0, total);
+      CHECK(*reader.digest() == Sha256::of(hashed));
+      if (total == data.size()) CHECK(*reader.digest() == expected);
+      CHECK(reader.bytes() == total);
+    }
+  }
+}
+
+TEST_CASE("a hashing reader reports a digest mismatch at the end, not a silent end of stream") {
+  for (bool background : {false, true}) {
+    MemoryReader memory("some layer bytes");
+    HashingReader reader(memory, Sha256::of("other bytes"), "layer blob", background);
+    char buffer[4];
+    Result<std::size_t> n = std::size_t{1};
+    while (n && *n > 0) n = reader.read(buffer);
+    REQUIRE_FALSE(n);
+    CHECK(n.error().code == Errc::digest_mismatch);
+    CHECK(n.error().message.find("layer blob") != std::string::npos);
+  }
+}
+
+TEST_CASE("a background hasher abandoned half way stops cleanly") {
+  auto hasher = std::make_unique<BackgroundSha256>();
+  std::string chunk(1 << 20, 'x');
+  for (int i = 0; i < 20; ++i) hasher->update(chunk);
+  hasher.reset();  // destroyed without finish(): must join, not hang or crash
+  SUCCEED();
+}
+
+TEST_CASE("file readers read exact ranges and fail clearly") {
+  layerleak::testing::TempDir dir;
+  const std::string path = dir.file("data.bin");
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::fputs("0123456789", f);
+    std::fclose(f);
+  }
+  auto range = FileReader::open_range(path, 3, 4);
+  REQUIRE(range);
+  auto text = read_all(**range, 100);
+  REQUIRE(text);
+  CHECK(*text == "3456");
+  CHECK(FileReader::open_range(path, 8, 5).error().code == Errc::malformed);
+  CHECK(FileReader::open(dir.file("missing")).error().code == Errc::not_found);
+  auto whole = FileReader::open(path);
+  REQUIRE(whole);
+  CHECK(read_all(**whole, 5).error().code == Errc::limit);
+}
