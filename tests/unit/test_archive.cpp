@@ -1,0 +1,121 @@
+// Archive part tests: compression sniffing and inflating, tar entries, name normalisation, archive magic.
+#include <catch2/catch.hpp>
+
+#include "fixture_builder.h"
+#include "layerleak/archive.h"
+
+using namespace layerleak;
+namespace fx = layerleak::testing;
+
+namespace {
+
+Result<std::string> inflate(const std::string& bytes, archive::Compression& detected) {
+  MemoryReader memory(bytes);
+  auto reader = archive::open_decompressor(memory, detected);
+  if (!reader) return std::move(reader).error();
+  return read_all(**reader, 1 << 26);
+}
+
+}  // namespace
+
+TEST_CASE("compression is sniffed by magic bytes, not by name") {
+  const std::string tar = fx::LayerBuilder().file("a.txt", std::string(100000, 'a')).tar();
+  for (auto [c, expected] : {std::pair{fx::Compression::gzip, archive::Compression::gzip},
+                             std::pair{fx::Compression::zstd, archive::Compression::zstd},
+                             std::pair{fx::Compression::none, archive::Compression::none}}) {
+    archive::Compression detected{};
+    auto out = inflate(fx::compress(tar, c), detected);
+    REQUIRE(out);
+    CHECK(detected == expected);
+    CHECK(*out == tar);
+  }
+}
+
+TEST_CASE("multi-member gzip and trailing zero padding are read; damage is an error") {
+  const std::string a(70000, 'x'), b = "second member\n";
+  archive::Compression detected{};
+  auto two = inflate(fx::compress(a, fx::Compression::gzip) + fx::compress(b, fx::Compression::gzip) + std::string(512, '\0'),
+                     detected);
+  REQUIRE(two);
+  CHECK(*two == a + b);
+
+  const std::string gz = fx::compress(a, fx::Compression::gzip);
+  auto truncated = inflate(gz.substr(0, gz.size() / 2), detected);
+  REQUIRE_FALSE(truncated);
+  CHECK(truncated.error().code == Errc::malformed);
+  CHECK(truncated.error().message.find("truncated") != std::string::npos);
+
+  auto garbage = inflate(gz + "junk", detected);
+  REQUIRE_FALSE(garbage);
+  CHECK(garbage.error().message.find("after the end") != std::string::npos);
+
+  std::string flipped = gz;
+  flipped[flipped.size() - 6] = static_cast<char>(flipped[flipped.size() - 6] ^ 0x55);  // inside the CRC
+  auto crc = inflate(flipped, detected);
+  REQUIRE_FALSE(crc);
+  CHECK(crc.error().message.find("CRC") != std::string::npos);
+
+  const std::string zst = fx::compress(a, fx::Compression::zstd);
+  auto zst_truncated = inflate(zst.substr(0, zst.size() - 3), detected);
+  REQUIRE_FALSE(zst_truncated);
+  CHECK(zst_truncated.error().message.find("truncated zstd") != std::string::npos);
+}
+
+TEST_CASE("tar entries come out typed and normalised, and the stream is read to its end") {
+  const std::string tar =
+      fx::LayerBuilder().dir("./app").file("./app/.env", "K=V\n").symlink("app/link", "/etc/passwd")
+          .hardlink("app/hard", "app/.env").whiteout("app/old").tar() +
+      std::string(4096, '\0');  // padding after the end-of-archive blocks
+  MemoryReader memory(tar);
+  HashingReader hashed(memory, std::nullopt, "test");
+  auto entries = archive::open_tar(hashed);
+  REQUIRE(entries);
+  std::vector<archive::Entry> seen;
+  std::string data;
+  while (true) {
+    auto next = (*entries)->next_entry();
+    REQUIRE(next);
+    if (!*next) break;
+    if ((*next)->type == archive::Entry::Type::file) {
+      for (auto block = (*entries)->read_block(); block && !block->empty(); block = (*entries)->read_block()) {
+        data.append(block->data(), block->size());
+      }
+    }
+    seen.push_back(**next);
+  }
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[0].path == "/app");
+  CHECK(seen[0].type == archive::Entry::Type::directory);
+  CHECK(seen[1].path == "/app/.env");
+  CHECK(seen[1].size == 4);
+  CHECK(data == "K=V\n");
+  CHECK(seen[2].type == archive::Entry::Type::symlink);
+  CHECK(seen[2].link == "/etc/passwd");
+  CHECK(seen[3].type == archive::Entry::Type::hardlink);
+  CHECK(seen[3].link == "/app/.env");
+  CHECK(seen[4].path == "/app/.wh.old");
+  REQUIRE(hashed.digest());
+  CHECK(*hashed.digest() == Sha256::of(tar));  // every byte, padding included, was hashed
+}
+
+TEST_CASE("names are normalised lexically and never leave the root") {
+  CHECK(archive::normalize_path("./app/.env") == "/app/.env");
+  CHECK(archive::normalize_path("/abs//path/") == "/abs/path");
+  CHECK(archive::normalize_path("../../etc/passwd") == "/etc/passwd");
+  CHECK(archive::normalize_path("a/./b/../c") == "/a/c");
+  CHECK(archive::normalize_path("") == "/");
+  CHECK(archive::normalize_path("..") == "/");
+}
+
+TEST_CASE("archive magic is recognised from the first bytes") {
+  auto sniff = [](const std::string& s) { return archive::sniff_nested(std::span<const char>(s.data(), s.size())); };
+  CHECK(sniff(std::string("PK\x03\x04rest", 8)) == archive::NestedKind::zip);
+  CHECK(sniff(std::string("\x1f\x8b\x08", 3)) == archive::NestedKind::gzip);
+  CHECK(sniff(std::string("\x28\xb5\x2f\xfd", 4)) == archive::NestedKind::zstd);
+  CHECK(sniff("BZh91AY&SY") == archive::NestedKind::bzip2);
+  CHECK(sniff("BZh is not bzip2") == archive::NestedKind::none);
+  CHECK(sniff(std::string("\xfd" "7zXZ\0", 6)) == archive::NestedKind::xz);
+  CHECK(sniff(fx::LayerBuilder().file("x", "y").tar()) == archive::NestedKind::tar);
+  CHECK(sniff("plain text") == archive::NestedKind::none);
+  CHECK(sniff("") == archive::NestedKind::none);
+}
