@@ -156,6 +156,7 @@ struct Candidate {
   bool need_host = false;      // waiting for the host name after the match (Pattern::host_after)
   std::string host;
   bool truncated_start = false;  // open shape whose start lies beyond kBackScan
+  bool rejected = false;         // the secret runs on past its shape: not this secret
 };
 
 // A detection that still depends on file-level context.
@@ -268,7 +269,7 @@ class FileScanner {
         if (from >= chunk.size()) return false;
         c.need_boundary = false;
         if (continues(shape, chunk[from])) {
-          c.token.clear();  // runs on: not this secret
+          c.rejected = true;
           return true;
         }
       }
@@ -413,6 +414,7 @@ class FileScanner {
   }
 
   Status confirm(Candidate c) {
+    if (c.rejected) return Ok{};
     const rules::SecretShape shape = c.pattern->secret;
     if (!c.pattern->host_after.empty()) {
       std::string host = c.host;
