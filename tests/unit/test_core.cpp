@@ -86,3 +86,63 @@ TEST_CASE("file readers read exact ranges and fail clearly") {
   REQUIRE(whole);
   CHECK(read_all(**whole, 5).error().code == Errc::limit);
 }
+
+namespace {
+// Serves a buffer in uneven pieces, then optionally fails: like a decompressor hitting damage.
+class UnevenReader final : public ByteReader {
+ public:
+  UnevenReader(std::string_view data, bool fail_at_end) : data_(data), fail_(fail_at_end) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    if (pos_ >= data_.size()) {
+      if (fail_) return make_error(Errc::malformed, "damaged at the end");
+      return std::size_t{0};
+    }
+    const std::size_t n = std::min({out.size(), data_.size() - pos_, 1 + (pos_ * 7919) % 70000});
+    std::copy_n(data_.data() + pos_, n, out.data());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string_view data_;
+  bool fail_;
+  std::size_t pos_ = 0;
+};
+}  // namespace
+
+TEST_CASE("a read-ahead reader returns the same bytes in order, then the inner error") {
+  std::mt19937 rng(11);
+  std::string data(2'500'000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (bool fail : {false, true}) {
+    for (std::size_t read_size : {std::size_t{1000}, std::size_t{65536}, std::size_t{1 << 20}}) {
+      INFO("fail " << fail << " read size " << read_size);
+      UnevenReader inner(data, fail);
+      ReadAheadReader ahead(inner);
+      std::string got;
+      std::vector<char> buffer(read_size);
+      Result<std::size_t> n = std::size_t{1};
+      while (true) {
+        n = ahead.read(buffer);
+        if (!n || *n == 0) break;
+        got.append(buffer.data(), *n);
+      }
+      CHECK(got == data);
+      CHECK(n.ok() == !fail);
+      if (fail) {
+        CHECK(n.error().message == "damaged at the end");
+        CHECK_FALSE(ahead.read(buffer));  // the error stays
+      }
+    }
+  }
+}
+
+TEST_CASE("a read-ahead reader destroyed before the end stops its thread") {
+  std::string data(8'000'000, 'z');
+  UnevenReader inner(data, false);
+  auto ahead = std::make_unique<ReadAheadReader>(inner);
+  char buffer[100];
+  REQUIRE(ahead->read(buffer));
+  ahead.reset();  // must join without reading the rest, without hanging
+  SUCCEED();
+}

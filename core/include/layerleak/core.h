@@ -178,6 +178,24 @@ class HashingReader final : public ByteReader {
   std::uint64_t bytes_ = 0;
 };
 
+// Reads `inner` ahead on a thread of its own into a few pooled buffers, so that whatever `inner` does
+// (reading a blob, inflating it) overlaps with what the caller does with the bytes (tar, matching).
+// read() returns the bytes in order; an error from `inner` is returned after the bytes before it.
+// Memory is bounded (kBuffers x kBufferBytes). `inner` must outlive this reader and is used only by the
+// read-ahead thread. Destroying the reader early stops the thread after its current read.
+class ReadAheadReader final : public ByteReader {
+ public:
+  explicit ReadAheadReader(ByteReader& inner);
+  ~ReadAheadReader() override;
+  ReadAheadReader(const ReadAheadReader&) = delete;
+  ReadAheadReader& operator=(const ReadAheadReader&) = delete;
+  Result<std::size_t> read(std::span<char> out) override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // Reads an in-memory buffer (tests, pseudo-files). Does not own the bytes.
 class MemoryReader final : public ByteReader {
  public:

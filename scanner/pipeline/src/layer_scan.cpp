@@ -438,15 +438,23 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   // Why: an uncompressed layer's diffID is its blob digest; hashing the same bytes twice cost a
   // third of the scan time on uncompressed layers.
   const bool same_bytes = compression == archive::Compression::none;
-  HashingReader tar_reader(**decompressed, same_bytes ? std::nullopt : expected_diff,
+  // Inflating runs on a thread of its own, ahead of tar parsing and matching here; from here on the
+  // blob reader and the decompressor belong to that thread until it has ended. Why not for
+  // uncompressed layers: there is nothing to overlap, and the hand-off copies cost 6% (measured).
+  std::unique_ptr<ReadAheadReader> ahead;
+  if (!same_bytes) ahead = std::make_unique<ReadAheadReader>(**decompressed);
+  ByteReader& plain = ahead ? static_cast<ByteReader&>(*ahead) : **decompressed;
+  HashingReader tar_reader(plain, same_bytes ? std::nullopt : expected_diff,
                            "layer diffID (uncompressed content)", /*background=*/!same_bytes);
-  ByteReader& tar_stream = same_bytes ? **decompressed : static_cast<ByteReader&>(tar_reader);
+  ByteReader& tar_stream = same_bytes ? plain : static_cast<ByteReader&>(tar_reader);
   auto entries = archive::open_tar(tar_stream);
   if (!entries) {
     result.error = std::move(entries).error();
   } else {
     scan_entries(**entries, session, options, result);
   }
+  entries = make_error(Errc::internal, "closed");
+  ahead.reset();  // joins the read-ahead thread: the readers below it are ours again
   if (!result.error) {
     // The tar reader consumed its stream; make sure the blob itself was read to its end too.
     if (auto st = archive::drain(blob_reader); !st) result.error = std::move(st).error();
