@@ -2,6 +2,7 @@
 // Not a test: prints figures for the closing notes and bench/README.md.
 //
 //   build/release/bench/layerleak_matcher_bench [MiB per corpus, default 256] [rules.yaml instead of the built-ins]
+//   LAYERLEAK_BENCH_TEXT=DIR: take the ordinary text from DIR instead of /usr/include
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -27,13 +28,13 @@ std::string uuid(std::mt19937_64& rng) {
 
 // Ordinary text: the C/C++ headers under /usr/include (always present where layerleak builds),
 // repeated up to `bytes`. Real source text, no Scaleway literal in it.
-std::string clean_text(std::size_t bytes) {
+std::string clean_text(std::size_t bytes, const std::string& root) {
   std::string out;
   out.reserve(bytes + 65536);
   std::error_code ec;
   while (out.size() < bytes) {
     const std::size_t before = out.size();
-    for (auto it = std::filesystem::recursive_directory_iterator("/usr/include", ec);
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
          it != std::filesystem::recursive_directory_iterator() && out.size() < bytes; it.increment(ec)) {
       if (ec || !it->is_regular_file(ec)) continue;
       std::ifstream in(it->path(), std::ios::binary);
@@ -96,9 +97,11 @@ int main(int argc, char** argv) {
   auto session = detect::DetectorSession::create(*detector);
   if (!session) return 2;
   std::mt19937_64 rng(42);
-  const std::string clean = clean_text(mib << 20);
+  const char* text_dir = std::getenv("LAYERLEAK_BENCH_TEXT");
+  const std::string root = text_dir ? text_dir : "/usr/include";
+  const std::string clean = clean_text(mib << 20, root);
   const std::string dense = uuid_text(mib << 20, rng);
-  for (const auto& [name, text] : {std::pair{"/usr/include", &clean}, std::pair{"UUID-dense text", &dense}}) {
+  for (const auto& [name, text] : {std::pair{root.c_str(), &clean}, std::pair{"UUID-dense text", &dense}}) {
     double best = 0;
     std::size_t findings = 0;
     for (int run = 0; run < 3; ++run) best = std::max(best, measure(**session, *text, findings));
