@@ -18,7 +18,7 @@ Error errno_error(const std::string& what, const std::string& path) {
 }  // namespace
 
 FileReader::FileReader(int fd, std::string path, std::uint64_t offset, std::uint64_t length)
-    : fd_(fd), path_(std::move(path)), position_(offset), end_(offset + length) {}
+    : fd_(fd), path_(std::move(path)), begin_(offset), position_(offset), end_(offset + length) {}
 
 FileReader::~FileReader() {
   if (fd_ >= 0) ::close(fd_);
@@ -48,6 +48,7 @@ Result<std::unique_ptr<FileReader>> FileReader::open_range(const std::string& pa
   if (offset > reader.end_ || length > reader.end_ - offset) {
     return make_error(Errc::malformed, "byte range beyond the end of " + path);
   }
+  reader.begin_ = offset;
   reader.position_ = offset;
   reader.end_ = offset + length;
   return std::move(whole).value();
@@ -65,6 +66,21 @@ Result<std::size_t> FileReader::read(std::span<char> out) {
     position_ += static_cast<std::uint64_t>(n);
     return static_cast<std::size_t>(n);
   }
+}
+
+Status FileReader::read_exact_at(std::uint64_t offset, std::span<char> out) {
+  if (offset > size() || out.size() > size() - offset) {
+    return make_error(Errc::malformed, "unexpected end of " + path_);
+  }
+  std::size_t have = 0;
+  while (have < out.size()) {
+    ssize_t n = ::pread(fd_, out.data() + have, out.size() - have, static_cast<off_t>(begin_ + offset + have));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("cannot read", path_);
+    if (n == 0) return make_error(Errc::io, "unexpected end of file in " + path_);
+    have += static_cast<std::size_t>(n);
+  }
+  return Ok{};
 }
 
 }  // namespace layerleak

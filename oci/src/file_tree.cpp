@@ -125,9 +125,7 @@ std::optional<std::string> pax_path(const std::string& records) {
 Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
   auto file = FileReader::open(tar_path);
   if (!file) return std::move(file).error();
-  struct stat st {};
-  if (::stat(tar_path.c_str(), &st) != 0) return make_error(Errc::io, "cannot stat " + tar_path);
-  const std::uint64_t file_size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t file_size = (*file)->size();
 
   auto tree = std::unique_ptr<TarTree>(new TarTree());
   tree->path_ = tar_path;
@@ -135,17 +133,9 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
   std::optional<std::string> long_name;
   std::optional<std::string> long_link;
   std::array<char, kBlock> header{};
+  // One descriptor for the whole index, read with pread: headers are visited, data is skipped.
   auto read_at = [&](std::uint64_t at, char* out, std::size_t n) -> Status {
-    auto range = FileReader::open_range(tar_path, at, n);
-    if (!range) return std::move(range).error();
-    std::size_t have = 0;
-    while (have < n) {
-      auto got = (*range)->read(std::span<char>(out + have, n - have));
-      if (!got) return std::move(got).error();
-      if (*got == 0) return make_error(Errc::malformed, "truncated tar archive " + tar_path);
-      have += *got;
-    }
-    return Ok{};
+    return (*file)->read_exact_at(at, std::span<char>(out, n));
   };
   auto bad = [&](const std::string& what) {
     if (offset == 0) return make_error(Errc::malformed, tar_path + " is not a container image (not a tar archive: " + what + ")");

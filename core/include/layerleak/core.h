@@ -94,11 +94,17 @@ class FileReader final : public ByteReader {
   FileReader& operator=(const FileReader&) = delete;
 
   Result<std::size_t> read(std::span<char> out) override;
+  // Reads exactly out.size() bytes at `offset` (within the reader's range), without moving the
+  // read position; Errc::malformed when the range ends first.
+  Status read_exact_at(std::uint64_t offset, std::span<char> out);
+  // Bytes in the reader's range.
+  std::uint64_t size() const { return end_ - begin_; }
 
  private:
   FileReader(int fd, std::string path, std::uint64_t offset, std::uint64_t length);
   int fd_;
   std::string path_;
+  std::uint64_t begin_;
   std::uint64_t position_;
   std::uint64_t end_;
 };
