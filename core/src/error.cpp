@@ -14,6 +14,8 @@ std::string_view errc_name(Errc code) noexcept {
     case Errc::limit: return "limit";
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::internal: return "internal";
+    case Errc::auth: return "auth";
+    case Errc::network: return "network";
   }
   return "unknown";
 }

@@ -49,17 +49,22 @@ Result<std::string> read_verified_blob(const FileTree& tree, const Descriptor& d
   }
   auto data = tree.read_small(path);
   if (!data) return std::move(data).error().with_context(what + " " + descriptor.digest.str());
-  if (descriptor.size >= 0 && static_cast<std::uint64_t>(descriptor.size) != data->size()) {
+  if (auto st = verify_document(*data, descriptor, what); !st) return std::move(st).error();
+  return data;
+}
+
+Status verify_document(std::string_view bytes, const Descriptor& descriptor, const std::string& what) {
+  if (descriptor.size >= 0 && static_cast<std::uint64_t>(descriptor.size) != bytes.size()) {
     return make_error(Errc::digest_mismatch, what + " " + descriptor.digest.str() + " has " +
-                                                 std::to_string(data->size()) + " bytes, the descriptor says " +
+                                                 std::to_string(bytes.size()) + " bytes, the descriptor says " +
                                                  std::to_string(descriptor.size));
   }
-  Digest actual = Sha256::of(*data);
+  Digest actual = Sha256::of(bytes);
   if (actual != descriptor.digest) {
     return make_error(Errc::digest_mismatch, what + " digest mismatch: expected " + descriptor.digest.str() +
                                                  ", content hashes to " + actual.str());
   }
-  return data;
+  return Ok{};
 }
 
 Result<Descriptor> parse_descriptor(const nlohmann::json& j, const std::string& what) {
@@ -218,6 +223,102 @@ std::vector<MetadataFile> metadata_files(const Image& image) {
   add_map("manifest", "manifest.annotations.", image.annotations);
   add_map("manifest", "index.annotations.", image.index_annotations);
   return out;
+}
+
+namespace {
+
+constexpr int kMaxIndexDepth = 8;
+
+bool is_attestation(const Descriptor& d) {
+  auto it = d.annotations.find("vnd.docker.reference.type");
+  return it != d.annotations.end() && it->second == "attestation-manifest";
+}
+
+}  // namespace
+
+Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what) {
+  auto bytes = fetch(manifest_descriptor, what + " manifest");
+  if (!bytes) return std::move(bytes).error();
+  return image_from_manifest(fetch, *bytes, manifest_descriptor, what);
+}
+
+Result<Image> image_from_manifest(const DocumentFetcher& fetch, const std::string& manifest_bytes,
+                                  const Descriptor& manifest_descriptor, const std::string& what) {
+  auto manifest = parse_json(manifest_bytes, what + " manifest " + manifest_descriptor.digest.str());
+  if (!manifest) return std::move(manifest).error();
+  Image image;
+  image.manifest_digest = manifest_descriptor.digest;
+  image.platform = manifest_descriptor.platform;
+  if (auto st = apply_manifest(image, *manifest, what + " manifest " + manifest_descriptor.digest.str()); !st) {
+    return std::move(st).error();
+  }
+  Descriptor config_descriptor;
+  config_descriptor.digest = *image.config_digest;
+  if (auto it = manifest->find("config"); it != manifest->end() && it->is_object()) {
+    if (auto size = it->find("size"); size != it->end() && size->is_number_integer()) {
+      config_descriptor.size = size->get<std::int64_t>();
+    }
+  }
+  auto config = fetch(config_descriptor, what + " config");
+  if (!config) return std::move(config).error();
+  if (auto st = apply_config(image, *config); !st) return std::move(st).error();
+  return image;
+}
+
+Status collect_from_index(const DocumentFetcher& fetch, const nlohmann::json& index, const std::string& what,
+                          const SelectOptions& options, const std::string& inherited_ref, int depth,
+                          std::vector<std::pair<Descriptor, std::string>>& out) {
+  if (depth > kMaxIndexDepth) return make_error(Errc::limit, what + ": image indexes nested too deeply");
+  auto manifests = index.find("manifests");
+  if (!index.is_object() || manifests == index.end() || !manifests->is_array()) {
+    return make_error(Errc::malformed, what + ": index has no manifests list");
+  }
+  for (std::size_t i = 0; i < manifests->size(); ++i) {
+    auto d = parse_descriptor((*manifests)[i], what + " manifests[" + std::to_string(i) + "]");
+    if (!d) return std::move(d).error();
+    std::string ref = inherited_ref;
+    if (auto it = d->annotations.find(std::string(kRefNameAnnotation)); it != d->annotations.end()) ref = it->second;
+    if (is_attestation(*d) && !options.include_attestations) continue;
+    if (is_index_type(d->media_type)) {
+      auto bytes = fetch(*d, what + " nested index");
+      if (!bytes) return std::move(bytes).error();
+      auto nested = parse_json(*bytes, what + " nested index " + d->digest.str());
+      if (!nested) return std::move(nested).error();
+      if (auto st = collect_from_index(fetch, *nested, what, options, ref, depth + 1, out); !st) return st;
+      continue;
+    }
+    if (!is_manifest_type(d->media_type) && !d->media_type.empty()) continue;  // unknown types: not images
+    // The same manifest reachable twice under the same name is one image, scanned once.
+    if (std::any_of(out.begin(), out.end(), [&](const auto& seen) { return seen.first.digest == d->digest && seen.second == ref; })) {
+      continue;
+    }
+    out.emplace_back(std::move(d).value(), ref);
+  }
+  return Ok{};
+}
+
+Result<std::vector<std::pair<Descriptor, std::string>>> select_platform(
+    std::vector<std::pair<Descriptor, std::string>> all, const SelectOptions& options, const std::string& what) {
+  if (options.all_platforms) return all;
+  std::vector<std::pair<Descriptor, std::string>> kept;
+  std::vector<std::string> available;
+  bool any_platform = false;
+  for (auto& item : all) {
+    if (!item.first.platform) {
+      kept.push_back(std::move(item));
+      continue;
+    }
+    any_platform = true;
+    available.push_back(item.first.platform->str());
+    if (item.first.platform->matches(options.platform)) kept.push_back(std::move(item));
+  }
+  if (kept.empty() && any_platform) {
+    std::string list;
+    for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
+    return make_error(Errc::not_found,
+                      what + ": no image for platform " + options.platform.str() + " (available: " + list + ")");
+  }
+  return kept;
 }
 
 }  // namespace layerleak::oci

@@ -2,7 +2,10 @@
 // Internal to the oci library.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
 
 #include "file_tree.h"
 #include "layerleak/oci.h"
@@ -35,5 +38,29 @@ bool is_manifest_type(std::string_view media_type);
 Status apply_manifest(Image& image, const nlohmann::json& manifest, const std::string& what);
 
 std::string blob_path(const Digest& digest);
+
+// Checks that `bytes` has the size and digest `descriptor` declares; Errc::digest_mismatch otherwise.
+Status verify_document(std::string_view bytes, const Descriptor& descriptor, const std::string& what);
+
+// Fetches a small document (index, manifest or config) that a descriptor names, verified against the
+// descriptor's digest and size. File trees read blobs/<alg>/<hex>; registries GET it.
+using DocumentFetcher = std::function<Result<std::string>(const Descriptor&, const std::string& what)>;
+
+// Reads one image (manifest + config) given its manifest descriptor.
+Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what);
+// The same, from manifest bytes already fetched (and verified) by the caller.
+Result<Image> image_from_manifest(const DocumentFetcher& fetch, const std::string& manifest_bytes,
+                                  const Descriptor& manifest_descriptor, const std::string& what);
+
+// Collects the image manifests reachable from an index, depth-first in index order, skipping attestation
+// manifests unless asked; each with the ref name it is listed under ("" when none).
+Status collect_from_index(const DocumentFetcher& fetch, const nlohmann::json& index, const std::string& what,
+                          const SelectOptions& options, const std::string& inherited_ref, int depth,
+                          std::vector<std::pair<Descriptor, std::string>>& out);
+
+// Applies the platform choice to manifests that declare a platform; manifests without one (single
+// images written by skopeo, umoci, docker save) are always kept.
+Result<std::vector<std::pair<Descriptor, std::string>>> select_platform(
+    std::vector<std::pair<Descriptor, std::string>> all, const SelectOptions& options, const std::string& what);
 
 }  // namespace layerleak::oci

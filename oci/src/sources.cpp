@@ -6,6 +6,7 @@
 
 #include "file_tree.h"
 #include "image_json.h"
+#include "registry/registry.h"
 #include "layerleak/oci.h"
 
 namespace layerleak::oci {
@@ -42,98 +43,6 @@ bool Platform::matches(const Platform& wanted) const {
 
 namespace {
 
-constexpr int kMaxIndexDepth = 8;
-
-bool is_attestation(const Descriptor& d) {
-  auto it = d.annotations.find("vnd.docker.reference.type");
-  return it != d.annotations.end() && it->second == "attestation-manifest";
-}
-
-// Reads one image (manifest + config) given its manifest descriptor.
-Result<Image> read_image(const FileTree& tree, const Descriptor& manifest_descriptor, const std::string& what) {
-  auto bytes = read_verified_blob(tree, manifest_descriptor, what + " manifest");
-  if (!bytes) return std::move(bytes).error();
-  auto manifest = parse_json(*bytes, what + " manifest " + manifest_descriptor.digest.str());
-  if (!manifest) return std::move(manifest).error();
-  Image image;
-  image.manifest_digest = manifest_descriptor.digest;
-  image.platform = manifest_descriptor.platform;
-  if (auto st = apply_manifest(image, *manifest, what + " manifest " + manifest_descriptor.digest.str()); !st) {
-    return std::move(st).error();
-  }
-  Descriptor config_descriptor;
-  config_descriptor.digest = *image.config_digest;
-  if (auto it = manifest->find("config"); it != manifest->end() && it->is_object()) {
-    if (auto size = it->find("size"); size != it->end() && size->is_number_integer()) {
-      config_descriptor.size = size->get<std::int64_t>();
-    }
-  }
-  auto config = read_verified_blob(tree, config_descriptor, what + " config");
-  if (!config) return std::move(config).error();
-  if (auto st = apply_config(image, *config); !st) return std::move(st).error();
-  return image;
-}
-
-// Collects the image manifests reachable from an index, depth-first in index order, selecting by
-// platform and ref name.
-Status collect_from_index(const FileTree& tree, const nlohmann::json& index, const std::string& what,
-                          const SelectOptions& options, const std::string& inherited_ref, int depth,
-                          std::vector<std::pair<Descriptor, std::string>>& out) {
-  if (depth > kMaxIndexDepth) return make_error(Errc::limit, what + ": image indexes nested too deeply");
-  auto manifests = index.find("manifests");
-  if (!index.is_object() || manifests == index.end() || !manifests->is_array()) {
-    return make_error(Errc::malformed, what + ": index has no manifests list");
-  }
-  for (std::size_t i = 0; i < manifests->size(); ++i) {
-    auto d = parse_descriptor((*manifests)[i], what + " manifests[" + std::to_string(i) + "]");
-    if (!d) return std::move(d).error();
-    std::string ref = inherited_ref;
-    if (auto it = d->annotations.find(std::string(kRefNameAnnotation)); it != d->annotations.end()) ref = it->second;
-    if (is_attestation(*d) && !options.include_attestations) continue;
-    if (is_index_type(d->media_type)) {
-      auto bytes = read_verified_blob(tree, *d, what + " nested index");
-      if (!bytes) return std::move(bytes).error();
-      auto nested = parse_json(*bytes, what + " nested index " + d->digest.str());
-      if (!nested) return std::move(nested).error();
-      if (auto st = collect_from_index(tree, *nested, what, options, ref, depth + 1, out); !st) return st;
-      continue;
-    }
-    if (!is_manifest_type(d->media_type) && !d->media_type.empty()) continue;  // unknown types: not images
-    // The same manifest reachable twice under the same name is one image, scanned once.
-    if (std::any_of(out.begin(), out.end(), [&](const auto& seen) { return seen.first.digest == d->digest && seen.second == ref; })) {
-      continue;
-    }
-    out.emplace_back(std::move(d).value(), ref);
-  }
-  return Ok{};
-}
-
-// Applies the platform choice to manifests that declare a platform; manifests without one (single
-// images written by skopeo, umoci, docker save) are always kept.
-Result<std::vector<std::pair<Descriptor, std::string>>> select_platform(
-    std::vector<std::pair<Descriptor, std::string>> all, const SelectOptions& options, const std::string& what) {
-  if (options.all_platforms) return all;
-  std::vector<std::pair<Descriptor, std::string>> kept;
-  std::vector<std::string> available;
-  bool any_platform = false;
-  for (auto& item : all) {
-    if (!item.first.platform) {
-      kept.push_back(std::move(item));
-      continue;
-    }
-    any_platform = true;
-    available.push_back(item.first.platform->str());
-    if (item.first.platform->matches(options.platform)) kept.push_back(std::move(item));
-  }
-  if (kept.empty() && any_platform) {
-    std::string list;
-    for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
-    return make_error(Errc::not_found,
-                      what + ": no image for platform " + options.platform.str() + " (available: " + list + ")");
-  }
-  return kept;
-}
-
 class LayoutSource : public ImageSource {
  public:
   LayoutSource(std::unique_ptr<FileTree> tree, std::string transport, std::string location, std::string ref)
@@ -149,7 +58,7 @@ class LayoutSource : public ImageSource {
     auto index = parse_json(*index_text, what + " index.json");
     if (!index) return std::move(index).error();
     std::vector<std::pair<Descriptor, std::string>> found;
-    if (auto st = collect_from_index(*tree_, *index, what, options, "", 0, found); !st) return std::move(st).error();
+    if (auto st = collect_from_index(fetcher(), *index, what, options, "", 0, found); !st) return std::move(st).error();
     if (!ref_.empty()) {
       std::erase_if(found, [&](const auto& item) { return item.second != ref_; });
       if (found.empty()) return make_error(Errc::not_found, what + ": no image with reference name \"" + ref_ + "\"");
@@ -159,7 +68,7 @@ class LayoutSource : public ImageSource {
     if (selected->empty()) return make_error(Errc::not_found, what + ": the index lists no image manifest");
     std::vector<Image> images;
     for (auto& [descriptor, ref] : *selected) {
-      auto image = read_image(*tree_, descriptor, what);
+      auto image = read_image(fetcher(), descriptor, what);
       if (!image) return std::move(image).error();
       image->transport = transport_;
       image->reference = what + (ref.empty() ? "@" + descriptor.digest.str() : ":" + ref);
@@ -179,6 +88,10 @@ class LayoutSource : public ImageSource {
   }
 
  private:
+  DocumentFetcher fetcher() const {
+    return [this](const Descriptor& d, const std::string& what) { return read_verified_blob(*tree_, d, what); };
+  }
+
   std::unique_ptr<FileTree> tree_;
   std::string transport_;
   std::string location_;
@@ -223,7 +136,8 @@ class DockerArchiveSource : public ImageSource {
       if (!index) return std::move(index).error();
       SelectOptions every = options;
       every.all_platforms = true;
-      if (auto st = collect_from_index(*tree_, *index, what, every, "", 0, oci_manifests); !st) return std::move(st).error();
+      auto fetch = [this](const Descriptor& d, const std::string& w) { return read_verified_blob(*tree_, d, w); };
+      if (auto st = collect_from_index(fetch, *index, what, every, "", 0, oci_manifests); !st) return std::move(st).error();
     }
     std::vector<Image> images;
     for (std::size_t i = 0; i < manifest->size(); ++i) {
@@ -397,15 +311,13 @@ std::string transport_of(std::string_view reference) {
   return "";
 }
 
-Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference) {
+Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, const SourceOptions& options) {
   std::string transport = transport_of(reference);
   std::string_view rest = transport.empty() ? reference : reference.substr(transport.size() + 1);
   if (reference == "-") {
     return make_error(Errc::unsupported, "reading an image from standard input is not supported yet; pass a path");
   }
-  if (transport == "docker") {
-    return make_error(Errc::unsupported, "registry references (docker://) are not supported yet: " + std::string(reference));
-  }
+  if (transport == "docker") return open_registry(reference, options.registry);
   if (rest.empty()) return make_error(Errc::invalid_argument, "empty image reference");
   auto [path, ref] = split_path_ref(rest);
   const PathKind kind = kind_of(path);

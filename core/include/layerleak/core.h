@@ -30,6 +30,8 @@ enum class Errc {
   limit,            // a safety limit was hit (size, depth, count)
   invalid_argument, // the user asked for something impossible (bad option, bad reference)
   internal,         // a library (Hyperscan, libarchive, OpenSSL) failed unexpectedly
+  auth,             // a registry refused the credentials (or asked for some and none were given)
+  network,          // a registry could not be reached, or a transfer failed after its retries
 };
 
 std::string_view errc_name(Errc code) noexcept;

@@ -92,9 +92,27 @@ struct MetadataFile {
 };
 std::vector<MetadataFile> metadata_files(const Image& image);
 
-// Parses `reference` per CONTRACT.md and opens it. Fails with Errc::not_found (no such path),
-// Errc::invalid_argument (bad reference) or Errc::malformed (not an image).
-Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference);
+// How to reach a registry (docker:// references). Credentials are never logged or echoed in errors.
+struct RegistryOptions {
+  // "USER:PASS" or "USER" (the password then comes from LAYERLEAK_REGISTRY_PASSWORD); "" = none given.
+  std::string creds;
+  // docker config.json / containers auth.json; "" = $REGISTRY_AUTH_FILE, then $DOCKER_CONFIG/config.json,
+  // then ~/.docker/config.json (credHelpers and credsStore honoured).
+  std::string authfile;
+  // false: plain HTTP and unverified TLS are allowed for every host (loopback hosts may always use HTTP).
+  bool tls_verify = true;
+  unsigned max_retries = 4;             // per request, for 5xx, 429 and dropped connections
+  unsigned stall_timeout_seconds = 60;  // a transfer that moves no byte for this long fails
+};
+
+struct SourceOptions {
+  RegistryOptions registry;
+};
+
+// Parses `reference` per CONTRACT.md and opens it. Fails with Errc::not_found (no such path or image),
+// Errc::invalid_argument (bad reference), Errc::malformed (not an image), Errc::auth (registry refused
+// the credentials) or Errc::network.
+Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, const SourceOptions& options = {});
 
 // The transport a reference names, without opening it ("" when not recognisable).
 std::string transport_of(std::string_view reference);

@@ -1,0 +1,276 @@
+#include "http.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+
+namespace layerleak::oci::registry {
+
+namespace {
+
+constexpr std::size_t kMaxBuffered = 1u << 20;     // body bytes held before the transfer is paused
+constexpr std::size_t kMaxHeaderBytes = 64u << 10;  // a response head larger than this is refused
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string ResponseHead::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+struct Transfer::Handles {
+  CURL* easy = nullptr;
+  CURLM* multi = nullptr;
+  curl_slist* headers = nullptr;
+  bool added = false;
+  char error[CURL_ERROR_SIZE] = {};
+  std::string post_body;  // must outlive the transfer (CURLOPT_POSTFIELDS does not copy)
+
+  ~Handles() {
+    if (added) curl_multi_remove_handle(multi, easy);
+    if (easy) curl_easy_cleanup(easy);
+    if (multi) curl_multi_cleanup(multi);
+    if (headers) curl_slist_free_all(headers);
+  }
+};
+
+Transfer::Transfer() : handles_(std::make_unique<Handles>()) {}
+
+Transfer::~Transfer() = default;
+
+Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const TransportConfig& config) {
+  global_init();
+  std::unique_ptr<Transfer> t(new Transfer());
+  Handles& h = *t->handles_;
+  t->url_ = request.url;
+  h.easy = curl_easy_init();
+  h.multi = curl_multi_init();
+  if (!h.easy || !h.multi) return make_error(Errc::internal, "libcurl could not create a transfer");
+  for (const std::string& header : request.headers) {
+    curl_slist* next = curl_slist_append(h.headers, header.c_str());
+    if (!next) return make_error(Errc::internal, "libcurl could not build request headers");
+    h.headers = next;
+  }
+  CURL* e = h.easy;
+  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h.headers);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h.error);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(config.connect_timeout_seconds));
+  // A transfer that moves less than one byte per second for the stall time fails instead of hanging.
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config.stall_timeout_seconds));
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, config.tls_verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config.tls_verify ? 2L : 0L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "layerleak/" LAYERLEAK_VERSION);
+  if (!request.post_body.empty()) {
+    h.post_body = request.post_body;
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, h.post_body.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(h.post_body.size()));
+  }
+  if (curl_multi_add_handle(h.multi, e) != CURLM_OK) return make_error(Errc::internal, "libcurl could not start a transfer");
+  h.added = true;
+  return t;
+}
+
+std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  const std::size_t n = size * count;
+  t->header_bytes_ += n;
+  if (t->header_bytes_ > kMaxHeaderBytes) return 0;  // aborts the transfer
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {
+    // A new response (after 100 Continue): start over.
+    t->head_ = ResponseHead{};
+    const auto space = line.find(' ');
+    if (space != std::string_view::npos) t->head_.status = std::strtol(std::string(line.substr(space + 1, 3)).c_str(), nullptr, 10);
+    return n;
+  }
+  std::string_view content = trim(line);
+  if (content.empty()) {
+    if (t->head_.status >= 200 || t->head_.status == 0) {
+      t->head_done_ = true;
+      char* location = nullptr;
+      if (curl_easy_getinfo(t->handles_->easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) {
+        t->head_.redirect_url = location;
+      }
+    }
+    return n;
+  }
+  const auto colon = content.find(':');
+  if (colon == std::string_view::npos) return n;
+  std::string name = lower(trim(content.substr(0, colon)));
+  std::string value(trim(content.substr(colon + 1)));
+  if (name == "www-authenticate") {
+    t->head_.challenges.push_back(value);
+  } else if (auto it = t->head_.headers.find(name); it != t->head_.headers.end()) {
+    it->second += ", " + value;
+  } else {
+    t->head_.headers.emplace(std::move(name), std::move(value));
+  }
+  return n;
+}
+
+std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t count, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  const std::size_t n = size * count;
+  if (t->buffer_pos_ == t->buffer_.size()) {
+    t->buffer_.clear();
+    t->buffer_pos_ = 0;
+  }
+  if (t->buffer_.size() - t->buffer_pos_ >= kMaxBuffered) {
+    t->paused_ = true;
+    return CURL_WRITEFUNC_PAUSE;  // curl keeps these bytes and hands them over again after unpausing
+  }
+  t->buffer_.append(data, n);
+  return n;
+}
+
+Status Transfer::pump() {
+  Handles& h = *handles_;
+  int running = 0;
+  if (curl_multi_perform(h.multi, &running) != CURLM_OK) {
+    done_ = true;
+    error_ = "libcurl failed";
+    return make_error(Errc::internal, "libcurl failed while transferring " + url_);
+  }
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(h.multi, &queued)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    done_ = true;
+    const CURLcode code = msg->data.result;
+    if (code != CURLE_OK) {
+      error_ = h.error[0] != '\0' ? std::string(h.error) : std::string(curl_easy_strerror(code));
+      failed_before_answer_ = !head_done_;
+    }
+  }
+  if (!done_ && running > 0 && !paused_) {
+    curl_multi_poll(h.multi, nullptr, 0, 1000, nullptr);
+  }
+  return Ok{};
+}
+
+Status Transfer::wait_head() {
+  while (!head_done_ && !done_) {
+    if (auto st = pump(); !st) return st;
+  }
+  if (!head_done_) {
+    return make_error(Errc::network, "no answer from " + url_origin(url_) + ": " + (error_.empty() ? "connection closed" : error_));
+  }
+  return Ok{};
+}
+
+Result<std::size_t> Transfer::read(std::span<char> out) {
+  if (out.empty()) return std::size_t{0};
+  while (buffer_pos_ == buffer_.size()) {
+    buffer_.clear();
+    buffer_pos_ = 0;
+    if (paused_) {
+      paused_ = false;
+      curl_easy_pause(handles_->easy, CURLPAUSE_CONT);  // may deliver the held bytes right here
+      continue;
+    }
+    if (done_) {
+      if (!error_.empty()) {
+        return make_error(Errc::network, "the connection to " + url_origin(url_) + " broke after " +
+                                             std::to_string(body_read_) + " bytes: " + error_);
+      }
+      return std::size_t{0};
+    }
+    if (auto st = pump(); !st) return std::move(st).error();
+  }
+  const std::size_t n = std::min(out.size(), buffer_.size() - buffer_pos_);
+  std::memcpy(out.data(), buffer_.data() + buffer_pos_, n);
+  buffer_pos_ += n;
+  body_read_ += n;
+  return n;
+}
+
+Result<std::string> Transfer::read_all(std::size_t max) {
+  std::string body;
+  char chunk[16384];
+  for (;;) {
+    auto n = read(std::span<char>(chunk, sizeof chunk));
+    if (!n) return std::move(n).error();
+    if (*n == 0) return body;
+    if (body.size() + *n > max) {
+      return make_error(Errc::limit, "the answer from " + url_origin(url_) + " is larger than " + std::to_string(max) + " bytes");
+    }
+    body.append(chunk, *n);
+  }
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string url_origin(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "";
+  const auto path = url.find_first_of("/?#", scheme_end + 3);
+  return lower(url.substr(0, path == std::string_view::npos ? url.size() : path));
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string padded(text);
+  while (padded.size() % 4 != 0) padded += '=';
+  if (padded.empty()) return std::string{};
+  std::string out(padded.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(padded.data()), static_cast<int>(padded.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts padding as zero bytes: drop them.
+  std::size_t size = static_cast<std::size_t>(n);
+  for (std::size_t i = padded.size(); i > 0 && padded[i - 1] == '=' && size > 0; --i) --size;
+  out.resize(size);
+  return out;
+}
+
+}  // namespace layerleak::oci::registry

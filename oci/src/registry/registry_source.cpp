@@ -1,0 +1,321 @@
+// docker:// references: the registry as an ImageSource. Manifests, indexes and configs are small and
+// verified here; layer blobs stream through BlobReader into the layer reader (which verifies them).
+#include <algorithm>
+#include <array>
+
+#include "../image_json.h"
+#include "session.h"
+
+namespace layerleak::oci {
+
+namespace {
+
+constexpr std::size_t kMaxDocument = 16u << 20;
+constexpr std::string_view kAcceptManifests =
+    "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+bool valid_host(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  if (host.front() == '[') {  // [v6]:port
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : host.substr(1, close - 1)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    }
+    host.remove_prefix(close + 1);
+    if (host.empty()) return true;
+    if (host.front() != ':') return false;
+    host.remove_prefix(1);
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  }
+  const auto colon = host.find(':');
+  std::string_view name = host.substr(0, colon);
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
+  }
+  if (colon == std::string_view::npos) return true;
+  std::string_view port = host.substr(colon + 1);
+  return !port.empty() && port.size() <= 5 &&
+         std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+// Repository names: lower-case path components of [a-z0-9] runs joined by ".", "_", "__" or "-".
+bool valid_repository(std::string_view repo) {
+  if (repo.empty() || repo.size() > 255) return false;
+  std::size_t start = 0;
+  while (start <= repo.size()) {
+    std::size_t end = repo.find('/', start);
+    if (end == std::string_view::npos) end = repo.size();
+    std::string_view part = repo.substr(start, end - start);
+    if (part.empty()) return false;
+    if (!std::isalnum(static_cast<unsigned char>(part.front())) || !std::isalnum(static_cast<unsigned char>(part.back()))) return false;
+    for (char c : part) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+      if (!ok) return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+bool valid_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 128) return false;
+  if (!std::isalnum(static_cast<unsigned char>(tag.front())) && tag.front() != '_') return false;
+  return std::all_of(tag.begin(), tag.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
+}
+
+std::string media_type_of(const registry::ResponseHead& head, std::string_view body) {
+  std::string type = head.header("content-type");
+  if (const auto semicolon = type.find(';'); semicolon != std::string::npos) type.resize(semicolon);
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (is_index_type(type) || is_manifest_type(type)) return type;
+  // Registries that answer application/json: the document's own mediaType decides.
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object()) {
+    if (auto it = j.find("mediaType"); it != j.end() && it->is_string()) return it->get<std::string>();
+    if (j.contains("manifests")) return std::string(kOciIndex);
+    if (j.contains("layers")) return std::string(kOciManifest);
+  }
+  return type;
+}
+
+// A layer blob, streamed. A connection that breaks mid-blob is resumed with a Range request from the
+// byte it broke at (a registry that ignores Range answers 200: the bytes already read are skipped).
+class BlobReader final : public ByteReader {
+ public:
+  BlobReader(std::shared_ptr<registry::Session> session, std::string path, std::string what)
+      : session_(std::move(session)), path_(std::move(path)), what_(std::move(what)) {}
+
+  Result<std::size_t> read(std::span<char> out) override {
+    for (;;) {
+      if (!transfer_) {
+        if (auto st = open(); !st) {
+          if (st.error().code == Errc::network && resumes_ < session_->max_retries()) {
+            session_->backoff(resumes_++);
+            continue;
+          }
+          return std::move(st).error();
+        }
+      }
+      auto n = transfer_->read(out);
+      if (n) {
+        offset_ += *n;
+        return n;
+      }
+      if (n.error().code != Errc::network || resumes_ >= session_->max_retries()) {
+        return std::move(n).error().with_context(what_);
+      }
+      transfer_.reset();
+      session_->backoff(resumes_++);
+    }
+  }
+
+ private:
+  Status open() {
+    std::vector<std::string> headers;
+    if (offset_ > 0) headers.push_back("Range: bytes=" + std::to_string(offset_) + "-");
+    auto t = session_->get(path_, headers, what_);
+    if (!t) return std::move(t).error();
+    const registry::ResponseHead& head = (*t)->head();
+    if (offset_ > 0 && head.status == 206) {
+      const std::string range = head.header("content-range");
+      if (!range.starts_with("bytes " + std::to_string(offset_) + "-")) {
+        return make_error(Errc::malformed, what_ + ": the registry resumed at the wrong offset (" + range + ")");
+      }
+    } else if (offset_ > 0) {
+      // Whole blob again: skip what was already delivered.
+      std::array<char, 65536> scratch;
+      for (std::uint64_t left = offset_; left > 0;) {
+        auto n = (*t)->read(std::span<char>(scratch.data(), static_cast<std::size_t>(std::min<std::uint64_t>(left, scratch.size()))));
+        if (!n) return std::move(n).error().with_context(what_);
+        if (*n == 0) return make_error(Errc::network, what_ + ": the blob is shorter on the second try");
+        left -= *n;
+      }
+    }
+    transfer_ = std::move(t).value();
+    return Ok{};
+  }
+
+  std::shared_ptr<registry::Session> session_;
+  std::string path_;
+  std::string what_;
+  std::unique_ptr<registry::Transfer> transfer_;
+  std::uint64_t offset_ = 0;
+  unsigned resumes_ = 0;
+};
+
+class RegistrySource final : public ImageSource {
+ public:
+  RegistrySource(RegistryReference reference, std::shared_ptr<registry::Session> session)
+      : reference_(std::move(reference)), session_(std::move(session)) {}
+
+  std::string_view transport() const override { return "docker"; }
+
+  Result<std::vector<Image>> images(const SelectOptions& options) override {
+    const std::string what = reference_.str();
+    const std::string ref = reference_.digest ? reference_.digest->str() : reference_.tag;
+    auto t = session_->get(manifest_path(ref), {std::string(kAcceptManifests)}, what + " manifest");
+    if (!t) return std::move(t).error();
+    auto bytes = (*t)->read_all(kMaxDocument);
+    if (!bytes) return std::move(bytes).error().with_context(what + " manifest");
+    Descriptor top;
+    top.digest = Sha256::of(*bytes);
+    top.size = static_cast<std::int64_t>(bytes->size());
+    top.media_type = media_type_of((*t)->head(), *bytes);
+    // Verify the manifest: against the digest asked for, else the registry's Docker-Content-Digest.
+    if (reference_.digest && *reference_.digest != top.digest) {
+      return make_error(Errc::digest_mismatch, what + ": the manifest hashes to " + top.digest.str());
+    }
+    if (const std::string header = (*t)->head().header("docker-content-digest"); header.starts_with("sha256:") && header != top.digest.str()) {
+      return make_error(Errc::digest_mismatch, what + ": the manifest hashes to " + top.digest.str() +
+                                                   ", the registry says " + header);
+    }
+    if (top.media_type.starts_with("application/vnd.docker.distribution.manifest.v1")) {
+      return make_error(Errc::unsupported, what + ": Docker schema 1 manifests are not supported (push the image again "
+                                                  "with a current docker, podman or skopeo)");
+    }
+    auto fetch = [this](const Descriptor& d, const std::string& w) -> Result<std::string> { return fetch_document(d, w); };
+    std::vector<Image> images;
+    if (is_index_type(top.media_type)) {
+      auto index = parse_json(*bytes, what + " index");
+      if (!index) return std::move(index).error();
+      std::vector<std::pair<Descriptor, std::string>> found;
+      if (auto st = collect_from_index(fetch, *index, what, options, "", 0, found); !st) return std::move(st).error();
+      auto selected = select_platform(std::move(found), options, what);
+      if (!selected) return std::move(selected).error();
+      if (selected->empty()) return make_error(Errc::not_found, what + ": the index lists no image manifest");
+      for (auto& [descriptor, name] : *selected) {
+        auto image = read_image(fetch, descriptor, what);
+        if (!image) return std::move(image).error();
+        RegistryReference child = reference_;
+        child.digest = descriptor.digest;
+        finish(*image, child.str());
+        image->index_annotations = descriptor.annotations;
+        images.push_back(std::move(image).value());
+      }
+      return images;
+    }
+    if (!is_manifest_type(top.media_type)) {
+      return make_error(Errc::malformed, what + ": the registry answered a " +
+                                             (top.media_type.empty() ? std::string("document without media type") : top.media_type) +
+                                             ", not an image manifest or index");
+    }
+    auto image = image_from_manifest(fetch, *bytes, top, what);
+    if (!image) return std::move(image).error();
+    finish(*image, reference_.str());
+    images.push_back(std::move(image).value());
+    return images;
+  }
+
+  Result<std::unique_ptr<ByteReader>> open_blob(const Image&, const Layer& layer) override {
+    if (layer.blob.digest.empty()) return make_error(Errc::malformed, reference_.str() + ": a layer has no digest");
+    return std::unique_ptr<ByteReader>(std::make_unique<BlobReader>(
+        session_, blob_path_of(layer.blob.digest), reference_.str() + " layer " + layer.blob.digest.str()));
+  }
+
+ private:
+  std::string manifest_path(const std::string& ref) const { return "/v2/" + reference_.repository + "/manifests/" + ref; }
+  std::string blob_path_of(const Digest& d) const { return "/v2/" + reference_.repository + "/blobs/" + d.str(); }
+
+  void finish(Image& image, std::string reference) const {
+    image.reference = std::move(reference);
+    image.transport = "docker";
+    if (!reference_.tag.empty()) image.tags.push_back(reference_.tag);
+  }
+
+  Result<std::string> fetch_document(const Descriptor& d, const std::string& what) {
+    const bool manifest = is_index_type(d.media_type) || is_manifest_type(d.media_type);
+    std::vector<std::string> headers;
+    if (manifest) headers.emplace_back(kAcceptManifests);
+    auto t = session_->get(manifest ? manifest_path(d.digest.str()) : blob_path_of(d.digest), headers, what + " " + d.digest.str());
+    if (!t) return std::move(t).error();
+    auto bytes = (*t)->read_all(kMaxDocument);
+    if (!bytes) return std::move(bytes).error().with_context(what + " " + d.digest.str());
+    if (auto st = verify_document(*bytes, d, what); !st) return std::move(st).error();
+    return bytes;
+  }
+
+  RegistryReference reference_;
+  std::shared_ptr<registry::Session> session_;
+};
+
+}  // namespace
+
+std::string RegistryReference::str() const {
+  return "docker://" + registry + "/" + repository + (digest ? "@" + digest->str() : ":" + tag);
+}
+
+bool is_loopback_host(std::string_view host_port) {
+  std::string_view host = host_port;
+  if (host.starts_with("[")) {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? host.size() - 1 : host.find(']') - 1);
+    return host == "::1";
+  }
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host.starts_with("127.");
+}
+
+Result<RegistryReference> parse_registry_reference(std::string_view text) {
+  const std::string original(text);
+  auto bad = [&](const std::string& why) {
+    return make_error(Errc::invalid_argument, "docker://" + original + ": " + why +
+                                                  " (expected docker://HOST[:PORT]/REPO[:TAG|@DIGEST])");
+  };
+  RegistryReference r;
+  if (const auto at = text.find('@'); at != std::string_view::npos) {
+    auto digest = Digest::parse(text.substr(at + 1));
+    if (!digest) return bad("the digest is not sha256:<64 hex>");
+    r.digest = std::move(digest).value();
+    text = text.substr(0, at);
+  }
+  const auto last_slash = text.rfind('/');
+  if (const auto colon = text.rfind(':'); colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
+    r.tag = std::string(text.substr(colon + 1));
+    if (!valid_tag(r.tag)) return bad("\"" + r.tag + "\" is not a valid tag");
+    text = text.substr(0, colon);
+  }
+  const auto slash = text.find('/');
+  std::string_view first = slash == std::string_view::npos ? std::string_view{} : text.substr(0, slash);
+  const bool has_registry = !first.empty() && (first.find('.') != std::string_view::npos ||
+                                               first.find(':') != std::string_view::npos || first == "localhost" ||
+                                               first.front() == '[');
+  if (has_registry) {
+    if (!valid_host(first)) return bad("\"" + std::string(first) + "\" is not a valid registry host");
+    r.registry = std::string(first);
+    r.repository = std::string(text.substr(slash + 1));
+  } else {
+    r.registry = "docker.io";
+    r.repository = std::string(text);
+  }
+  if (r.registry == "index.docker.io" || r.registry == "registry-1.docker.io") r.registry = "docker.io";
+  if (r.registry == "docker.io") {
+    r.host = "registry-1.docker.io";
+    if (r.repository.find('/') == std::string::npos) r.repository = "library/" + r.repository;
+  } else {
+    r.host = r.registry;
+  }
+  if (!valid_repository(r.repository)) return bad("\"" + r.repository + "\" is not a valid repository name");
+  if (r.tag.empty() && !r.digest) r.tag = "latest";
+  return r;
+}
+
+Result<std::unique_ptr<ImageSource>> open_registry(std::string_view reference, const RegistryOptions& options) {
+  std::string_view rest = reference.substr(std::string_view("docker:").size());
+  if (!rest.starts_with("//")) {
+    return make_error(Errc::invalid_argument, std::string(reference) + ": registry references are docker://HOST/REPO[:TAG]");
+  }
+  rest.remove_prefix(2);
+  auto parsed = parse_registry_reference(rest);
+  if (!parsed) return std::move(parsed).error();
+  auto credentials = registry::find_credentials(options, parsed->registry, parsed->repository);
+  if (!credentials) return std::move(credentials).error().with_context(parsed->str());
+  auto session = std::make_shared<registry::Session>(*parsed, options, std::move(credentials).value());
+  if (auto st = session->connect(); !st) return std::move(st).error().with_context(parsed->str());
+  return std::unique_ptr<ImageSource>(std::make_unique<RegistrySource>(std::move(parsed).value(), std::move(session)));
+}
+
+}  // namespace layerleak::oci

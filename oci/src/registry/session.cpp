@@ -1,0 +1,319 @@
+#include "session.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace layerleak::oci::registry {
+
+namespace {
+
+constexpr int kMaxRedirects = 5;
+constexpr std::size_t kMaxErrorBody = 16u << 10;
+constexpr std::size_t kMaxTokenAnswer = 1u << 20;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool retryable_status(long status) { return status == 429 || status >= 500; }
+
+}  // namespace
+
+std::pair<std::string, std::map<std::string, std::string>> parse_challenge(std::string_view text) {
+  std::map<std::string, std::string> params;
+  std::size_t i = 0;
+  while (i < text.size() && text[i] == ' ') ++i;
+  const std::size_t scheme_end = std::min(text.find(' ', i), text.size());
+  std::string scheme = lower(text.substr(i, scheme_end - i));
+  i = scheme_end;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+    const std::size_t eq = text.find('=', i);
+    if (eq == std::string_view::npos) break;
+    std::string key = lower(text.substr(i, eq - i));
+    while (!key.empty() && key.back() == ' ') key.pop_back();
+    i = eq + 1;
+    std::string value;
+    if (i < text.size() && text[i] == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\' && i + 1 < text.size()) ++i;
+        value += text[i];
+      }
+      ++i;  // closing quote
+    } else {
+      const std::size_t end = std::min(text.find(',', i), text.size());
+      value = std::string(text.substr(i, end - i));
+      while (!value.empty() && value.back() == ' ') value.pop_back();
+      i = end;
+    }
+    params[key] = value;
+  }
+  return {scheme, params};
+}
+
+std::string registry_error_text(std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  auto errors = j.find("errors");
+  if (errors == j.end() || !errors->is_array()) return "";
+  std::string text;
+  for (const auto& e : *errors) {
+    if (!e.is_object()) continue;
+    std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "";
+    std::string message = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+    if (code.empty() && message.empty()) continue;
+    if (!text.empty()) text += "; ";
+    text += code + (code.empty() || message.empty() ? "" : ": ") + message;
+    if (text.size() > 300) break;
+  }
+  return text.substr(0, 300);
+}
+
+Session::Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials)
+    : reference_(std::move(reference)), options_(std::move(options)), credentials_(std::move(credentials)) {
+  transport_.tls_verify = options_.tls_verify;
+  transport_.stall_timeout_seconds = options_.stall_timeout_seconds;
+}
+
+void Session::backoff(unsigned attempt) const {
+  const auto delay = std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
+  std::this_thread::sleep_for(delay);
+}
+
+unsigned Session::tokens_fetched() const {
+  std::lock_guard lock(mutex_);
+  return tokens_fetched_;
+}
+
+Status Session::connect() {
+  const bool plain_allowed = !options_.tls_verify || is_loopback_host(reference_.host);
+  std::vector<std::string> schemes{"https"};
+  if (plain_allowed) schemes.push_back("http");
+  std::optional<Error> first_error;
+  for (const std::string& scheme : schemes) {
+    const std::string url = scheme + "://" + reference_.host + "/v2/";
+    for (unsigned attempt = 0;; ++attempt) {
+      auto t = Transfer::start({url, {}, {}}, transport_);
+      if (!t) return std::move(t).error();
+      if (auto st = (*t)->wait_head(); !st) {
+        // A TLS handshake against a plain-HTTP loopback registry fails at once: try HTTP next.
+        if ((*t)->failed_before_answer() && scheme == "https" && plain_allowed) {
+          first_error = st.error();
+          break;
+        }
+        if (attempt < options_.max_retries) {
+          backoff(attempt);
+          continue;
+        }
+        return make_error(Errc::network, "cannot reach registry " + reference_.registry + ": " + st.error().message);
+      }
+      const long status = (*t)->head().status;
+      if (retryable_status(status) && attempt < options_.max_retries) {
+        backoff(attempt);
+        continue;
+      }
+      base_ = scheme + "://" + reference_.host;
+      if (status == 200) return Ok{};
+      if (status == 401) {
+        std::lock_guard lock(mutex_);
+        learn_challenge_locked((*t)->head().challenges);
+        if (scheme_ == Scheme::none) {
+          return make_error(Errc::unsupported, "registry " + reference_.registry +
+                                                   " asks for an authentication scheme layerleak does not speak");
+        }
+        return Ok{};
+      }
+      return make_error(status == 404 ? Errc::not_found : Errc::network,
+                        "registry " + reference_.registry + " answered HTTP " + std::to_string(status) +
+                            " to /v2/ (not a distribution v2 registry?)");
+    }
+  }
+  return make_error(Errc::network, "cannot reach registry " + reference_.registry + ": " +
+                                       (first_error ? first_error->message : std::string("no answer")));
+}
+
+void Session::learn_challenge_locked(const std::vector<std::string>& challenges) {
+  for (const std::string& c : challenges) {
+    auto [scheme, params] = parse_challenge(c);
+    if (scheme == "bearer" && params.count("realm")) {
+      scheme_ = Scheme::bearer;
+      challenge_ = std::move(params);
+      return;
+    }
+  }
+  for (const std::string& c : challenges) {
+    if (parse_challenge(c).first == "basic") {
+      scheme_ = Scheme::basic;
+      return;
+    }
+  }
+}
+
+Error Session::auth_error(const std::string& what, long status) const {
+  if (!credentials_) {
+    return Error{Errc::auth, what + ": registry " + reference_.registry + " requires credentials for " +
+                                 reference_.repository + " and none were found (use --creds, --authfile or docker login)"};
+  }
+  const std::string user = credentials_->username.empty() ? "" : " for user " + credentials_->username;
+  return Error{Errc::auth, what + ": registry " + reference_.registry + " refused the credentials from " +
+                               credentials_->origin + user + " (HTTP " + std::to_string(status) + ")"};
+}
+
+Status Session::fetch_token_locked() {
+  const std::string realm = challenge_["realm"];
+  if (!realm.starts_with("https://") && !realm.starts_with("http://")) {
+    return make_error(Errc::malformed, "registry " + reference_.registry + " names a token realm that is not an HTTP URL");
+  }
+  if (realm.starts_with("http://") && options_.tls_verify && !is_loopback_host(url_origin(realm).substr(7))) {
+    return make_error(Errc::auth, "registry " + reference_.registry +
+                                      " sends credentials to a plain-HTTP token service; use --tls-verify=false to allow it");
+  }
+  const std::string scope = "repository:" + reference_.repository + ":pull";
+  Request request;
+  std::string query = "scope=" + url_encode(scope);
+  if (auto it = challenge_.find("service"); it != challenge_.end()) query = "service=" + url_encode(it->second) + "&" + query;
+  if (credentials_ && !credentials_->identity_token.empty()) {
+    request.url = realm;
+    request.post_body = "grant_type=refresh_token&client_id=layerleak&refresh_token=" +
+                        url_encode(credentials_->identity_token) + "&" + query;
+  } else {
+    request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + query;
+    if (credentials_) {
+      request.headers.push_back("Authorization: Basic " + base64_encode(credentials_->username + ":" + credentials_->password));
+    }
+  }
+  const std::string what = "token for " + reference_.repository + " from " + url_origin(realm);
+  for (unsigned attempt = 0;; ++attempt) {
+    auto t = Transfer::start(request, transport_);
+    if (!t) return std::move(t).error();
+    auto head = (*t)->wait_head();
+    const long status = head ? (*t)->head().status : 0;
+    if ((!head || retryable_status(status)) && attempt < options_.max_retries) {
+      backoff(attempt);
+      continue;
+    }
+    if (!head) return std::move(head).error().with_context(what);
+    if (status == 401 || status == 403) return auth_error(what, status);
+    if (status != 200) {
+      return make_error(Errc::auth, what + ": the token service answered HTTP " + std::to_string(status));
+    }
+    auto body = (*t)->read_all(kMaxTokenAnswer);
+    if (!body) return std::move(body).error().with_context(what);
+    nlohmann::json j = nlohmann::json::parse(*body, nullptr, false);
+    std::string token;
+    if (j.is_object()) {
+      for (const char* key : {"token", "access_token"}) {
+        if (auto it = j.find(key); it != j.end() && it->is_string() && !it->get<std::string>().empty()) {
+          token = it->get<std::string>();
+          break;
+        }
+      }
+    }
+    if (token.empty()) return make_error(Errc::malformed, what + ": the answer holds no token");
+    // Tokens without a lifetime last 60 s (the distribution spec's default). Refresh a quarter of the
+    // lifetime early (at most 30 s), so that a long layer download does not start with a dying token.
+    std::int64_t lifetime = 60;
+    if (auto it = j.find("expires_in"); it != j.end() && it->is_number_integer() && it->get<std::int64_t>() > 0) {
+      lifetime = it->get<std::int64_t>();
+    }
+    const auto lifetime_ms = std::chrono::milliseconds(lifetime * 1000);
+    const auto margin = std::min<std::chrono::milliseconds>(lifetime_ms / 4, std::chrono::seconds(30));
+    token_ = std::move(token);
+    token_refresh_at_ = std::chrono::steady_clock::now() + lifetime_ms - margin;
+    ++tokens_fetched_;
+    return Ok{};
+  }
+}
+
+Result<Session::Auth> Session::authorization() {
+  std::lock_guard lock(mutex_);
+  switch (scheme_) {
+    case Scheme::none:
+      return Auth{};
+    case Scheme::basic:
+      if (!credentials_ || credentials_->password.empty()) return auth_error("access to " + reference_.repository, 401);
+      return Auth{"Authorization: Basic " + base64_encode(credentials_->username + ":" + credentials_->password), ""};
+    case Scheme::bearer:
+      if (token_.empty() || std::chrono::steady_clock::now() >= token_refresh_at_) {
+        if (auto st = fetch_token_locked(); !st) return std::move(st).error();
+      }
+      return Auth{"Authorization: Bearer " + token_, token_};
+  }
+  return Auth{};
+}
+
+void Session::invalidate(const std::string& token) {
+  std::lock_guard lock(mutex_);
+  if (!token.empty() && token == token_) token_.clear();
+}
+
+Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string url, std::vector<std::string> headers,
+                                                                    const std::string& auth_header) {
+  const std::string origin = url_origin(url);
+  for (int redirects = 0;; ++redirects) {
+    std::vector<std::string> sent = headers;
+    // The registry's Authorization goes to the registry only, never to blob storage it redirects to.
+    if (!auth_header.empty() && url_origin(url) == origin) sent.push_back(auth_header);
+    auto t = Transfer::start({url, sent, {}}, transport_);
+    if (!t) return std::move(t).error();
+    if (auto st = (*t)->wait_head(); !st) return std::move(st).error();
+    const ResponseHead& head = (*t)->head();
+    if (head.status >= 300 && head.status < 400 && !head.redirect_url.empty()) {
+      if (redirects >= kMaxRedirects) return make_error(Errc::network, "too many redirects from " + origin);
+      const std::string next = head.redirect_url;
+      if (next.starts_with("http://") && options_.tls_verify && !url.starts_with("http://")) {
+        return make_error(Errc::network, origin + " redirects to plain HTTP; use --tls-verify=false to allow it");
+      }
+      url = next;
+      continue;
+    }
+    return t;
+  }
+}
+
+Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const std::vector<std::string>& headers,
+                                               const std::string& what) {
+  bool reauthenticated = false;
+  for (unsigned attempt = 0;;) {
+    auto auth = authorization();
+    if (!auth) return std::move(auth).error().with_context(what);
+    auto t = open_following_redirects(base_ + path, headers, auth->header);
+    if (!t) {
+      if (t.error().code == Errc::network && attempt < options_.max_retries) {
+        backoff(attempt++);
+        continue;
+      }
+      return std::move(t).error().with_context(what);
+    }
+    const long status = (*t)->head().status;
+    if (status == 200 || status == 206) return t;
+    if (status == 401 && !reauthenticated) {
+      // An expired token, or a registry that only now says how it wants to be authenticated.
+      reauthenticated = true;
+      invalidate(auth->token);
+      std::lock_guard lock(mutex_);
+      if (!(*t)->head().challenges.empty()) learn_challenge_locked((*t)->head().challenges);
+      continue;
+    }
+    if (retryable_status(status) && attempt < options_.max_retries) {
+      backoff(attempt++);
+      continue;
+    }
+    auto body = (*t)->read_all(kMaxErrorBody);
+    const std::string detail = body ? registry_error_text(*body) : "";
+    const std::string suffix = detail.empty() ? "" : " (" + detail + ")";
+    if (status == 401 || status == 403) {
+      Error e = auth_error(what, status);
+      e.message += suffix;
+      return e;
+    }
+    if (status == 404) return make_error(Errc::not_found, what + ": registry " + reference_.registry + " has no such object" + suffix);
+    return make_error(retryable_status(status) ? Errc::network : Errc::malformed,
+                      what + ": registry " + reference_.registry + " answered HTTP " + std::to_string(status) + suffix);
+  }
+}
+
+}  // namespace layerleak::oci::registry
