@@ -433,8 +433,16 @@ class Proxy:
     is closed; from then on the proxy is "dead": it closes every new connection without an answer.
     """
 
-    def __init__(self, upstream_port, blob_delay=0.0, cut_blob_over=None, cut_after=1 << 20, on_cut=None):
+    def __init__(self, upstream_port, blob_delay=0.0, cut_blob_over=None, cut_after=1 << 20, on_cut=None,
+                 die_after_cut=True, redirect_blobs_to=None):
         self.upstream_port = upstream_port
+        # die_after_cut=False: after the cut the proxy keeps serving (a dropped connection, not a dead
+        # registry), so a client can resume the blob with a Range request.
+        self.die_after_cut = die_after_cut
+        # redirect_blobs_to: a BlobStore; every authorised blob GET is answered 307 to it (as registries
+        # backed by object storage do).
+        self.redirect_blobs_to = redirect_blobs_to
+        self.requests = []  # (method, path, headers dict) as received
         self.blob_delay = blob_delay
         self.cut_blob_over = cut_blob_over
         self.cut_after = cut_after
@@ -478,6 +486,17 @@ class Proxy:
                     self.close_connection = True
                     return
                 is_blob = "/blobs/" in self.path
+                with proxy._lock:
+                    proxy.requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if is_blob and method == "GET" and proxy.redirect_blobs_to is not None and self.headers.get("Authorization"):
+                    digest = self.path.rsplit("/", 1)[1]
+                    with proxy._lock:
+                        proxy.log.append((method, self.path, 307))
+                    self.send_response(307)
+                    self.send_header("Location", proxy.redirect_blobs_to.url(digest))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if is_blob and method == "GET" and proxy.blob_delay:
                     time.sleep(proxy.blob_delay)
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
@@ -522,7 +541,8 @@ class Proxy:
                     sent += len(chunk)
                 self.wfile.flush()
                 proxy.cut_done.set()
-                proxy.dead.set()
+                if proxy.die_after_cut:
+                    proxy.dead.set()
                 if proxy.on_cut is not None:
                     proxy.on_cut()
                 conn.close()
@@ -541,6 +561,61 @@ class Proxy:
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="registry-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=STOP_TIMEOUT)
+            self._server = None
+
+
+class BlobStore:
+    """Object storage stand-in on another origin (127.0.0.1:<other port>): serves a Registry's blobs by
+    digest at /<digest>, honours Range, and records the headers of every request it gets."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.requests = []  # (path, headers dict)
+        self._lock = threading.Lock()
+        self._server = None
+        self._thread = None
+
+    def url(self, digest):
+        return f"http://localhost:{self._server.server_address[1]}/{digest}?signature=test"
+
+    def start(self):
+        store = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with store._lock:
+                    store.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                digest = urllib.parse.urlsplit(self.path).path.lstrip("/")
+                data = store.registry.blob_data_path(digest).read_bytes()
+                start = 0
+                status = 200
+                rng = self.headers.get("Range", "")
+                if rng.startswith("bytes=") and rng.endswith("-"):
+                    start = int(rng[6:-1])
+                    status = 206
+                self.send_response(status)
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                self.wfile.write(data[start:])
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="blob-store", daemon=True)
         self._thread.start()
         return self
 

@@ -982,5 +982,54 @@ class TestRegistryDiesMidScan(RegistryTestCase):
         h.assert_no_full_secret(self, result.stdout + result.stderr)
 
 
+class TestDroppedConnectionResumes(RegistryTestCase):
+    """A connection that drops mid-blob (the registry itself stays up) is resumed with a Range request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.registry = reg = cls.start_registry()
+        push(f"oci-archive:{IMG['big']}:latest", reg.ref("big/app", "v1"))
+        cls.proxy = rh.Proxy(reg.port, cut_blob_over=4 << 20, cut_after=1 << 20, die_after_cut=False).start()
+        cls.addClassCleanup(cls.proxy.stop)
+
+    def test_resumed_with_range(self):
+        ref = self.registry.ref("big/app", "v1", host=self.proxy.host)
+        image = self.scan_ok("-j", "1", ref, expect_rc=1)
+        self.assertTrue(self.proxy.cut_done.is_set(), "the big blob was never cut")
+        ranges = [hd.get("range") for m, p, hd in self.proxy.requests if "/blobs/" in p and hd.get("range")]
+        self.assertEqual(ranges, [f"bytes={1 << 20}-"], "exactly one resume, from the byte the cut happened at")
+        self.assertIn(206, self.proxy.statuses())
+        expected = reference_image(self, IMG["big"])
+        self.assertEqual([l["diff_id"] for l in image["layers"]], [l["diff_id"] for l in expected["layers"]])
+        self.assertEqual(findings_table(image, True), findings_table(expected, True))
+
+
+class TestRedirectToBlobStorage(RegistryTestCase):
+    """Blobs redirected (307) to storage on another origin: fetched from there, and the registry's
+    Authorization header never goes with them."""
+
+    @classmethod
+    def setUpClass(cls):
+        htpasswd = rh.write_htpasswd(cls.class_tmp() / "htpasswd", {USER: PASSWORD})
+        cls.registry = reg = cls.start_registry(auth=("htpasswd", htpasswd))
+        push(f"oci-archive:{IMG['leaky']}:latest", reg.ref("app/oci", "v1"), creds=f"{USER}:{PASSWORD}")
+        cls.store = rh.BlobStore(reg).start()
+        cls.addClassCleanup(cls.store.stop)
+        cls.proxy = rh.Proxy(reg.port, redirect_blobs_to=cls.store).start()
+        cls.addClassCleanup(cls.proxy.stop)
+
+    def test_redirect_drops_authorization(self):
+        ref = self.registry.ref("app/oci", "v1", host=self.proxy.host)
+        image = self.scan_ok("--creds", f"{USER}:{PASSWORD}", ref)
+        self.assertSameFindings(image, IMG["leaky"])
+        # every layer blob and the config blob
+        self.assertEqual(self.proxy.statuses().count(307), len(CREATED_BY) + 1, "every blob was redirected")
+        self.assertEqual(len(self.store.requests), len(CREATED_BY) + 1)
+        for path, headers in self.store.requests:
+            self.assertNotIn("authorization", headers, f"Authorization sent to blob storage for {path}")
+        blob_gets = [hd for m, p, hd in self.proxy.requests if "/blobs/" in p and m == "GET"]
+        self.assertTrue(all("authorization" in hd for hd in blob_gets), "the registry itself did get credentials")
+
+
 if __name__ == "__main__":
     unittest.main()

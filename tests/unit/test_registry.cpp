@@ -130,6 +130,17 @@ TEST_CASE("registry error bodies become short messages", "[registry]") {
   CHECK(registry::registry_error_text(R"({"errors":"x"})").empty());
 }
 
+TEST_CASE("redirect locations are resolved against the request URL", "[registry]") {
+  const std::string base = "https://reg.example.com:5000/v2/app/blobs/sha256:ab?x=1";
+  CHECK(registry::resolve_url(base, "https://s3.example.com/b?sig=1") == "https://s3.example.com/b?sig=1");
+  CHECK(registry::resolve_url(base, "/other/path") == "https://reg.example.com:5000/other/path");
+  CHECK(registry::resolve_url(base, "//cdn.example.com/x") == "https://cdn.example.com/x");
+  CHECK(registry::resolve_url(base, "sibling") == "https://reg.example.com:5000/v2/app/blobs/sibling");
+  CHECK(registry::resolve_url(base, "").empty());
+  CHECK(registry::url_origin("HTTPS://Reg.Example.com:5000/v2/") == "https://reg.example.com:5000");
+  CHECK(registry::url_origin("no-scheme").empty());
+}
+
 TEST_CASE("base64 round-trips", "[registry]") {
   for (std::string text : {"", "a", "ab", "abc", "user:5f0cd8b4-0c9b-4c4e-9a0b-6a1b2c3d4e5f"}) {
     auto decoded = registry::base64_decode(registry::base64_encode(text));

@@ -118,10 +118,7 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count,
   if (content.empty()) {
     if (t->head_.status >= 200 || t->head_.status == 0) {
       t->head_done_ = true;
-      char* location = nullptr;
-      if (curl_easy_getinfo(t->handles_->easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) {
-        t->head_.redirect_url = location;
-      }
+      if (t->head_.status >= 300 && t->head_.status < 400) t->head_.redirect_url = resolve_url(t->url_, t->head_.header("location"));
     }
     return n;
   }
@@ -241,6 +238,17 @@ std::string url_encode(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string resolve_url(std::string_view base, std::string_view location) {
+  if (location.empty()) return "";
+  if (location.find("://") != std::string_view::npos) return std::string(location);
+  const std::string origin = url_origin(base);
+  if (location.starts_with("//")) return std::string(base.substr(0, base.find("://") + 1)) + std::string(location);
+  if (location.starts_with("/")) return origin + std::string(location);
+  // Relative to the base's directory.
+  std::string_view path = base.substr(0, base.find_first_of("?#"));
+  return std::string(path.substr(0, path.rfind('/') + 1)) + std::string(location);
 }
 
 std::string url_origin(std::string_view url) {

@@ -33,7 +33,7 @@ struct ResponseHead {
   long status = 0;
   std::map<std::string, std::string> headers;
   std::vector<std::string> challenges;
-  std::string redirect_url;  // absolute, for 3xx answers with a Location
+  std::string redirect_url;  // the Location of a 3xx answer, made absolute
 
   std::string header(const std::string& lower_name) const;
 };
@@ -85,6 +85,8 @@ class Transfer {
 
 // Percent-encodes a query value.
 std::string url_encode(std::string_view text);
+// A Location header resolved against the URL it answered (absolute, host-relative or path-relative).
+std::string resolve_url(std::string_view base, std::string_view location);
 // "https://host:port" of an absolute URL, lower-cased ("" when not absolute).
 std::string url_origin(std::string_view url);
 
