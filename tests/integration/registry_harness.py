@@ -90,9 +90,14 @@ def stop_process(proc, timeout=STOP_TIMEOUT):
 
 
 def http_status(url, timeout=2.0):
-    """Status of GET url (plain HTTP), or None when nothing answers."""
+    """Status of GET url (plain HTTP, or HTTPS without certificate checks), or None when nothing answers."""
     parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    if parts.scheme == "https":
+        import ssl
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                           context=ssl._create_unverified_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         conn.request("GET", parts.path or "/")
         resp = conn.getresponse()
@@ -139,7 +144,9 @@ class Registry:
     auth: None, ("htpasswd", PATH) or ("token", {"realm":…, "service":…, "issuer":…, "rootcertbundle":…}).
     """
 
-    def __init__(self, workdir, auth=None):
+    def __init__(self, workdir, auth=None, tls=None):
+        # tls: (certificate.pem, key.pem) to serve HTTPS instead of plain HTTP
+        self.tls = tls
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.root = self.workdir / "storage"
@@ -155,7 +162,7 @@ class Registry:
 
     @property
     def url(self):
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def _config(self):
         lines = [
@@ -171,6 +178,8 @@ class Registry:
             f"  addr: 127.0.0.1:{self.port}",
             f"  secret: {secrets.token_hex(16)}",
         ]
+        if self.tls is not None:
+            lines += ["  tls:", f"    certificate: {self.tls[0]}", f"    key: {self.tls[1]}"]
         if self.auth is not None:
             kind, value = self.auth
             lines.append("auth:")
@@ -237,6 +246,17 @@ class Registry:
 
 
 # ---- the token issuer -------------------------------------------------------------------------------
+
+def make_tls_cert(workdir):
+    """(cert.pem, key.pem): a self-signed server certificate for 127.0.0.1 and localhost."""
+    openssl = require_tool("openssl")
+    workdir = Path(workdir)
+    key, cert = workdir / "tls-key.pem", workdir / "tls-cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   capture_output=True, timeout=60, check=True)
+    return cert, key
+
 
 def make_signing_cert(workdir, cn="layerleak test token issuer"):
     """(key.pem, cert.pem, base64 DER certificate) for RS256 tokens; openssl only."""

@@ -259,8 +259,8 @@ class RegistryTestCase(unittest.TestCase):
         return h.make_class_tempdir(cls, prefix="layerleak-registry-test-")
 
     @classmethod
-    def start_registry(cls, auth=None):
-        registry = rh.Registry(cls.class_tmp() / "registry", auth=auth)
+    def start_registry(cls, auth=None, tls=None):
+        registry = rh.Registry(cls.class_tmp() / "registry", auth=auth, tls=tls)
         cls.addClassCleanup(registry.stop)
         return registry.start()
 
@@ -1029,6 +1029,32 @@ class TestRedirectToBlobStorage(RegistryTestCase):
             self.assertNotIn("authorization", headers, f"Authorization sent to blob storage for {path}")
         blob_gets = [hd for m, p, hd in self.proxy.requests if "/blobs/" in p and m == "GET"]
         self.assertTrue(all("authorization" in hd for hd in blob_gets), "the registry itself did get credentials")
+
+
+class TestTlsVerification(RegistryTestCase):
+    """A registry on HTTPS with a self-signed certificate: refused by default (TLS is verified, and a
+    loopback host falls back to plain HTTP only when nothing verifiable answers), accepted with
+    --tls-verify=false, and accepted when the certificate is trusted through SSL_CERT_FILE."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cert, key = rh.make_tls_cert(cls.class_tmp())
+        cls.registry = reg = cls.start_registry(tls=(cls.cert, key))
+        push(f"oci-archive:{IMG['leaky']}:latest", reg.ref("app/oci", "v1"))
+
+    def test_self_signed_refused_by_default(self):
+        result, _ = self.scan_fails(self.registry.ref("app/oci", "v1"), code="network")
+        self.assertRegex(result.stderr.lower(), "certificate|ssl|tls")
+
+    def test_tls_verify_false(self):
+        image = self.scan_ok("--tls-verify=false", self.registry.ref("app/oci", "v1"))
+        self.assertSameFindings(image, IMG["leaky"])
+
+    def test_trusted_certificate(self):
+        env = scan_env(self.home())
+        env["SSL_CERT_FILE"] = str(self.cert)
+        image = self.scan_ok(self.registry.ref("app/oci", "v1"), env=env)
+        self.assertSameFindings(image, IMG["leaky"])
 
 
 if __name__ == "__main__":

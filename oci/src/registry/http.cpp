@@ -4,7 +4,10 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 
@@ -46,6 +49,7 @@ struct Transfer::Handles {
   bool added = false;
   char error[CURL_ERROR_SIZE] = {};
   std::string post_body;  // must outlive the transfer (CURLOPT_POSTFIELDS does not copy)
+  std::shared_ptr<const std::string> ca_pem;  // likewise for CURLOPT_CAINFO_BLOB without a copy
 
   ~Handles() {
     if (added) curl_multi_remove_handle(multi, easy);
@@ -89,6 +93,11 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config.stall_timeout_seconds));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, config.tls_verify ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config.tls_verify ? 2L : 0L);
+  if (config.ca_pem) {
+    h.ca_pem = config.ca_pem;
+    curl_blob blob{const_cast<char*>(h.ca_pem->data()), h.ca_pem->size(), CURL_BLOB_NOCOPY};
+    curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+  }
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "layerleak/" LAYERLEAK_VERSION);
   if (!request.post_body.empty()) {
@@ -167,6 +176,7 @@ Status Transfer::pump() {
     if (code != CURLE_OK) {
       error_ = h.error[0] != '\0' ? std::string(h.error) : std::string(curl_easy_strerror(code));
       failed_before_answer_ = !head_done_;
+      certificate_rejected_ = code == CURLE_PEER_FAILED_VERIFICATION;
     }
   }
   if (!done_ && running > 0 && !paused_) {
@@ -238,6 +248,54 @@ std::string url_encode(std::string_view text) {
     }
   }
   return out;
+}
+
+namespace {
+
+std::string read_text_file(const std::filesystem::path& path, std::size_t max) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text;
+  char chunk[8192];
+  while (in && text.size() <= max && (in.read(chunk, sizeof chunk) || in.gcount() > 0)) {
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  }
+  return text.size() > max ? std::string() : text;
+}
+
+// The CA bundle libcurl would use: $SSL_CERT_FILE, $CURL_CA_BUNDLE, else its compiled-in default.
+std::string default_ca_file() {
+  for (const char* name : {"SSL_CERT_FILE", "CURL_CA_BUNDLE"}) {
+    if (const char* v = std::getenv(name); v && *v) return v;
+  }
+  global_init();
+  std::string path;
+  if (CURL* probe = curl_easy_init()) {
+    char* info = nullptr;
+    if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &info) == CURLE_OK && info) path = info;
+    curl_easy_cleanup(probe);
+  }
+  return path.empty() ? "/etc/ssl/certs/ca-certificates.crt" : path;
+}
+
+}  // namespace
+
+std::shared_ptr<const std::string> trusted_cas(const std::string& host) {
+  constexpr std::size_t kMaxPem = 16u << 20;
+  std::string extra;
+  for (const char* root : {"/etc/containers/certs.d/", "/etc/docker/certs.d/"}) {
+    std::error_code ec;
+    const std::filesystem::path dir = std::string(root) + host;
+    if (!std::filesystem::is_directory(dir, ec)) continue;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.path().extension() == ".crt") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) extra += read_text_file(file, kMaxPem) + "\n";
+  }
+  const bool env_bundle = std::getenv("SSL_CERT_FILE") || std::getenv("CURL_CA_BUNDLE");
+  if (extra.empty() && !env_bundle) return nullptr;
+  return std::make_shared<const std::string>(read_text_file(default_ca_file(), kMaxPem) + "\n" + extra);
 }
 
 std::string resolve_url(std::string_view base, std::string_view location) {

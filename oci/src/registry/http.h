@@ -17,6 +17,8 @@ namespace layerleak::oci::registry {
 
 struct TransportConfig {
   bool tls_verify = true;
+  // Trusted CAs in PEM, replacing the system bundle when set (see trusted_cas()).
+  std::shared_ptr<const std::string> ca_pem;
   unsigned stall_timeout_seconds = 60;
   unsigned connect_timeout_seconds = 30;
 };
@@ -59,6 +61,8 @@ class Transfer {
   // True when the failure was the TLS handshake or a refused/unreachable connection, before any answer:
   // the cases where a loopback registry may be retried over plain HTTP.
   bool failed_before_answer() const { return failed_before_answer_; }
+  // True when the server spoke TLS but its certificate could not be verified.
+  bool certificate_rejected() const { return certificate_rejected_; }
 
   std::uint64_t body_bytes_read() const { return body_read_; }
 
@@ -75,6 +79,7 @@ class Transfer {
   bool done_ = false;
   bool paused_ = false;
   bool failed_before_answer_ = false;
+  bool certificate_rejected_ = false;
   std::string error_;
   std::string buffer_;
   std::size_t buffer_pos_ = 0;
@@ -82,6 +87,11 @@ class Transfer {
   std::uint64_t body_read_ = 0;
   std::string url_;
 };
+
+// The CAs to trust for `host` ("reg.example.com:5000") when the user has added some, as docker and podman
+// do: the system bundle (or $SSL_CERT_FILE / $CURL_CA_BUNDLE) plus every *.crt in
+// /etc/containers/certs.d/<host>/ and /etc/docker/certs.d/<host>/. nullptr when nothing was added.
+std::shared_ptr<const std::string> trusted_cas(const std::string& host);
 
 // Percent-encodes a query value.
 std::string url_encode(std::string_view text);

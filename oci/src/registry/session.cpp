@@ -76,6 +76,7 @@ Session::Session(RegistryReference reference, RegistryOptions options, std::opti
     : reference_(std::move(reference)), options_(std::move(options)), credentials_(std::move(credentials)) {
   transport_.tls_verify = options_.tls_verify;
   transport_.stall_timeout_seconds = options_.stall_timeout_seconds;
+  transport_.ca_pem = trusted_cas(reference_.host);
 }
 
 void Session::backoff(unsigned attempt) const {
@@ -99,7 +100,13 @@ Status Session::connect() {
       auto t = Transfer::start({url, {}, {}}, transport_);
       if (!t) return std::move(t).error();
       if (auto st = (*t)->wait_head(); !st) {
-        // A TLS handshake against a plain-HTTP loopback registry fails at once: try HTTP next.
+        // A TLS handshake against a plain-HTTP loopback registry fails at once: try HTTP next. A server
+        // that speaks TLS with a certificate we cannot verify is not downgraded to HTTP.
+        if ((*t)->certificate_rejected()) {
+          return make_error(Errc::network, "registry " + reference_.registry + ": " + st.error().message +
+                                               " (trust its CA in /etc/containers/certs.d/" + reference_.host +
+                                               "/ca.crt or the system store, or use --tls-verify=false)");
+        }
         if ((*t)->failed_before_answer() && scheme == "https" && plain_allowed) {
           first_error = st.error();
           break;
