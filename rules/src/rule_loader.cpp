@@ -253,7 +253,7 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
     if (!root.IsMap() || !root["rules"] || !root["rules"].IsSequence()) {
       return make_error(Errc::malformed, prefix + "a rules file is a mapping with a \"rules\" list");
     }
-    check_keys(root, {"rules", "anchors", "downgrade_paths"}, "top-level");
+    check_keys(root, {"rules", "anchors", "downgrade_paths", "prefilter"}, "top-level");
     RuleSet set;
     for (const YAML::Node& node : root["rules"]) set.rules.push_back(parse_rule(node));
     if (const YAML::Node anchors = root["anchors"]) {
@@ -261,6 +261,13 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
       for (const YAML::Node& node : anchors) set.anchors.push_back(parse_anchor(node));
     }
     set.downgrade_paths = string_list(root, "downgrade_paths");
+    if (const YAML::Node prefilter = root["prefilter"]) {
+      if (!prefilter.IsSequence()) throw SchemaError{where(prefilter) + "\"prefilter\" must be a list"};
+      for (const YAML::Node& node : prefilter) {
+        if (node.IsMap()) check_keys(node, {"regex", "caseless"}, "prefilter entry");
+        set.prefilter.push_back(parse_pattern(node, Pattern{}));
+      }
+    }
     set.digest = Sha256::of(yaml_text).str();
     return set;
   } catch (const SchemaError& e) {
@@ -271,6 +278,14 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
 }
 
 Status merge_rules(RuleSet& base, RuleSet extra) {
+  // The gate stays only if both sides have one (or one side adds no patterns at all).
+  const bool base_gated = !base.prefilter.empty() || (base.rules.empty() && base.anchors.empty());
+  const bool extra_gated = !extra.prefilter.empty() || (extra.rules.empty() && extra.anchors.empty());
+  if (base_gated && extra_gated) {
+    for (Pattern& p : extra.prefilter) base.prefilter.push_back(std::move(p));
+  } else {
+    base.prefilter.clear();
+  }
   for (Rule& rule : extra.rules) {
     if (base.find(rule.id)) return make_error(Errc::invalid_argument, "duplicate rule id \"" + rule.id + "\"");
     base.rules.push_back(std::move(rule));
@@ -318,6 +333,9 @@ bool id_well_formed(std::string_view id) {
 std::vector<std::string> lint_rules(const RuleSet& set) {
   std::vector<std::string> problems;
   std::set<std::string> seen;
+  for (const Pattern& p : set.prefilter) {
+    if (p.regex.empty()) problems.push_back("prefilter: empty pattern");
+  }
   for (const Rule& rule : set.rules) {
     if (!id_well_formed(rule.id)) {
       problems.push_back(rule.id + ": id must be lowercase and dotted, like scaleway.secret-key");

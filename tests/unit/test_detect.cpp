@@ -168,3 +168,75 @@ TEST_CASE("a rule file with a pattern Hyperscan rejects fails to compile, naming
   REQUIRE_FALSE(compiled);
   CHECK(compiled.error().message.find("test.bad") != std::string::npos);
 }
+
+TEST_CASE("the prefilter gate holds files back until a Scaleway literal shows up, wherever it is") {
+  const std::string secret = "7c2e6d1a-4b3f-4e8a-9c5d-2f1b0a9e8d7c";
+  const std::string filler_line = "int unrelated_function(void); /* ordinary header text */\n";
+  auto filler = [&](std::size_t bytes) {
+    std::string out;
+    while (out.size() < bytes) out += filler_line;
+    return out;
+  };
+  // A generic name counts only in a Scaleway file: the anchor comes long after the secret, both within
+  // the held bytes and past kGateBytes (1 MiB), where the file goes through the full matcher anyway.
+  for (std::size_t gap : {std::size_t{100}, std::size_t{900} << 10, std::size_t{3} << 20}) {
+    INFO("gap " << gap);
+    const std::string text = "password = " + secret + "\n" + filler(gap) + "endpoint: https://api.scw.cloud\n";
+    for (std::size_t chunk : {std::size_t{7}, std::size_t{4096}, std::size_t{1} << 20, text.size()}) {
+      INFO("chunk " << chunk);
+      auto found = scan_in_chunks(text, chunk);
+      REQUIRE(found.size() == 1);
+      CHECK(found[0].rule == "scaleway.secret-key");
+      CHECK(found[0].offset == 11);
+    }
+  }
+  // Without the anchor the same file has nothing to report.
+  CHECK(scan_in_chunks("password = " + secret + "\n" + filler(2000), 64).empty());
+  // A literal at the very end, after ~1 MiB of held bytes.
+  const std::string late = filler((1 << 20) - 200) + "SCW_SECRET_KEY=" + secret + "\n";
+  auto found = scan_in_chunks(late, 65536);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].line == late.substr(0, late.size() - 1).find_last_of('\n') / filler_line.size() + 2);
+}
+
+TEST_CASE("the prefilter gate is part of the rules: examples prove it, user rules without one turn it off") {
+  const char* gated_rules = R"(prefilter: ['zzz']
+rules:
+  - id: test.mykey
+    title: My key
+    severity: low
+    secret: uuid
+    patterns: ['mykey=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}']
+    examples: ['mykey=7c2e6d1a-4b3f-4e8a-9c5d-2f1b0a9e8d7c']
+    negative_examples: ['mykey=none']
+)";
+  auto set = rules::parse_rules(gated_rules, "gated.yaml");
+  REQUIRE(set);
+  REQUIRE(set->prefilter.size() == 1);
+  auto detector = detect::Detector::compile(std::move(set).value());
+  REQUIRE(detector);
+  // The example lacks the gate's literal: the gate hides it, and the rule self-test says so.
+  auto problems = detect::check_rule_examples(*detector);
+  REQUIRE(problems);
+  REQUIRE(problems->size() == 1);
+  CHECK(problems->front().find("example not found") != std::string::npos);
+  auto session = detect::DetectorSession::create(*detector);
+  REQUIRE(session);
+  auto with_literal = (*session)->scan("/f", "zzz mykey=7c2e6d1a-4b3f-4e8a-9c5d-2f1b0a9e8d7c");
+  REQUIRE(with_literal);
+  CHECK(with_literal->size() == 1);
+
+  // Merged into the built-ins without a prefilter of its own: the gate is off, the user rule works.
+  auto builtin = rules::builtin_rules();
+  REQUIRE(builtin);
+  REQUIRE_FALSE(builtin->prefilter.empty());
+  auto user = rules::parse_rules(std::string(gated_rules).substr(std::string(gated_rules).find("rules:")), "user.yaml");
+  REQUIRE(user);
+  REQUIRE(rules::merge_rules(*builtin, std::move(user).value()));
+  CHECK(builtin->prefilter.empty());
+  auto merged = detect::Detector::compile(std::move(builtin).value());
+  REQUIRE(merged);
+  auto merged_problems = detect::check_rule_examples(*merged);
+  REQUIRE(merged_problems);
+  CHECK(merged_problems->empty());
+}

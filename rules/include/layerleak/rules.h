@@ -91,6 +91,12 @@ struct RuleSet {
   std::vector<Anchor> anchors;
   // Path substrings under which findings are downgraded (SDK test recordings, vendored modules).
   std::vector<std::string> downgrade_paths;
+  // The gate: patterns (in practice literals such as "scw") of which every rule pattern and anchor needs
+  // at least one somewhere in a file to match at all. A file with none of them (and no path anchor)
+  // skips the full matcher, which is what keeps ordinary text at memory-scan speed. Empty: no gate.
+  // Merging a rules file that adds rules or anchors without a `prefilter` of its own empties it,
+  // because its patterns may match text without these literals.
+  std::vector<Pattern> prefilter;
   std::string digest;  // "sha256:..." over the rule sources, in load order
 
   const Rule* find(std::string_view id) const;

@@ -27,6 +27,9 @@ struct CompileErrorDeleter {
 // Why 16 KiB: the longest fixed secret plus its key name fits many times over, and so do a Serverless
 // JWT and a base64-encoded env file (kBackScan); copying it per chunk is noise next to decompression.
 constexpr std::size_t kWindow = 16 * 1024;
+// Files are held back (copied) up to this size while the prefilter has not matched: a file that ends
+// without a prefilter hit never reaches the full matcher. Larger files go through it from the start.
+constexpr std::size_t kGateBytes = 1 << 20;
 // The longest open-shape token (JWT, docker auth) followed past the match end, and for base64 blobs.
 constexpr std::size_t kMaxToken = 4096;
 constexpr std::size_t kMaxBlob = 64 * 1024;
@@ -69,6 +72,7 @@ struct PatternRef {
 struct Detector::Impl {
   rules::RuleSet rules;
   std::unique_ptr<hs_database_t, DatabaseDeleter> database;
+  std::unique_ptr<hs_database_t, DatabaseDeleter> prefilter;  // null when the rules have no gate
   std::unique_ptr<hs_scratch_t, ScratchDeleter> prototype_scratch;
   std::vector<PatternRef> patterns;  // by Hyperscan id
   // Resolved `requires_any`: per rule pattern, anchor indexes and rule pointers.
@@ -138,6 +142,33 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
     return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
   }
   impl->prototype_scratch.reset(scratch);
+
+  if (!impl->rules.prefilter.empty()) {
+    std::vector<const char*> gate_expressions;
+    std::vector<unsigned> gate_flags;
+    std::vector<unsigned> gate_ids;
+    for (const rules::Pattern& p : impl->rules.prefilter) {
+      gate_expressions.push_back(p.regex.c_str());
+      gate_flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
+      gate_ids.push_back(static_cast<unsigned>(gate_ids.size()));
+    }
+    hs_database_t* gate = nullptr;
+    hs_compile_error_t* raw_gate_error = nullptr;
+    rc = hs_compile_multi(gate_expressions.data(), gate_flags.data(), gate_ids.data(),
+                          static_cast<unsigned>(gate_expressions.size()), HS_MODE_STREAM, nullptr, &gate, &raw_gate_error);
+    std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> gate_error(raw_gate_error);
+    if (rc != HS_SUCCESS) {
+      return make_error(Errc::invalid_argument, std::string("Hyperscan rejected a prefilter pattern: ") +
+                                                    (gate_error ? gate_error->message : "unknown error"));
+    }
+    impl->prefilter.reset(gate);
+    // One scratch serves both databases.
+    if (hs_alloc_scratch(gate, &scratch) != HS_SUCCESS) {
+      return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
+    }
+    impl->prototype_scratch.release();
+    impl->prototype_scratch.reset(scratch);
+  }
   return std::shared_ptr<const Detector>(new Detector(std::move(impl)));
 }
 
@@ -184,6 +215,13 @@ class FileScanner {
       return make_error(Errc::internal, "Hyperscan could not open a stream");
     }
     stream_.reset(stream);
+    if (d.prefilter) {
+      hs_stream_t* gate = nullptr;
+      if (hs_open_stream(d.prefilter.get(), 0, &gate) != HS_SUCCESS) {
+        return make_error(Errc::internal, "Hyperscan could not open a stream");
+      }
+      gate_stream_.reset(gate);
+    }
     tail_.reserve(kWindow * 2);
     anchors_seen_.assign(d.rules.anchors.size(), false);
     return Ok{};
@@ -207,9 +245,37 @@ class FileScanner {
         if (path_.ends_with(suffix)) anchors_seen_[a] = true;
       }
     }
+    // A path anchor can make any pattern count: such files skip the gate.
+    gated_ = gate_stream_ != nullptr && std::none_of(anchors_seen_.begin(), anchors_seen_.end(), [](bool b) { return b; });
+    gate_hit_ = false;
+    held_bytes_.clear();
+    if (gated_) hs_reset_stream(gate_stream_.get(), 0, nullptr, nullptr, nullptr);
   }
 
+  // While gated, bytes are only run through the prefilter and held; the first prefilter hit (or a file
+  // outgrowing kGateBytes) sends everything held, then the rest, through the full matcher. The full
+  // matcher gives the same result for any chunking, so holding bytes back never changes findings.
   Status feed(std::span<const char> chunk) {
+    if (!gated_) return scan_chunk(chunk);
+    if (chunk.empty()) return Ok{};
+    hs_error_t rc = hs_scan_stream(gate_stream_.get(), chunk.data(), static_cast<unsigned>(chunk.size()), 0,
+                                   scratch_.get(), &FileScanner::on_gate, this);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan scan failed in " + path_);
+    if (!gate_hit_ && held_bytes_.size() + chunk.size() <= kGateBytes) {
+      held_bytes_.append(chunk.data(), chunk.size());
+      return Ok{};
+    }
+    return open_gate(chunk);
+  }
+
+  Status open_gate(std::span<const char> chunk) {
+    gated_ = false;
+    if (auto st = scan_chunk(std::span<const char>(held_bytes_.data(), held_bytes_.size())); !st) return st;
+    held_bytes_.clear();
+    return scan_chunk(chunk);
+  }
+
+  Status scan_chunk(std::span<const char> chunk) {
     if (chunk.empty()) return Ok{};
     if (auto st = continue_waiting(chunk); !st) return st;
     hs_error_t rc = hs_scan_stream(stream_.get(), chunk.data(), static_cast<unsigned>(chunk.size()), 0,
@@ -221,6 +287,19 @@ class FileScanner {
   }
 
   Result<std::vector<Detection>> finish() {
+    if (gated_) {
+      // A prefilter regex may only be decided at end of data (plain literals never are).
+      if (!gate_hit_) {
+        hs_error_t rc = hs_reset_stream(gate_stream_.get(), 0, scratch_.get(), &FileScanner::on_gate, this);
+        if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan stream reset failed in " + path_);
+      }
+      if (!gate_hit_) {
+        gated_ = false;
+        held_bytes_.clear();
+        return std::vector<Detection>{};
+      }
+      if (auto st = open_gate(std::span<const char>()); !st) return std::move(st).error();
+    }
     // Resetting with a scratch reports the matches that are only decided at end of data.
     hs_error_t rc = hs_reset_stream(stream_.get(), 0, scratch_.get(), &FileScanner::on_match, this);
     if (rc != HS_SUCCESS) return make_error(Errc::internal, "Hyperscan stream reset failed in " + path_);
@@ -238,6 +317,11 @@ class FileScanner {
   }
 
  private:
+  static int on_gate(unsigned, unsigned long long, unsigned long long, unsigned, void* context) {
+    static_cast<FileScanner*>(context)->gate_hit_ = true;
+    return 1;  // one hit is enough: stop the prefilter for this file
+  }
+
   static int on_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* context) {
     auto* self = static_cast<FileScanner*>(context);
     self->hits_.emplace_back(id, static_cast<std::uint64_t>(to));
@@ -571,7 +655,11 @@ class FileScanner {
   int depth_;
   std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch_;
   std::unique_ptr<hs_stream_t, StreamDeleter> stream_;
+  std::unique_ptr<hs_stream_t, StreamDeleter> gate_stream_;  // null without a prefilter
   std::unique_ptr<FileScanner> child_;
+  bool gated_ = false;     // bytes are being held back until the prefilter matches
+  bool gate_hit_ = false;
+  std::string held_bytes_;
 
   std::string path_;
   std::uint64_t position_ = 0;
