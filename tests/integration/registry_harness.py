@@ -138,6 +138,26 @@ class _QuietServer(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _HttpService:
+    """A small HTTP server on 127.0.0.1:<free port> in a daemon thread; subclasses build the handler."""
+
+    _server = None
+    _thread = None
+
+    def _serve(self, handler, name):
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=STOP_TIMEOUT)
+            self._server = None
+
+
 class Registry:
     """Debian's docker-registry on 127.0.0.1:<free port> with filesystem storage in `workdir`.
 
@@ -270,7 +290,7 @@ def make_signing_cert(workdir, cn="layerleak test token issuer"):
     return key, cert, base64.b64encode(der).decode("ascii")
 
 
-class TokenIssuer:
+class TokenIssuer(_HttpService):
     """The token endpoint of the distribution token auth spec, for one registry service.
 
     GET /token?service=S&scope=repository:NAME:ACTIONS (scope may repeat), with Basic credentials; also the
@@ -423,18 +443,7 @@ class TokenIssuer:
                 user, password = form.get("username", [None])[0], form.get("password", [None])[0]
                 self._reply(*issuer.answer(user, password, form.get("scope", []), user is None))
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="token-issuer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=STOP_TIMEOUT)
-            self._server = None
+        return self._serve(Handler, "token-issuer")
 
 
 # ---- a forwarding proxy -----------------------------------------------------------------------------
@@ -442,7 +451,7 @@ class TokenIssuer:
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
-class Proxy:
+class Proxy(_HttpService):
     """Plain-HTTP reverse proxy on 127.0.0.1:<free port> in front of a Registry (GET and HEAD only: the scanner
     only reads; push directly to the registry).
 
@@ -578,21 +587,10 @@ class Proxy:
             def do_HEAD(self):
                 self._forward("HEAD")
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="registry-proxy", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=STOP_TIMEOUT)
-            self._server = None
+        return self._serve(Handler, "registry-proxy")
 
 
-class BlobStore:
+class BlobStore(_HttpService):
     """Object storage stand-in on another origin (127.0.0.1:<other port>): serves a Registry's blobs by
     digest at /<digest>, honours Range, and records the headers of every request it gets."""
 
@@ -634,17 +632,7 @@ class BlobStore:
                 self.end_headers()
                 self.wfile.write(data[start:])
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="blob-store", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=STOP_TIMEOUT)
-            self._server = None
+        return self._serve(Handler, "blob-store")
 
 
 # ---- credentials files and helpers ------------------------------------------------------------------
