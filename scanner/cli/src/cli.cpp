@@ -9,11 +9,13 @@
 #include <iostream>
 #include <thread>
 
+#include "layerleak/cache.h"
 #include "layerleak/cli.h"
 #include "layerleak/detect.h"
 #include "layerleak/pipeline.h"
 #include "layerleak/report.h"
 #include "layerleak/rules.h"
+#include "layerleak/serve.h"
 #include "layerleak/suppress.h"
 
 namespace layerleak::cli {
@@ -31,6 +33,9 @@ void install_interrupt_handler() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // Writes to a closed pipe or socket (a credential helper that exits early, a registry that hangs
+  // up) fail with EPIPE instead of killing the process.
+  ::signal(SIGPIPE, SIG_IGN);
 }
 
 constexpr int kExitClean = 0;
@@ -56,6 +61,10 @@ struct ScanCommand {
   std::string ignore;
   bool progress = false;
   bool no_progress = false;
+  std::string cache_dir;  // --cache DIR: per-layer results shared with other scans and `serve`
+  std::string creds;
+  std::string authfile;
+  bool tls_verify = true;
 };
 
 int fail(const std::string& message) {
@@ -134,6 +143,9 @@ int run_scan(const ScanCommand& cmd) {
   options.max_archive_depth = cmd.max_archive_depth;
   options.max_ratio = cmd.max_ratio;
   options.max_archive_members = cmd.max_archive_members;
+  options.source.registry.creds = cmd.creds;
+  options.source.registry.authfile = cmd.authfile;
+  options.source.registry.tls_verify = cmd.tls_verify;
 
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
@@ -156,6 +168,14 @@ int run_scan(const ScanCommand& cmd) {
       }
     }
     suppressions.ignores = std::move(ignores).value();
+  }
+
+  std::unique_ptr<cache::ScanCache> layer_cache;
+  if (!cmd.cache_dir.empty()) {
+    auto opened = cache::ScanCache::open(cmd.cache_dir);
+    if (!opened) return fail("--cache: " + opened.error().message);
+    layer_cache = std::move(opened).value();
+    options.layer_cache = layer_cache.get();
   }
 
   install_interrupt_handler();
@@ -224,6 +244,42 @@ int run_rules_check(const std::vector<std::string>& rule_files) {
   return problems.empty() ? kExitClean : kExitFindings;
 }
 
+// `layerleak serve`: options as given on the command line; run_serve_command validates them.
+struct ServeCommand {
+  serve::ServeOptions options;
+  std::vector<std::string> rule_files;
+  std::string fail_on = "medium";
+  bool fail_open = false;
+  bool fail_closed = false;
+  std::string platform = "linux/amd64";
+  unsigned jobs = 1;
+  std::uint64_t max_file_size = 1ull << 30;
+  unsigned max_archive_depth = 5;
+  std::uint64_t max_ratio = 1000;
+  std::uint64_t max_archive_members = 100000;
+};
+
+int run_serve_command(ServeCommand cmd) {
+  auto fail_on = rules::parse_severity(cmd.fail_on);
+  if (!fail_on) return fail("--fail-on must be one of info, low, medium, high, critical");
+  if (cmd.fail_open && cmd.fail_closed) return fail("--fail-open and --fail-closed exclude each other");
+  auto platform = oci::Platform::parse(cmd.platform);
+  if (!platform) return fail(platform.error().message);
+  serve::ServeOptions& options = cmd.options;
+  options.fail_on = *fail_on;
+  options.fail_open = cmd.fail_open;
+  options.scan.select.platform = *platform;
+  options.scan.jobs = std::max(1u, cmd.jobs);
+  options.scan.max_file_size = cmd.max_file_size;
+  options.scan.max_archive_depth = cmd.max_archive_depth;
+  options.scan.max_ratio = cmd.max_ratio;
+  options.scan.max_archive_members = cmd.max_archive_members;
+  auto detector = load_detector(cmd.rule_files);
+  if (!detector) return fail(detector.error().message);
+  ::signal(SIGPIPE, SIG_IGN);
+  return serve::run_serve(options, *detector);
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -234,7 +290,8 @@ int run(int argc, char** argv) {
   ScanCommand scan;
   CLI::App* scan_cmd = app.add_subcommand("scan", "Scan an image for Scaleway credentials");
   scan_cmd->add_option("IMAGE", scan.image,
-                       "docker-archive:PATH[:REF], oci-archive:PATH[:REF], oci:DIR[:REF], dir:DIR, or a PATH")
+                       "docker://HOST[:PORT]/REPO[:TAG|@DIGEST], docker-archive:PATH[:REF], oci-archive:PATH[:REF], "
+                       "oci:DIR[:REF], dir:DIR, or a PATH")
       ->required();
   scan_cmd->add_option("--format", scan.format, "Report format: text, json, sarif or gitlab")->capture_default_str();
   scan_cmd->add_option("-o,--output", scan.output, "Write the report to FILE instead of standard output");
@@ -261,8 +318,18 @@ int run(int argc, char** argv) {
   scan_cmd->add_option("--max-archive-members", scan.max_archive_members, "Stop reading an archive after N members")
       ->capture_default_str();
   scan_cmd->add_option("--rules", scan.rule_files, "Extra rules file(s), same format as the built-in ones");
+  scan_cmd->add_option("--creds", scan.creds,
+                       "Registry credentials USER:PASS, or USER with the password in LAYERLEAK_REGISTRY_PASSWORD");
+  scan_cmd->add_option("--authfile", scan.authfile,
+                       "Registry credentials file (docker config.json or containers auth.json); default: "
+                       "$REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json");
+  scan_cmd->add_option("--tls-verify", scan.tls_verify,
+                       "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP)")
+      ->capture_default_str();
   scan_cmd->add_flag("--progress", scan.progress, "Show progress on standard error");
   scan_cmd->add_flag("--no-progress", scan.no_progress, "Never show progress");
+  scan_cmd->add_option("--cache", scan.cache_dir,
+                       "Reuse complete layer results from DIR (SQLite, shared with `serve`); created if missing");
 
   std::vector<std::string> rule_files;
   CLI::App* rules_cmd = app.add_subcommand("rules", "List or check detection rules");
@@ -271,6 +338,45 @@ int run(int argc, char** argv) {
   list_cmd->add_option("--rules", rule_files, "Extra rules file(s)");
   CLI::App* check_cmd = rules_cmd->add_subcommand("check", "Check every rule against its examples");
   check_cmd->add_option("--rules", rule_files, "Extra rules file(s)");
+
+  ServeCommand serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Registry admission service: scan on push, verdicts by digest, "
+                                                    "Kubernetes and Harbor hooks");
+  serve_cmd->add_option("--listen", serve.options.listen, "ADDR:PORT to listen on")->capture_default_str();
+  serve_cmd->add_option("--token-file", serve.options.token_file,
+                        "File with the bearer token every request must carry (required unless listening on loopback)");
+  serve_cmd->add_option("--tls-cert", serve.options.tls_cert, "PEM certificate: serve HTTPS (Kubernetes webhooks need it)");
+  serve_cmd->add_option("--tls-key", serve.options.tls_key, "PEM private key for --tls-cert");
+  serve_cmd->add_option("--workers", serve.options.workers, "Scans running at once")->capture_default_str();
+  serve_cmd->add_option("--queue", serve.options.queue_size, "Scans waiting beyond the running ones; more get 429")
+      ->capture_default_str();
+  serve_cmd->add_option("--scan-timeout", serve.options.scan_timeout_seconds,
+                        "Seconds a scan may run before it is cancelled (and counts as incomplete)")->capture_default_str();
+  serve_cmd->add_option("--admission-wait", serve.options.admission_wait_seconds,
+                        "Seconds an admission request waits for a scan of an image without a verdict")->capture_default_str();
+  serve_cmd->add_flag("--fail-open", serve.fail_open, "Admit images without a verdict in time (warning only)");
+  serve_cmd->add_flag("--fail-closed", serve.fail_closed, "Deny images without a verdict in time (the default)");
+  serve_cmd->add_flag("--log-only", serve.options.log_only, "Never deny admission; log and warn what would be denied");
+  serve_cmd->add_option("--fail-on", serve.fail_on, "Deny images with a finding at or above SEVERITY")->capture_default_str();
+  serve_cmd->add_option("--cache", serve.options.cache_dir,
+                        "Directory of the result cache (SQLite, shared with `scan --cache`); default: in memory");
+  serve_cmd->add_option("-j,--jobs", serve.jobs, "Worker threads per scan")->capture_default_str();
+  serve_cmd->add_option("--platform", serve.platform, "OS/ARCH[/VARIANT] picked from multi-platform images")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-file-size", serve.max_file_size, "Skip (and report) larger files; 0 = no limit")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-archive-depth", serve.max_archive_depth, "Nested archive levels opened")->capture_default_str();
+  serve_cmd->add_option("--max-ratio", serve.max_ratio, "Decompression ratio limit for nested archives")->capture_default_str();
+  serve_cmd->add_option("--max-archive-members", serve.max_archive_members, "Members read per nested archive")
+      ->capture_default_str();
+  serve_cmd->add_option("--rules", serve.rule_files, "Extra rules file(s), same format as the built-in ones");
+  serve_cmd->add_option("--creds", serve.options.scan.source.registry.creds,
+                        "Registry credentials USER:PASS, or USER with the password in LAYERLEAK_REGISTRY_PASSWORD");
+  serve_cmd->add_option("--authfile", serve.options.scan.source.registry.authfile,
+                        "Registry credentials file (docker config.json or containers auth.json)");
+  serve_cmd->add_option("--tls-verify", serve.options.scan.source.registry.tls_verify,
+                        "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -285,6 +391,7 @@ int run(int argc, char** argv) {
     return kExitIncomplete;
   }
   if (*scan_cmd) return run_scan(scan);
+  if (*serve_cmd) return run_serve_command(std::move(serve));
   if (*list_cmd) return run_rules_list(rule_files);
   if (*check_cmd) return run_rules_check(rule_files);
   return fail("unknown command");

@@ -10,6 +10,17 @@ namespace layerleak::pipeline {
 
 std::string_view version() noexcept { return LAYERLEAK_VERSION; }
 
+std::string cache_profile(std::string_view rules_digest, const ScanOptions& options) {
+  return Sha256::of("layerleak " + std::string(version()) + "\nrules " + std::string(rules_digest) +
+                    "\nmax_file_size " + std::to_string(options.max_file_size) +
+                    "\nmax_archive_depth " + std::to_string(options.max_archive_depth) +
+                    "\nmax_ratio " + std::to_string(options.max_ratio) +
+                    "\nmax_archive_bytes " + std::to_string(options.max_archive_bytes) +
+                    "\nmax_archive_members " + std::to_string(options.max_archive_members) +
+                    "\nmax_zip_buffer " + std::to_string(options.max_zip_buffer) + "\n")
+      .str();
+}
+
 namespace {
 
 report::ErrorEntry error_entry(const Error& e, std::optional<std::size_t> layer = std::nullopt) {
@@ -38,6 +49,53 @@ struct Task {
   std::size_t image;
   std::size_t layer;
 };
+
+CachedLayer to_cached(const LayerResult& result) {
+  CachedLayer out;
+  for (const FoundSecret& found : result.detections) {
+    const detect::Detection& d = found.detection;
+    out.detections.push_back(CachedDetection{found.path, found.file, d.rule->id, d.secret, d.offset, d.line, d.column,
+                                             d.severity, d.confidence, d.encoding, d.paired_access_key});
+  }
+  out.changes = result.changes;
+  out.hardlinks = result.hardlinks;
+  out.skipped = result.skipped;
+  out.entries = result.entries;
+  out.bytes_scanned = result.bytes_scanned;
+  out.compressed_bytes = result.compressed_bytes;
+  out.compression = result.compression;
+  return out;
+}
+
+// A cached layer as if it had just been scanned; nullopt when a rule it names is not loaded.
+std::optional<LayerResult> from_cached(CachedLayer cached, const rules::RuleSet& rules, const oci::Layer& layer) {
+  LayerResult out;
+  for (CachedDetection& c : cached.detections) {
+    const rules::Rule* rule = rules.find(c.rule_id);
+    if (!rule) return std::nullopt;
+    detect::Detection d;
+    d.rule = rule;
+    d.secret = std::move(c.secret);
+    d.offset = c.offset;
+    d.line = c.line;
+    d.column = c.column;
+    d.severity = c.severity;
+    d.confidence = c.confidence;
+    d.encoding = std::move(c.encoding);
+    d.paired_access_key = std::move(c.paired_access_key);
+    out.detections.push_back(FoundSecret{std::move(c.path), std::move(c.file), std::move(d)});
+  }
+  out.changes = std::move(cached.changes);
+  out.hardlinks = std::move(cached.hardlinks);
+  out.skipped = std::move(cached.skipped);
+  out.entries = cached.entries;
+  out.bytes_scanned = cached.bytes_scanned;
+  out.compressed_bytes = cached.compressed_bytes;
+  out.compression = std::move(cached.compression);
+  out.blob_digest = layer.blob.digest;
+  out.diff_id = layer.diff_id;
+  return out;
+}
 
 // Runs `work(task, session)` for every task on up to `jobs` threads, one DetectorSession each.
 // Returns the first session-creation error, if any (then nothing ran).
@@ -123,7 +181,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     return scan_report;
   };
 
-  auto source = oci::open_source(reference);
+  auto source = oci::open_source(reference, options.source);
   if (!source) return fail_whole(source.error());
   auto images = (*source)->images(options.select);
   if (!images) return fail_whole(images.error());
@@ -154,9 +212,34 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
   std::uint64_t total_bytes = 0;
   for (const Task& t : tasks) total_bytes += static_cast<std::uint64_t>(std::max<std::int64_t>(0, (*images)[t.image].layers[t.layer].blob.size));
   ProgressMeter progress(options, tasks.size(), total_bytes);
+  const std::string profile = options.layer_cache ? cache_profile(scan_report.rules_digest, options) : std::string();
   Status ran = run_parallel(tasks, options.jobs, detector, [&](const Task& t, detect::DetectorSession& session) {
     const oci::Image& image = (*images)[t.image];
-    results[t.image][t.layer] = scan_layer(**source, image, image.layers[t.layer], session, options, progress);
+    const oci::Layer& layer = image.layers[t.layer];
+    LayerResult& result = results[t.image][t.layer];
+    // Why only layers with both digests declared: the key must name the content before it is read.
+    std::optional<LayerKey> key;
+    if (options.layer_cache && !layer.diff_id.empty() && !layer.blob.digest.empty()) {
+      key = LayerKey{layer.diff_id, layer.blob.digest, profile};
+    }
+    if (key) {
+      if (auto hit = options.layer_cache->get(*key)) {
+        if (auto restored = from_cached(std::move(*hit), detector->rules(), layer)) {
+          result = std::move(*restored);
+          progress.add_bytes(result.compressed_bytes);
+          progress.layer_done();
+          return;
+        }
+      }
+    }
+    // Why check here too: opening a blob may wait on the network; a cancelled scan opens no more.
+    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+      result.error = make_error(Errc::io, "interrupted before the layer was read");
+      progress.layer_done();
+      return;
+    }
+    result = scan_layer(**source, image, layer, session, options, progress);
+    if (key && !result.error) options.layer_cache->put(*key, to_cached(result));
     progress.layer_done();
   });
   progress.finish();

@@ -12,8 +12,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "layerleak/detect.h"
 #include "layerleak/oci.h"
@@ -29,8 +32,56 @@ struct Progress {
   std::uint64_t bytes_done = 0;
 };
 
+// One layer's scan result as plain values, for a LayerCache: everything the report takes from a layer's
+// content (detections, skipped files, counts) and what later layers' visibility needs (its changes),
+// so that a cached layer gives the same report as a scanned one.
+struct CachedDetection {
+  std::string path;     // as reported ("/opt/app.jar!/BOOT-INF/a.yml")
+  std::string file;     // the layer entry that holds it ("/opt/app.jar"): decides visibility
+  std::string rule_id;  // resolved against the detector's rules when read back
+  std::string secret;   // the full secret: a cache holds secrets and must be private to its user
+  std::uint64_t offset = 0;
+  std::uint64_t line = 0;
+  std::uint64_t column = 0;
+  rules::Severity severity = rules::Severity::medium;
+  rules::Confidence confidence = rules::Confidence::medium;
+  std::string encoding = "plain";
+  std::string paired_access_key;
+};
+
+struct CachedLayer {
+  std::vector<CachedDetection> detections;  // in entry order
+  oci::LayerChanges changes;
+  std::map<std::string, std::vector<std::string>> hardlinks;  // target path -> its other names
+  std::vector<report::Skipped> skipped;                       // layer_index unset
+  std::uint64_t entries = 0;
+  std::uint64_t bytes_scanned = 0;
+  std::uint64_t compressed_bytes = 0;
+  std::string compression;  // "gzip", "zstd", "none": a property of the blob, not of the content
+};
+
+// What a cached layer result depends on: the content (diffID), the blob it came from (compression and
+// size are reported too) and the scan profile (tool version, rules digest and limits; cache_profile()).
+struct LayerKey {
+  Digest diff_id;
+  Digest blob_digest;
+  std::string profile;
+};
+
+// Per-layer results shared across scans. Only complete layers are ever put; a layer is looked up by
+// the diffID its (verified) config names, before its blob is opened, and a hit never opens the blob.
+// Implementations must be thread-safe (called from the workers of a scan). A failing cache must not
+// change a result: a failed get is a miss, a failed put is dropped.
+class LayerCache {
+ public:
+  virtual ~LayerCache() = default;
+  virtual std::optional<CachedLayer> get(const LayerKey& key) = 0;
+  virtual void put(const LayerKey& key, const CachedLayer& layer) = 0;
+};
+
 struct ScanOptions {
   oci::SelectOptions select;
+  oci::SourceOptions source;                           // registry credentials and transport
   unsigned jobs = 1;                                   // worker threads (>= 1)
   std::uint64_t max_file_size = 1ull << 30;            // larger files are skipped and reported; 0 = no limit
   // Archives and compressed files inside layers (zip/jar, tar, gzip, zstd, bzip2, xz), by content.
@@ -44,7 +95,14 @@ struct ScanOptions {
   const std::atomic<bool>* cancel = nullptr;
   // Called from worker threads, at most every 100 ms and once at the end; must be cheap and thread-safe.
   std::function<void(const Progress&)> on_progress;
+  // When set, complete layers are read from and written to this cache (layers named by a blob digest
+  // and a diffID only). Not owned; must outlive the scan.
+  LayerCache* layer_cache = nullptr;
 };
+
+// "sha256:..." naming everything besides the content that decides a layer's or an image's result:
+// the tool version, the rules digest and the limits of `options`. Cache keys include it.
+std::string cache_profile(std::string_view rules_digest, const ScanOptions& options);
 
 // Scans every selected image of `reference`. Never throws; errors are inside the report.
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,

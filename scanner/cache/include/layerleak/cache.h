@@ -1,0 +1,69 @@
+// layerleak cache: results that never need computing twice, in one SQLite file shared by `scan --cache`
+// and `serve`.
+//
+// Two kinds of entries: per-layer results (pipeline::CachedLayer) by diffID, blob digest and scan
+// profile, so a base layer shared by many images is read once; and image reports (the JSON report of one
+// image, secrets redacted) by manifest digest and profile, so a verdict survives restarts. Only complete
+// results are ever stored (the pipeline puts complete layers only; callers put complete images only).
+//
+// The file holds full secret values (layer entries must rebuild `--show-secrets` reports): the directory
+// is created 0700 and the file 0600. Thread-safe (one connection behind a mutex); several processes may
+// share the file (WAL, busy timeout). A damaged entry reads as a miss, never as an error.
+//
+// Not responsible for: deciding what is complete (pipeline, serve), eviction (entries are small; delete
+// the file to start over).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "layerleak/core.h"
+#include "layerleak/pipeline.h"
+
+namespace layerleak::cache {
+
+struct CacheStats {
+  std::uint64_t layer_hits = 0;
+  std::uint64_t layer_misses = 0;
+  std::uint64_t layer_puts = 0;
+  std::uint64_t report_hits = 0;
+  std::uint64_t report_misses = 0;
+  std::uint64_t report_puts = 0;
+};
+
+class ScanCache final : public pipeline::LayerCache {
+ public:
+  // Opens or creates DIR/layerleak-cache.sqlite3 (and DIR). Fails with Errc::io naming the path.
+  static Result<std::unique_ptr<ScanCache>> open(const std::string& dir);
+  // A private cache that lives as long as the object (and grows with it: for tests and short runs).
+  static Result<std::unique_ptr<ScanCache>> open_in_memory();
+  ~ScanCache() override;
+  ScanCache(const ScanCache&) = delete;
+  ScanCache& operator=(const ScanCache&) = delete;
+
+  std::optional<pipeline::CachedLayer> get(const pipeline::LayerKey& key) override;
+  void put(const pipeline::LayerKey& key, const pipeline::CachedLayer& layer) override;
+
+  // The JSON report of one complete image scan, by manifest digest ("sha256:...") and profile.
+  std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile);
+  Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json);
+
+  // Counters since open() (this process only).
+  CacheStats stats() const;
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  static Result<std::unique_ptr<ScanCache>> open_file(const std::string& path);
+  explicit ScanCache(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The stored form of a layer result (CBOR, versioned). decode_layer fails with Errc::malformed.
+std::string encode_layer(const pipeline::CachedLayer& layer);
+Result<pipeline::CachedLayer> decode_layer(std::string_view text);
+
+}  // namespace layerleak::cache

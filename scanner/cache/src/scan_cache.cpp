@@ -1,0 +1,259 @@
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+
+#include "layerleak/cache.h"
+
+namespace layerleak::cache {
+
+namespace {
+
+constexpr const char* kFileName = "layerleak-cache.sqlite3";
+constexpr int kSchemaVersion = 1;
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using Db = std::unique_ptr<sqlite3, DbCloser>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+Error db_error(sqlite3* db, const std::string& what) {
+  return make_error(Errc::io, "cache: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+Result<Stmt> prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+    return db_error(db, std::string("cannot prepare \"") + sql + "\"");
+  }
+  return Stmt(raw);
+}
+
+Status exec(sqlite3* db, const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    Error e = make_error(Errc::io, std::string("cache: ") + (message ? message : "error") + " in \"" + sql + "\"");
+    sqlite3_free(message);
+    return e;
+  }
+  return Ok{};
+}
+
+// Binds text (or bytes) by index; SQLITE_TRANSIENT copies, so the argument need not outlive the call.
+void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+void bind_blob(sqlite3_stmt* stmt, int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+}
+std::string column(sqlite3_stmt* stmt, int index) {
+  const void* data = sqlite3_column_blob(stmt, index);
+  const int size = sqlite3_column_bytes(stmt, index);
+  return data ? std::string(static_cast<const char*>(data), static_cast<std::size_t>(size)) : std::string();
+}
+
+// Resets a statement (and its bindings) when the scope ends, so it is ready for the next use.
+struct Reset {
+  sqlite3_stmt* stmt;
+  ~Reset() {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+  }
+};
+
+}  // namespace
+
+struct ScanCache::Impl {
+  std::string path;
+  std::mutex mutex;  // guards the connection and its statements
+  Db db;
+  Stmt get_layer;
+  Stmt get_blob;
+  Stmt put_layer;
+  Stmt put_blob;
+  Stmt get_report;
+  Stmt put_report;
+  std::atomic<std::uint64_t> layer_hits{0}, layer_misses{0}, layer_puts{0};
+  std::atomic<std::uint64_t> report_hits{0}, report_misses{0}, report_puts{0};
+};
+
+ScanCache::ScanCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ScanCache::~ScanCache() = default;
+
+Result<std::unique_ptr<ScanCache>> ScanCache::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(Errc::io, "cache: cannot create directory " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  return open_file((std::filesystem::path(dir) / kFileName).string());
+}
+
+Result<std::unique_ptr<ScanCache>> ScanCache::open_in_memory() { return open_file(":memory:"); }
+
+Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(impl->path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  impl->db.reset(raw);
+  if (rc != SQLITE_OK) return db_error(raw, "cannot open " + impl->path);
+  if (path != ":memory:") ::chmod(impl->path.c_str(), 0600);
+  sqlite3* db = impl->db.get();
+  // Why a busy timeout: `scan --cache` and `serve` may share the file; WAL lets readers run while one
+  // process writes, and the timeout waits out the other's short write transactions.
+  sqlite3_busy_timeout(db, 10000);
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                          "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                          "CREATE TABLE IF NOT EXISTS layers (diff_id TEXT NOT NULL, profile TEXT NOT NULL, "
+                          "result BLOB NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (diff_id, profile))",
+                          "CREATE TABLE IF NOT EXISTS blobs (blob_digest TEXT NOT NULL PRIMARY KEY, diff_id TEXT NOT NULL, "
+                          "compression TEXT NOT NULL, compressed_bytes INTEGER NOT NULL)",
+                          "CREATE TABLE IF NOT EXISTS reports (manifest_digest TEXT NOT NULL, profile TEXT NOT NULL, "
+                          "report TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (manifest_digest, profile))"}) {
+    if (auto st = exec(db, sql); !st) return std::move(st).error().with_context(impl->path);
+  }
+  {
+    auto version = prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+    if (!version) return std::move(version).error();
+    if (sqlite3_step(version->get()) == SQLITE_ROW) {
+      if (column(version->get(), 0) != std::to_string(kSchemaVersion)) {
+        return make_error(Errc::unsupported, "cache: " + impl->path + " was written by another layerleak version "
+                                             "(schema " + column(version->get(), 0) + "); remove it or use another --cache DIR");
+      }
+    } else {
+      const std::string sql = "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')";
+      if (auto st = exec(db, sql.c_str()); !st) return std::move(st).error();
+    }
+  }
+  struct {
+    Stmt* stmt;
+    const char* sql;
+  } statements[] = {
+      {&impl->get_layer, "SELECT result FROM layers WHERE diff_id = ?1 AND profile = ?2"},
+      {&impl->get_blob, "SELECT diff_id, compression, compressed_bytes FROM blobs WHERE blob_digest = ?1"},
+      {&impl->put_layer, "INSERT OR REPLACE INTO layers VALUES (?1, ?2, ?3, ?4)"},
+      {&impl->put_blob, "INSERT OR REPLACE INTO blobs VALUES (?1, ?2, ?3, ?4)"},
+      {&impl->get_report, "SELECT report FROM reports WHERE manifest_digest = ?1 AND profile = ?2"},
+      {&impl->put_report, "INSERT OR REPLACE INTO reports VALUES (?1, ?2, ?3, ?4)"},
+  };
+  for (auto& [stmt, sql] : statements) {
+    auto prepared = prepare(db, sql);
+    if (!prepared) return std::move(prepared).error();
+    *stmt = std::move(prepared).value();
+  }
+  return std::unique_ptr<ScanCache>(new ScanCache(std::move(impl)));
+}
+
+std::optional<pipeline::CachedLayer> ScanCache::get(const pipeline::LayerKey& key) {
+  std::string compression;
+  std::uint64_t compressed_bytes = 0;
+  std::string stored;
+  {
+    std::lock_guard lock(impl_->mutex);
+    // The blob must be known to hold this content: compression and size are reported per blob.
+    sqlite3_stmt* blob = impl_->get_blob.get();
+    Reset reset_blob{blob};
+    bind_text(blob, 1, key.blob_digest.str());
+    if (sqlite3_step(blob) != SQLITE_ROW || column(blob, 0) != key.diff_id.str()) {
+      ++impl_->layer_misses;
+      return std::nullopt;
+    }
+    compression = column(blob, 1);
+    compressed_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(blob, 2));
+    sqlite3_stmt* layer = impl_->get_layer.get();
+    Reset reset_layer{layer};
+    bind_text(layer, 1, key.diff_id.str());
+    bind_text(layer, 2, key.profile);
+    if (sqlite3_step(layer) != SQLITE_ROW) {
+      ++impl_->layer_misses;
+      return std::nullopt;
+    }
+    stored = column(layer, 0);
+  }
+  auto decoded = decode_layer(stored);
+  if (!decoded) {
+    ++impl_->layer_misses;
+    return std::nullopt;
+  }
+  decoded->compression = std::move(compression);
+  decoded->compressed_bytes = compressed_bytes;
+  ++impl_->layer_hits;
+  return std::move(decoded).value();
+}
+
+void ScanCache::put(const pipeline::LayerKey& key, const pipeline::CachedLayer& layer) {
+  const std::string encoded = encode_layer(layer);
+  const auto now = static_cast<sqlite3_int64>(std::time(nullptr));
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  if (!exec(db, "BEGIN IMMEDIATE")) return;
+  bool ok = true;
+  {
+    sqlite3_stmt* stmt = impl_->put_layer.get();
+    Reset reset{stmt};
+    bind_text(stmt, 1, key.diff_id.str());
+    bind_text(stmt, 2, key.profile);
+    bind_blob(stmt, 3, encoded);
+    sqlite3_bind_int64(stmt, 4, now);
+    ok = sqlite3_step(stmt) == SQLITE_DONE;
+  }
+  if (ok) {
+    sqlite3_stmt* stmt = impl_->put_blob.get();
+    Reset reset{stmt};
+    bind_text(stmt, 1, key.blob_digest.str());
+    bind_text(stmt, 2, key.diff_id.str());
+    bind_text(stmt, 3, layer.compression);
+    sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(layer.compressed_bytes));
+    ok = sqlite3_step(stmt) == SQLITE_DONE;
+  }
+  // A failed put is dropped (the cache must never change a result); the next scan simply misses.
+  if (ok && exec(db, "COMMIT")) {
+    ++impl_->layer_puts;
+  } else {
+    (void)exec(db, "ROLLBACK");
+  }
+}
+
+std::optional<std::string> ScanCache::get_report(const std::string& manifest_digest, const std::string& profile) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3_stmt* stmt = impl_->get_report.get();
+  Reset reset{stmt};
+  bind_text(stmt, 1, manifest_digest);
+  bind_text(stmt, 2, profile);
+  if (sqlite3_step(stmt) != SQLITE_ROW) {
+    ++impl_->report_misses;
+    return std::nullopt;
+  }
+  ++impl_->report_hits;
+  return column(stmt, 0);
+}
+
+Status ScanCache::put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3_stmt* stmt = impl_->put_report.get();
+  Reset reset{stmt};
+  bind_text(stmt, 1, manifest_digest);
+  bind_text(stmt, 2, profile);
+  bind_text(stmt, 3, report_json);
+  sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(std::time(nullptr)));
+  if (sqlite3_step(stmt) != SQLITE_DONE) return db_error(impl_->db.get(), "cannot store the report of " + manifest_digest);
+  ++impl_->report_puts;
+  return Ok{};
+}
+
+CacheStats ScanCache::stats() const {
+  return CacheStats{impl_->layer_hits.load(), impl_->layer_misses.load(), impl_->layer_puts.load(),
+                    impl_->report_hits.load(), impl_->report_misses.load(), impl_->report_puts.load()};
+}
+
+const std::string& ScanCache::path() const { return impl_->path; }
+
+}  // namespace layerleak::cache

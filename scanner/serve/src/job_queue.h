@@ -1,0 +1,117 @@
+// The scan jobs of `serve`: a bounded queue in front of a fixed pool of workers, one time limit per
+// scan, deduplication of identical requests in flight, and the verdict store (results of complete
+// scans, by manifest digest, in the ScanCache). Internal to the serve library.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "layerleak/cache.h"
+#include "layerleak/serve.h"
+
+namespace layerleak::serve {
+
+// Counters for /metrics. Everything is atomic; read without locks.
+struct Metrics {
+  static constexpr double kBuckets[] = {0.1, 0.5, 1, 5, 10, 30, 60, 300};
+  std::atomic<std::uint64_t> scans_allow{0}, scans_deny{0}, scans_unknown{0}, scans_timed_out{0};
+  std::atomic<std::uint64_t> findings{0};
+  std::atomic<std::uint64_t> duration_ms_sum{0};
+  std::atomic<std::uint64_t> duration_buckets[std::size(kBuckets)] = {};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> verdict_cache_answers{0};  // jobs answered from stored reports
+  std::atomic<std::uint64_t> registry_manifests{0};
+  std::atomic<std::uint64_t> admission_allowed{0}, admission_denied{0};
+  std::atomic<std::uint64_t> unauthorized{0};
+};
+
+enum class JobState { queued, running, done, failed };
+std::string_view job_state_name(JobState s) noexcept;
+
+struct JobSpec {
+  std::string reference;
+  oci::SourceOptions source;
+  std::optional<wire::HarborScanRequest> harbor;  // set for Harbor scan requests (report mapping)
+};
+
+// A consistent copy of a job, for answering requests.
+struct JobView {
+  std::string id;
+  JobSpec spec;
+  JobState state = JobState::queued;
+  std::string report_json;                  // done: the JSON report (secrets redacted)
+  std::vector<wire::ImageVerdict> verdicts;  // done: one per image
+  std::string error;                        // failed: why
+  bool from_cache = false;
+};
+
+class JobQueue {
+ public:
+  JobQueue(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::ScanCache& cache,
+           Metrics& metrics);
+  ~JobQueue();
+  JobQueue(const JobQueue&) = delete;
+  JobQueue& operator=(const JobQueue&) = delete;
+
+  enum class Outcome { accepted, existing, full, stopping };
+  struct Submitted {
+    Outcome outcome;
+    std::string id;  // accepted/existing
+  };
+  // Queues a scan, or returns the job already queued or running for the same reference (and
+  // credentials), or a finished job made at once from a stored report when the reference names a digest
+  // scanned before. `full` when the queue holds queue_size jobs.
+  Submitted submit(JobSpec spec);
+
+  std::optional<JobView> get(const std::string& id) const;
+  // Waits until the job is done or failed, or `deadline`; false on timeout (or unknown id).
+  bool wait(const std::string& id, std::chrono::steady_clock::time_point deadline) const;
+  // The stored report (JSON) naming `manifest_digest`, if a complete scan produced one.
+  std::optional<std::string> stored_report(const std::string& manifest_digest);
+  // Whether a queued or running job's reference names `manifest_digest`.
+  bool pending(const std::string& manifest_digest) const;
+
+  std::size_t queued() const;
+  std::size_t running() const;
+  bool accepting() const { return !stopping_.load(); }
+  // Stops taking jobs, cancels running scans, fails queued ones, joins the workers. Idempotent.
+  void stop();
+
+ private:
+  struct Job;
+  void work();
+  void watch();
+  void run(Job& job);
+  void finish(const std::shared_ptr<Job>& job);
+  void store(const std::string& requested_digest, const std::string& report_json, const std::vector<wire::ImageVerdict>& verdicts);
+  static std::string dedup_key(const JobSpec& spec);
+
+  const ServeOptions& options_;
+  std::shared_ptr<const detect::Detector> detector_;
+  cache::ScanCache& cache_;
+  Metrics& metrics_;
+  std::string profile_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;  // a job changed state, or stop
+  std::condition_variable work_ready_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::map<std::string, std::string> active_;  // dedup key -> job id (queued or running)
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::deque<std::string> finished_;  // ids, oldest first, for eviction
+  std::size_t running_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> workers_;
+  std::thread watchdog_;
+};
+
+}  // namespace layerleak::serve

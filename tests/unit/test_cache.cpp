@@ -1,0 +1,254 @@
+// The scan cache: a cached re-scan gives the same report as an uncached one without opening any layer
+// blob, incomplete layers are never stored, and the SQLite store round-trips every field.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixture_builder.h"
+#include "layerleak/cache.h"
+#include "layerleak/pipeline.h"
+#include "test_support.h"
+
+using namespace layerleak;
+namespace fx = layerleak::testing;
+using layerleak::testing::TempDir;
+
+namespace {
+
+const std::string kSecret = "6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c";
+const std::string kSecret2 = "9a8b7c6d-1e2f-4a3b-8c5d-6e7f8a9b0c1d";
+const std::string kAccess = "SCW0RE86AB2CD4EF6GH8";
+
+// Findings in every visibility, a hardlink, a nested archive, a skipped file, and a shared base layer.
+fx::LayerSpec base_layer() {
+  fx::LayerSpec base;
+  base.created_by = "ADD rootfs.tar /";
+  base.layer.dir("etc").file("etc/os-release", "ID=debian\n").file("etc/scw.env", "SCW_SECRET_KEY=" + kSecret2 + "\n");
+  return base;
+}
+
+fx::ImageSpec app_image(const std::string& tag, const std::string& motd) {
+  fx::ImageSpec spec;
+  spec.repo_tags = {"example/app:" + tag};
+  fx::LayerSpec app;
+  app.compression = fx::Compression::zstd;
+  app.created_by = "COPY . /app";
+  const std::string nested = fx::tar_of({{"conf/", ""}, {"conf/.env", "SCW_SECRET_KEY=" + kSecret + "\n"}});
+  app.layer.dir("app")
+      .file("app/.env", "# settings\nSCW_ACCESS_KEY=" + kAccess + "\nSCW_SECRET_KEY=" + kSecret + "\n")
+      .hardlink("app/.env.link", "app/.env")
+      .file("app/settings.env", "SCW_SECRET_KEY=" + kSecret + "\n")
+      .file("app/bundle.tar", nested)
+      .file("app/big.bin", std::string(4096, 'x'));
+  fx::LayerSpec remove;
+  remove.compression = fx::Compression::none;
+  remove.created_by = "RUN rm /app/.env";
+  remove.layer.whiteout("app/.env").opaque("etc").file("app/settings.env", "SCW_SECRET_KEY=${SCW_SECRET_KEY}\n");
+  fx::LayerSpec last;
+  last.created_by = "COPY motd /etc/motd";
+  last.layer.file("etc/motd", motd);
+  spec.layers = {base_layer(), app, remove, last};
+  spec.env = {"PATH=/usr/bin"};
+  return spec;
+}
+
+std::string json_of(report::ScanReport r) {
+  for (auto& image : r.images) image.duration_ms = 0;
+  std::ostringstream out;
+  report::ReportOptions options;
+  options.show_secrets = true;
+  REQUIRE(report::write_report(r, report::Format::json, options, out));
+  return out.str();
+}
+
+report::ScanReport scan(const std::string& reference, pipeline::LayerCache* cache, unsigned jobs = 2) {
+  pipeline::ScanOptions options;
+  options.jobs = jobs;
+  options.max_file_size = 1024;  // big.bin is skipped, and the skip must come back from the cache
+  options.layer_cache = cache;
+  return pipeline::scan(reference, fx::builtin_detector(), options);
+}
+
+// Counts the calls a cache gets, around a real one.
+class CountingCache final : public pipeline::LayerCache {
+ public:
+  explicit CountingCache(pipeline::LayerCache& inner) : inner_(inner) {}
+  std::optional<pipeline::CachedLayer> get(const pipeline::LayerKey& key) override {
+    auto hit = inner_.get(key);
+    (hit ? hits : misses)++;
+    return hit;
+  }
+  void put(const pipeline::LayerKey& key, const pipeline::CachedLayer& layer) override {
+    ++puts;
+    inner_.put(key, layer);
+  }
+  std::atomic<int> hits{0}, misses{0}, puts{0};
+
+ private:
+  pipeline::LayerCache& inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a cached re-scan gives the same report as an uncached scan, without reading the layer blobs") {
+  TempDir dir;
+  const std::string layout = dir.file("layout");
+  REQUIRE(fx::write_oci_layout({app_image("1", "welcome\n")}, layout));
+  const std::string reference = "oci:" + layout + ":1";
+
+  auto first = scan(reference, nullptr);
+  REQUIRE(first.complete());
+  REQUIRE(first.images.at(0).findings.size() >= 4);
+  const std::string uncached = json_of(std::move(first));
+
+  auto opened = cache::ScanCache::open(dir.file("cache"));
+  REQUIRE(opened);
+  CountingCache counting(**opened);
+  CHECK(json_of(scan(reference, &counting)) == uncached);
+  CHECK(counting.misses == 4);
+  CHECK(counting.puts == 4);
+
+  // The blobs are gone: a hit must not open them, and the report is still identical.
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(layout) / "blobs" / "sha256")) {
+    const std::string content = [&] {
+      std::ifstream in(entry.path(), std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }();
+    if (content.empty() || content.front() != '{') std::filesystem::remove(entry.path());  // layers, not JSON
+  }
+  CHECK(json_of(scan(reference, &counting, 1)) == uncached);
+  CHECK(counting.hits == 4);
+  CHECK(counting.puts == 4);
+
+  // The file persists: a fresh process (a fresh cache object) hits too.
+  opened->reset();
+  auto reopened = cache::ScanCache::open(dir.file("cache"));
+  REQUIRE(reopened);
+  CHECK(json_of(scan(reference, reopened->get())) == uncached);
+  CHECK((*reopened)->stats().layer_hits == 4);
+}
+
+TEST_CASE("a base layer shared by two images is scanned once") {
+  TempDir dir;
+  const std::string one = dir.file("one.tar");
+  const std::string two = dir.file("two.tar");
+  REQUIRE(fx::write_file(one, fx::oci_archive({app_image("1", "one\n")})));
+  REQUIRE(fx::write_file(two, fx::oci_archive({app_image("2", "two\n")})));
+  auto opened = cache::ScanCache::open_in_memory();
+  REQUIRE(opened);
+  CountingCache counting(**opened);
+  const std::string expected_two = json_of(scan("oci-archive:" + two, nullptr));
+  (void)scan("oci-archive:" + one, &counting);
+  CHECK(counting.misses == 4);
+  CHECK(json_of(scan("oci-archive:" + two, &counting)) == expected_two);
+  CHECK(counting.hits == 3);    // base, app and whiteout layers are the same content
+  CHECK(counting.misses == 5);  // only the motd layer differs
+}
+
+TEST_CASE("incomplete layers are never cached") {
+  TempDir dir;
+  fx::ContainerOptions hostile;
+  hostile.truncate_last_layer_blob = true;
+  const std::string path = dir.file("truncated.tar");
+  REQUIRE(fx::write_file(path, fx::oci_archive({app_image("1", std::string(20000, 'm'))}, hostile)));
+  auto opened = cache::ScanCache::open_in_memory();
+  REQUIRE(opened);
+  CountingCache counting(**opened);
+  auto first = scan("oci-archive:" + path, &counting);
+  REQUIRE_FALSE(first.complete());
+  CHECK(counting.puts == 3);
+  auto second = scan("oci-archive:" + path, &counting);
+  CHECK_FALSE(second.complete());
+  CHECK(counting.hits == 3);
+  CHECK(json_of(std::move(first)) == json_of(std::move(second)));
+
+  SECTION("nor interrupted ones") {
+    std::atomic<bool> cancel{true};
+    pipeline::ScanOptions options;
+    options.cancel = &cancel;
+    auto fresh = cache::ScanCache::open_in_memory();
+    REQUIRE(fresh);
+    options.layer_cache = fresh->get();
+    auto r = pipeline::scan("oci-archive:" + path, fx::builtin_detector(), options);
+    CHECK_FALSE(r.complete());
+    CHECK((*fresh)->stats().layer_puts == 0);
+  }
+}
+
+TEST_CASE("different rules or limits do not share cached layers") {
+  pipeline::ScanOptions a;
+  pipeline::ScanOptions b;
+  b.max_file_size = 5;
+  CHECK(pipeline::cache_profile("sha256:1", a) != pipeline::cache_profile("sha256:2", a));
+  CHECK(pipeline::cache_profile("sha256:1", a) != pipeline::cache_profile("sha256:1", b));
+  CHECK(pipeline::cache_profile("sha256:1", a) == pipeline::cache_profile("sha256:1", a));
+}
+
+TEST_CASE("the layer codec round-trips arbitrary bytes in names and rejects damage") {
+  pipeline::CachedLayer layer;
+  layer.detections.push_back({"/a\xff\xfe/b.jar!/c.yml", "/a\xff\xfe/b.jar", "scaleway.secret-key", kSecret, 7, 2, 3,
+                              rules::Severity::critical, rules::Confidence::high, "base64", kAccess});
+  layer.changes.record("/a\xff\xfe", true);
+  layer.changes.record("/a\xff\xfe/b.jar", false);
+  layer.changes.record("/gone/.wh.x", false);
+  layer.changes.record("/d/.wh..wh..opq", false);
+  layer.hardlinks["/x"] = {"/y", "/z"};
+  layer.skipped.push_back({"/big", std::nullopt, "too big"});
+  layer.entries = 5;
+  layer.bytes_scanned = 1234;
+  layer.compressed_bytes = 99;
+  layer.compression = "zstd";
+  const std::string encoded = cache::encode_layer(layer);
+  CHECK(encoded == cache::encode_layer(layer));
+  auto decoded = cache::decode_layer(encoded);
+  REQUIRE(decoded);
+  CHECK(cache::encode_layer(*decoded) == encoded);
+  REQUIRE(decoded->detections.size() == 1);
+  CHECK(decoded->detections[0].path == "/a\xff\xfe/b.jar!/c.yml");
+  CHECK(decoded->detections[0].severity == rules::Severity::critical);
+  CHECK(decoded->changes.whiteouts == layer.changes.whiteouts);
+  CHECK(decoded->changes.opaque_dirs == layer.changes.opaque_dirs);
+  CHECK(decoded->changes.directories == layer.changes.directories);
+  CHECK(decoded->hardlinks == layer.hardlinks);
+  CHECK_FALSE(cache::decode_layer(encoded.substr(0, encoded.size() / 2)));
+  CHECK_FALSE(cache::decode_layer("not cbor"));
+}
+
+TEST_CASE("the cache stores reports by manifest digest and is safe to share between threads") {
+  TempDir dir;
+  auto opened = cache::ScanCache::open(dir.file("c"));
+  REQUIRE(opened);
+  cache::ScanCache& c = **opened;
+  CHECK_FALSE(c.get_report("sha256:aa", "p"));
+  REQUIRE(c.put_report("sha256:aa", "p", "{\"x\":1}"));
+  CHECK(c.get_report("sha256:aa", "p") == std::optional<std::string>("{\"x\":1}"));
+  CHECK_FALSE(c.get_report("sha256:aa", "q"));
+  CHECK(std::filesystem::status(c.path()).permissions() == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+
+  auto d = Digest::parse("sha256:" + std::string(64, 'a'));
+  auto blob = Digest::parse("sha256:" + std::string(64, 'b'));
+  REQUIRE(d);
+  REQUIRE(blob);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        pipeline::CachedLayer layer;
+        layer.entries = static_cast<std::uint64_t>(i);
+        layer.compression = "gzip";
+        c.put({*d, *blob, "p" + std::to_string(t)}, layer);
+        (void)c.get({*d, *blob, "p" + std::to_string(t)});
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(c.stats().layer_puts == 200);
+  auto hit = c.get({*d, *blob, "p0"});
+  REQUIRE(hit);
+  CHECK(hit->compression == "gzip");
+  // A blob digest that names other content is a miss.
+  auto other = Digest::parse("sha256:" + std::string(64, 'c'));
+  CHECK_FALSE(c.get({*other, *blob, "p0"}));
+}

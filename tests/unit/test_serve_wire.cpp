@@ -1,0 +1,199 @@
+// The request/response mappings of `serve`: registry notifications, Kubernetes AdmissionReview and
+// ImageReview, Harbor's scanner adapter API, and verdicts from JSON reports.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "layerleak/serve.h"
+
+using namespace layerleak;
+using namespace layerleak::serve::wire;
+using nlohmann::json;
+
+namespace {
+
+const std::string kDigest = "sha256:" + std::string(64, 'a');
+const std::string kDigest2 = "sha256:" + std::string(64, 'b');
+
+std::string report_json(bool complete, const std::string& severity, const std::string& visibility = "runtime") {
+  json finding = {{"rule_id", "scaleway.secret-key"}, {"title", "Scaleway API secret key"}, {"severity", severity},
+                  {"confidence", "high"}, {"secret", "6f2c****6b7c"}, {"fingerprint", "sha256:ff"},
+                  {"location", {{"kind", "layer"}, {"layer_index", 1}, {"layer_digest", kDigest2}, {"diff_id", kDigest2},
+                                {"created_by", "COPY .env /app/"}, {"path", "/app/.env"}, {"line", 2}, {"column", 16}}},
+                  {"visibility", visibility}, {"hidden_by_layer", visibility == "deleted" ? json(2) : json(nullptr)}};
+  json image = {{"reference", "docker://reg:5000/app@" + kDigest}, {"manifest_digest", kDigest},
+                {"findings", json::array({finding})}, {"complete", complete},
+                {"errors", complete ? json::array() : json::array({{{"code", "network"}, {"message", "connection refused"}}})}};
+  return json{{"schema_version", 1}, {"tool", {{"version", "0.1.0"}}}, {"images", json::array({image})}}.dump();
+}
+
+}  // namespace
+
+TEST_CASE("verdicts from reports: deny names rule, layer and path; incomplete is unknown") {
+  auto deny = verdicts_from_report(report_json(true, "critical", "deleted"), rules::Severity::medium);
+  REQUIRE(deny);
+  REQUIRE(deny->size() == 1);
+  const ImageVerdict& v = (*deny)[0];
+  CHECK(v.verdict == Verdict::deny);
+  CHECK(v.manifest_digest == kDigest);
+  CHECK(v.reason.find("scaleway.secret-key (critical) in layer 1 sha256:bbbbbbbbbbbb (COPY .env /app/) at /app/.env:2") != std::string::npos);
+  CHECK(v.reason.find("deleted by layer 2") != std::string::npos);
+  CHECK(v.reason.find("6f2c") == std::string::npos);  // never the secret
+  auto summary = json::parse(v.summary_json);
+  CHECK(summary["verdict"] == "deny");
+  CHECK(summary["findings"][0]["path"] == "/app/.env");
+
+  auto low = verdicts_from_report(report_json(true, "low"), rules::Severity::medium);
+  REQUIRE(low);
+  CHECK((*low)[0].verdict == Verdict::allow);
+  auto incomplete = verdicts_from_report(report_json(false, "critical"), rules::Severity::medium);
+  REQUIRE(incomplete);
+  CHECK((*incomplete)[0].verdict == Verdict::unknown);
+  CHECK((*incomplete)[0].reason.find("connection refused") != std::string::npos);
+  CHECK_FALSE(verdicts_from_report("[]", rules::Severity::medium));
+  CHECK_FALSE(verdicts_from_report("{\"images\": 3}", rules::Severity::medium));
+}
+
+TEST_CASE("registry notifications: manifest pushes become docker:// references, the rest is ignored") {
+  const std::string body = json{{"events", json::array({
+      {{"action", "push"}, {"target", {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", kDigest},
+                                       {"repository", "team/app"}, {"tag", "1.0"}}},
+       {"request", {{"host", "127.0.0.1:5000"}}}},
+      {{"action", "push"}, {"target", {{"mediaType", "application/octet-stream"}, {"digest", kDigest2}, {"repository", "team/app"}}},
+       {"request", {{"host", "127.0.0.1:5000"}}}},
+      {{"action", "pull"}, {"target", {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", kDigest2},
+                                       {"repository", "team/app"}}},
+       {"request", {{"host", "127.0.0.1:5000"}}}},
+      {{"action", "push"}, {"target", {{"mediaType", "application/vnd.docker.distribution.manifest.v2+json"}, {"digest", kDigest},
+                                       {"repository", "team/app"}}},
+       {"request", {{"host", "127.0.0.1:5000"}}}},  // the same manifest again (tag push): once
+  })}}.dump();
+  auto pushed = parse_registry_events(body);
+  REQUIRE(pushed);
+  REQUIRE(pushed->size() == 1);
+  CHECK((*pushed)[0].reference == "docker://127.0.0.1:5000/team/app@" + kDigest);
+  CHECK((*pushed)[0].digest == kDigest);
+  CHECK_FALSE(parse_registry_events("{\"nope\":1}"));
+  CHECK_FALSE(parse_registry_events("garbage"));
+}
+
+TEST_CASE("Kubernetes image names map to docker:// references") {
+  CHECK(*pod_image_reference("nginx") == "docker://docker.io/library/nginx:latest");
+  CHECK(*pod_image_reference("team/app:1") == "docker://docker.io/team/app:1");
+  CHECK(*pod_image_reference("localhost:5000/app") == "docker://localhost:5000/app:latest");
+  CHECK(*pod_image_reference("rg.fr-par.scw.cloud/ns/app:2@" + kDigest) == "docker://rg.fr-par.scw.cloud/ns/app:2@" + kDigest);
+  CHECK(*pod_image_reference("127.0.0.1:5000/app@" + kDigest) == "docker://127.0.0.1:5000/app@" + kDigest);
+  CHECK_FALSE(pod_image_reference(""));
+  CHECK_FALSE(pod_image_reference("oci-archive:///etc/passwd"));
+  CHECK_FALSE(pod_image_reference("app@sha256:short"));
+  CHECK_FALSE(pod_image_reference("a b"));
+  CHECK(reference_digest("docker://r/app@" + kDigest) == kDigest);
+  CHECK_FALSE(reference_digest("docker://r/app:1"));
+}
+
+TEST_CASE("AdmissionReview: every container list of a Pod or a pod template") {
+  json pod = {{"kind", "Pod"},
+              {"spec", {{"initContainers", json::array({{{"name", "i"}, {"image", "init:1"}}})},
+                        {"containers", json::array({{{"name", "a"}, {"image", "app:1"}}, {{"name", "b"}, {"image", "app:1"}}})},
+                        {"ephemeralContainers", json::array({{{"name", "d"}, {"image", "debug:1"}}})}}}};
+  json review = {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"},
+                 {"request", {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"}, {"object", pod}}}};
+  auto request = parse_admission_review(review.dump());
+  REQUIRE(request);
+  CHECK(request->uid == "705ab4f5-6393-11e8-b7cc-42010a800002");
+  CHECK(request->images == std::vector<std::string>{"init:1", "app:1", "debug:1"});
+
+  json deployment = {{"kind", "Deployment"}, {"spec", {{"template", {{"spec", pod["spec"]}}}}}};
+  review["request"]["object"] = deployment;
+  auto from_template = parse_admission_review(review.dump());
+  REQUIRE(from_template);
+  CHECK(from_template->images.size() == 3);
+
+  review["request"]["object"] = nullptr;  // DELETE
+  auto deleted = parse_admission_review(review.dump());
+  REQUIRE(deleted);
+  CHECK(deleted->images.empty());
+
+  CHECK_FALSE(parse_admission_review(json{{"kind", "AdmissionReview"}, {"apiVersion", "admission.k8s.io/v1"}}.dump()));
+  CHECK_FALSE(parse_admission_review(json{{"kind", "Other"}}.dump()));
+}
+
+TEST_CASE("review decisions: deny with reasons, fail-open and fail-closed, log-only") {
+  std::vector<ImageDecision> images = {{"app:1", Verdict::allow, "clean"},
+                                       {"leaky:1", Verdict::deny, "leaky:1: scaleway.secret-key in layer 1 at /app/.env:2"},
+                                       {"new:1", Verdict::unknown, "scan in progress"}};
+  ReviewDecision closed = decide(images, false, false);
+  CHECK_FALSE(closed.allowed);
+  CHECK(closed.reason.find("/app/.env:2") != std::string::npos);
+  CHECK(closed.reason.find("new:1: no verdict (scan in progress); denied (fail-closed)") != std::string::npos);
+
+  ReviewDecision open = decide({images[0], images[2]}, true, false);
+  CHECK(open.allowed);
+  REQUIRE(open.warnings.size() == 1);
+  CHECK(open.warnings[0].find("fail-open") != std::string::npos);
+
+  ReviewDecision log_only = decide(images, false, true);
+  CHECK(log_only.allowed);
+  CHECK(log_only.warnings.size() == 2);
+
+  ReviewRequest request{"admission.k8s.io/v1", "uid-1", {}};
+  json response = json::parse(admission_response(request, closed));
+  CHECK(response["apiVersion"] == "admission.k8s.io/v1");
+  CHECK(response["kind"] == "AdmissionReview");
+  CHECK(response["response"]["uid"] == "uid-1");
+  CHECK(response["response"]["allowed"] == false);
+  CHECK(response["response"]["status"]["code"] == 403);
+  CHECK(response["response"]["status"]["message"].get<std::string>().find("scaleway.secret-key") != std::string::npos);
+
+  json allowed = json::parse(admission_response(request, open));
+  CHECK(allowed["response"]["allowed"] == true);
+  CHECK_FALSE(allowed["response"].contains("status"));
+  CHECK(allowed["response"]["warnings"].size() == 1);
+}
+
+TEST_CASE("ImageReview: images in, status out") {
+  json review = {{"apiVersion", "imagepolicy.k8s.io/v1alpha1"}, {"kind", "ImageReview"},
+                 {"spec", {{"containers", json::array({{{"image", "a:1"}}, {{"image", "b:2"}}})}, {"namespace", "prod"}}}};
+  auto request = parse_image_review(review.dump());
+  REQUIRE(request);
+  CHECK(request->images == std::vector<std::string>{"a:1", "b:2"});
+  json denied = json::parse(image_review_response(*request, decide({{"a:1", Verdict::deny, "a:1: leaked"}}, false, false)));
+  CHECK(denied["kind"] == "ImageReview");
+  CHECK(denied["status"]["allowed"] == false);
+  CHECK(denied["status"]["reason"].get<std::string>().find("a:1: leaked") != std::string::npos);
+  json allowed = json::parse(image_review_response(*request, decide({{"a:1", Verdict::allow, ""}}, false, false)));
+  CHECK(allowed["status"]["allowed"] == true);
+  CHECK_FALSE(parse_image_review(json{{"kind", "AdmissionReview"}}.dump()));
+}
+
+TEST_CASE("Harbor: scan requests, metadata and the vulnerability report") {
+  json body = {{"registry", {{"url", "http://harbor-core:8080/"}, {"authorization", "Basic cm9ib3Q6c2VjcmV0"}}},
+               {"artifact", {{"repository", "library/app"}, {"digest", kDigest}, {"tag", "1.0"},
+                             {"mime_type", "application/vnd.oci.image.manifest.v1+json"}}}};
+  auto request = parse_harbor_scan_request(body.dump());
+  REQUIRE(request);
+  CHECK(request->reference == "docker://harbor-core:8080/library/app@" + kDigest);
+  CHECK(request->creds == "robot:secret");
+  CHECK(request->plain_http);
+  body["artifact"]["digest"] = "latest";
+  CHECK_FALSE(parse_harbor_scan_request(body.dump()));
+
+  json metadata = json::parse(harbor_metadata("0.1.0", "sha256:rules"));
+  CHECK(metadata["scanner"]["name"] == "layerleak");
+  const auto produces = metadata["capabilities"][0]["produces_mime_types"].get<std::vector<std::string>>();
+  CHECK(std::find(produces.begin(), produces.end(), std::string(kHarborReportMime)) != produces.end());
+  CHECK(std::find(produces.begin(), produces.end(), std::string(kRawReportMime)) != produces.end());
+
+  auto report = harbor_report(report_json(true, "critical"), *request, "2024-01-01T00:00:00Z");
+  REQUIRE(report);
+  json doc = json::parse(*report);
+  CHECK(doc["severity"] == "Critical");
+  REQUIRE(doc["vulnerabilities"].size() == 1);
+  const json& item = doc["vulnerabilities"][0];
+  CHECK(item["id"] == "scaleway.secret-key");
+  CHECK(item["package"] == "/app/.env");
+  CHECK(item["severity"] == "Critical");
+  CHECK(item["description"].get<std::string>().find("layer 1") != std::string::npos);
+  CHECK(item["vendor_attributes"]["layer_digest"] == kDigest2);
+  CHECK(item["vendor_attributes"]["path"] == "/app/.env");
+  CHECK(doc["artifact"]["digest"] == kDigest);
+}
