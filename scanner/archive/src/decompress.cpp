@@ -1,7 +1,9 @@
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "layerleak/archive.h"
@@ -26,28 +28,31 @@ constexpr std::size_t kInputBuffer = 256 * 1024;
 // Buffers input from the compressed reader; `prefix` holds the sniffed bytes, served first.
 class InputBuffer {
  public:
-  InputBuffer(ByteReader& inner, std::string prefix) : inner_(inner), buffer_(kInputBuffer) {
-    std::memcpy(buffer_.data(), prefix.data(), prefix.size());
+  // Why not std::vector: it would zero the buffer, which costs more than inflating a small nested .gz.
+  InputBuffer(ByteReader& inner, std::string prefix, std::size_t capacity)
+      : inner_(inner), capacity_(std::max(capacity, prefix.size())), buffer_(new char[capacity_]) {
+    std::memcpy(buffer_.get(), prefix.data(), prefix.size());
     size_ = prefix.size();
   }
   // Ensures at least one unread byte unless the inner stream ended. Returns false at end.
   Result<bool> fill() {
     if (pos_ < size_) return true;
     if (eof_) return false;
-    auto n = inner_.read(std::span<char>(buffer_.data(), buffer_.size()));
+    auto n = inner_.read(std::span<char>(buffer_.get(), capacity_));
     if (!n) return std::move(n).error();
     pos_ = 0;
     size_ = *n;
     if (*n == 0) eof_ = true;
     return *n > 0;
   }
-  const char* data() const { return buffer_.data() + pos_; }
+  const char* data() const { return buffer_.get() + pos_; }
   std::size_t available() const { return size_ - pos_; }
   void consume(std::size_t n) { pos_ += n; }
 
  private:
   ByteReader& inner_;
-  std::vector<char> buffer_;
+  std::size_t capacity_;
+  std::unique_ptr<char[]> buffer_;
   std::size_t pos_ = 0;
   std::size_t size_ = 0;
   bool eof_ = false;
@@ -76,8 +81,8 @@ class PassThroughReader final : public ByteReader {
 // zero padding is accepted, any other trailing bytes are an error.
 class GzipReader final : public ByteReader {
  public:
-  GzipReader(ByteReader& inner, std::string prefix)
-      : input_(inner, std::move(prefix)), state_(std::make_unique<inflate_state>()) {
+  GzipReader(ByteReader& inner, std::string prefix, std::size_t buffer)
+      : input_(inner, std::move(prefix), buffer), state_(std::make_unique<inflate_state>()) {
     start_member();
   }
 
@@ -151,7 +156,8 @@ class GzipReader final : public ByteReader {
 
 class ZstdReader final : public ByteReader {
  public:
-  ZstdReader(ByteReader& inner, std::string prefix) : input_(inner, std::move(prefix)), ctx_(ZSTD_createDCtx()) {}
+  ZstdReader(ByteReader& inner, std::string prefix, std::size_t buffer)
+      : input_(inner, std::move(prefix), buffer), ctx_(ZSTD_createDCtx()) {}
 
   Result<std::size_t> read(std::span<char> out) override {
     if (out.empty()) return std::size_t{0};
@@ -186,7 +192,9 @@ class ZstdReader final : public ByteReader {
 
 }  // namespace
 
-Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected) {
+Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected,
+                                                      std::size_t input_buffer) {
+  if (input_buffer == 0) input_buffer = kInputBuffer;
   std::string prefix(4, '\0');
   std::size_t have = 0;
   while (have < prefix.size()) {
@@ -199,11 +207,11 @@ Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Co
   auto byte = [&](std::size_t i) { return static_cast<unsigned char>(prefix[i]); };
   if (have >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) {
     detected = Compression::gzip;
-    return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix)));
+    return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix), input_buffer));
   }
   if (have >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f && byte(3) == 0xfd) {
     detected = Compression::zstd;
-    return std::unique_ptr<ByteReader>(std::make_unique<ZstdReader>(compressed, std::move(prefix)));
+    return std::unique_ptr<ByteReader>(std::make_unique<ZstdReader>(compressed, std::move(prefix), input_buffer));
   }
   detected = Compression::none;
   return std::unique_ptr<ByteReader>(std::make_unique<PassThroughReader>(compressed, std::move(prefix)));

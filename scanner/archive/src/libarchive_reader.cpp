@@ -14,15 +14,21 @@ struct ArchiveDeleter {
 };
 
 constexpr std::size_t kReadBuffer = 256 * 1024;
+// Nested files are mostly small (.gz man pages, jars): a smaller buffer that is not zeroed keeps the
+// per-file setup below the cost of reading them.
+constexpr std::size_t kNestedReadBuffer = 64 * 1024;
 
 // Reads entries with libarchive: a layer's tar stream (tar only, no filters), or a nested archive
 // inside a file (every filter and the tar, zip and raw formats), from a stream or from memory.
 class LibarchiveReader final : public EntryReader {
  public:
-  enum class Mode { layer_tar, nested };
+  // nested_decompressed: a nested file whose compression was removed in front of libarchive, so a raw
+  // "archive" without a filter is still the decompressed content, not plain data.
+  enum class Mode { layer_tar, nested, nested_decompressed };
 
   LibarchiveReader(ByteReader* stream, Mode mode, std::string single_name)
-      : stream_(stream), mode_(mode), single_name_(std::move(single_name)), buffer_(stream ? kReadBuffer : 0) {}
+      : stream_(stream), mode_(mode), single_name_(std::move(single_name)), buffer_size_(stream == nullptr ? 0 : mode == Mode::layer_tar ? kReadBuffer : kNestedReadBuffer),
+        buffer_(new char[buffer_size_]) {}
 
   Status open(std::string_view memory = {}) {
     handle_.reset(archive_read_new());
@@ -112,13 +118,13 @@ class LibarchiveReader final : public EntryReader {
  private:
   static la_ssize_t read_callback(struct archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<LibarchiveReader*>(self_ptr);
-    auto n = self->stream_->read(std::span<char>(self->buffer_.data(), self->buffer_.size()));
+    auto n = self->stream_->read(std::span<char>(self->buffer_.get(), self->buffer_size_));
     if (!n) {
       self->stream_error_ = std::move(n).error();
       archive_set_error(a, EIO, "%s", self->stream_error_->message.c_str());
       return -1;
     }
-    *out = self->buffer_.data();
+    *out = self->buffer_.get();
     return static_cast<la_ssize_t>(*n);
   }
 
@@ -133,7 +139,8 @@ class LibarchiveReader final : public EntryReader {
   ByteReader* stream_;  // null when reading from memory
   Mode mode_;
   std::string single_name_;
-  std::vector<char> buffer_;
+  std::size_t buffer_size_;
+  std::unique_ptr<char[]> buffer_;
   std::unique_ptr<struct archive, ArchiveDeleter> handle_;
   std::optional<Error> stream_error_;
   std::uint64_t entries_ = 0;
@@ -150,6 +157,12 @@ Result<std::unique_ptr<EntryReader>> open_tar(ByteReader& stream) {
 
 Result<std::unique_ptr<EntryReader>> open_nested(ByteReader& stream, std::string single_name) {
   auto reader = std::make_unique<LibarchiveReader>(&stream, LibarchiveReader::Mode::nested, std::move(single_name));
+  if (auto st = reader->open(); !st) return std::move(st).error();
+  return std::unique_ptr<EntryReader>(std::move(reader));
+}
+
+Result<std::unique_ptr<EntryReader>> open_nested_decompressed(ByteReader& stream, std::string single_name) {
+  auto reader = std::make_unique<LibarchiveReader>(&stream, LibarchiveReader::Mode::nested_decompressed, std::move(single_name));
   if (auto st = reader->open(); !st) return std::move(st).error();
   return std::unique_ptr<EntryReader>(std::move(reader));
 }

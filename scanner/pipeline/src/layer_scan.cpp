@@ -125,6 +125,8 @@ constexpr std::size_t kSniffBytes = 512;
 
 // Bytes of a would-be archive kept for the plain-bytes fallback (see FileScanner::scan_as_plain).
 constexpr std::size_t kFallbackRecord = 1 << 20;
+// Compressed input read at a time for a nested .gz/.zst (most are a few KiB).
+constexpr std::size_t kNestedInputBuffer = 64 * 1024;
 
 class FileScanner {
  public:
@@ -199,6 +201,7 @@ class FileScanner {
                    const std::string& path, std::uint64_t size, unsigned depth, NestBudget& budget) {
     EntryDataReader data(entries, std::move(head), kFallbackRecord);
     std::string buffered;  // zip: the whole file, read from memory for random access
+    std::unique_ptr<ByteReader> decompressor;  // gzip, zstd: outlives `nested`, which reads from it
     Result<std::unique_ptr<archive::EntryReader>> nested = make_error(Errc::internal, "not opened");
     if (kind == archive::NestedKind::zip && size <= options_.max_zip_buffer) {
       auto all = read_all(data, options_.max_zip_buffer);
@@ -210,6 +213,16 @@ class FileScanner {
       // Why not a fallback buffer: the whole file is in memory already.
       buffered = std::move(all).value();
       nested = archive::open_nested_memory(buffered, single_member_name(path));
+    } else if (kind == archive::NestedKind::gzip || kind == archive::NestedKind::zstd) {
+      // ISA-L and libzstd in front of libarchive, as for layers (libarchive's own gzip filter is zlib).
+      archive::Compression compression = archive::Compression::none;
+      auto plain = archive::open_decompressor(data, compression, kNestedInputBuffer);
+      if (plain) {
+        decompressor = std::move(plain).value();
+        nested = archive::open_nested_decompressed(*decompressor, single_member_name(path));
+      } else {
+        nested = std::move(plain).error();
+      }
     } else {
       nested = archive::open_nested(data, single_member_name(path));
     }
