@@ -12,12 +12,15 @@ add_executable(layerleak_fuzz_replay
   ${LAYERLEAK_FUZZ_DIR}/fuzz_layer_stream.cpp
   ${LAYERLEAK_FUZZ_DIR}/fuzz_rules_loader.cpp
   ${LAYERLEAK_FUZZ_DIR}/fuzz_detector.cpp
-  ${LAYERLEAK_FUZZ_DIR}/fuzz_registry.cpp)
+  ${LAYERLEAK_FUZZ_DIR}/fuzz_registry.cpp
+  ${LAYERLEAK_FUZZ_DIR}/fuzz_serve_wire.cpp
+  ${LAYERLEAK_FUZZ_DIR}/fuzz_layer_codec.cpp)
 # Each target's LLVMFuzzerTestOneInput becomes layerleak_fuzz_<target> (see fuzz_entry.h).
 target_compile_definitions(layerleak_fuzz_replay PRIVATE LAYERLEAK_FUZZ_REPLAY=1)
 target_include_directories(layerleak_fuzz_replay PRIVATE ${LAYERLEAK_FUZZ_DIR} ${LAYERLEAK_FUZZ_DIR}/../../oci/src)
 target_link_libraries(layerleak_fuzz_replay PRIVATE layerleak::core layerleak::oci layerleak::rules
-                      layerleak::archive layerleak::detect nlohmann_json::nlohmann_json)
+                      layerleak::archive layerleak::detect layerleak::serve layerleak::cache
+                      nlohmann_json::nlohmann_json)
 target_compile_features(layerleak_fuzz_replay PRIVATE cxx_std_20)
 layerleak_set_warnings(layerleak_fuzz_replay)
 

@@ -22,6 +22,8 @@ extern "C" int layerleak_fuzz_layer_stream(const std::uint8_t* data, std::size_t
 extern "C" int layerleak_fuzz_rules_loader(const std::uint8_t* data, std::size_t size);
 extern "C" int layerleak_fuzz_detector(const std::uint8_t* data, std::size_t size);
 extern "C" int layerleak_fuzz_registry(const std::uint8_t* data, std::size_t size);
+extern "C" int layerleak_fuzz_serve_wire(const std::uint8_t* data, std::size_t size);
+extern "C" int layerleak_fuzz_layer_codec(const std::uint8_t* data, std::size_t size);
 
 namespace {
 
@@ -36,6 +38,7 @@ constexpr Target kTargets[] = {
     {"image_json", layerleak_fuzz_image_json},   {"image_source", layerleak_fuzz_image_source},
     {"layer_stream", layerleak_fuzz_layer_stream}, {"rules_loader", layerleak_fuzz_rules_loader},
     {"detector", layerleak_fuzz_detector},       {"registry", layerleak_fuzz_registry},
+    {"serve_wire", layerleak_fuzz_serve_wire},   {"layer_codec", layerleak_fuzz_layer_codec},
 };
 
 bool run_file(const Target& target, const fs::path& file) {

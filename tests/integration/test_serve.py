@@ -204,10 +204,11 @@ class NotifyingRegistry(rh.Registry):
         ]) + "\n"
 
 
-def push(image_tar, registry, repo, tag):
+def push(image_tar, registry, repo, tag, creds=None):
     """skopeo copy to the registry; returns the manifest digest as the registry stores it."""
     digest_file = Path(image_tar).with_suffix(f".{repo.replace('/', '_')}.{tag}.digest")
-    h.skopeo("copy", "-q", "--dest-tls-verify=false", "--digestfile", str(digest_file),
+    auth = ["--dest-creds", creds] if creds else []
+    h.skopeo("copy", "-q", "--dest-tls-verify=false", *auth, "--digestfile", str(digest_file),
              f"oci-archive:{image_tar}", f"docker://{registry.host}/{repo}:{tag}")
     return digest_file.read_text().strip()
 
@@ -452,6 +453,42 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(serve.request("GET", f"/api/v1/scan/{'e' * 32}/report")[0], 404)
         bad = dict(request, artifact=dict(request["artifact"], digest="latest"))
         self.assertEqual(serve.request("POST", "/api/v1/scan", bad)[0], 422)
+
+    def test_harbor_bearer_authorization_reaches_the_registry(self):
+        # Harbor gives its scanners a registry token ("Bearer ..."), not a password: the scan must present
+        # it to the registry (it used to be dropped, and the registry refused the anonymous scan).
+        work = self.workdir()
+        issuer = rh.TokenIssuer(work / "issuer", {"pusher": "pusher-password-1"}).start()
+        self.addCleanup(issuer.stop)
+        registry = rh.Registry(work / "registry", auth=issuer.registry_auth()).start()
+        self.addCleanup(registry.stop)
+        digest = push(self.images["leaky2"], registry, "library/app", "3", creds="pusher:pusher-password-1")
+        other = push(self.images["clean"], registry, "library/other", "1", creds="pusher:pusher-password-1")
+        serve = start_serve(self, work)
+        token = issuer.make_token("robot$scan", [{"type": "repository", "name": "library/app", "actions": ["pull"]}])
+
+        def report(authorization, repository, digest):
+            artifact = {"repository": repository, "digest": digest, "mime_type": "application/vnd.oci.image.manifest.v1+json"}
+            request = {"registry": {"url": f"http://{registry.host}", "authorization": authorization}, "artifact": artifact}
+            scan_id = serve.json("POST", "/api/v1/scan", request, expect=202)["id"]
+            deadline = time.monotonic() + SCAN_TIMEOUT
+            status, body = 302, b""
+            while status == 302 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                status, _, body = serve.request("GET", f"/api/v1/scan/{scan_id}/report")
+            return status, body
+
+        status, body = report("Bearer " + token, "library/app", digest)
+        self.assertEqual(status, 200, body[:2000] + serve.log()[-2000:].encode())
+        self.assertEqual(json.loads(body)["severity"], "Critical")
+        issued = issuer.issued_count()
+        # A token the registry does not accept (another image: a digest scanned before is answered from the
+        # stored report): no verdict (500, the reason names the refusal), and no token fetched instead.
+        status, body = report("Bearer " + token[:-8] + "AAAAAAAA", "library/other", other)
+        self.assertEqual(status, 500, body[:2000])
+        self.assertIn("bearer token", body.decode())
+        self.assertEqual(issuer.issued_count(), issued)  # no token was fetched in its place
+        self.assertNotIn(token, serve.log())
 
     def test_fifty_concurrent_scan_requests(self):
         work = self.workdir()

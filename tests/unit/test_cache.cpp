@@ -252,3 +252,60 @@ TEST_CASE("the cache stores reports by manifest digest and is safe to share betw
   auto other = Digest::parse("sha256:" + std::string(64, 'c'));
   CHECK_FALSE(c.get({*other, *blob, "p0"}));
 }
+
+TEST_CASE("an in-memory cache stays within its byte budget, dropping its oldest entries") {
+  // `serve` without --cache runs for weeks on an in-memory cache: it must not grow with every layer.
+  constexpr std::uint64_t kBudget = 64u << 10;
+  auto opened = cache::ScanCache::open_in_memory(kBudget);
+  REQUIRE(opened);
+  cache::ScanCache& c = **opened;
+  auto digest = [](int i, char kind) {
+    std::string hex = std::to_string(i);
+    return *Digest::parse("sha256:" + std::string(64 - hex.size(), kind) + hex);
+  };
+  for (int i = 0; i < 200; ++i) {
+    pipeline::CachedLayer layer;
+    for (int f = 0; f < 40; ++f) layer.changes.record("/layer" + std::to_string(i) + "/file" + std::to_string(f), false);
+    layer.compression = "gzip";
+    c.put({digest(i, 'a'), digest(i, 'b'), "p"}, layer);
+    REQUIRE(c.put_report(digest(i, 'c').str(), "p", std::string(512, 'r')));
+    CHECK(c.stored_bytes() <= kBudget);
+  }
+  CHECK(c.stats().evicted > 0);
+  CHECK_FALSE(c.get({digest(0, 'a'), digest(0, 'b'), "p"}));   // the oldest went
+  CHECK(c.get({digest(199, 'a'), digest(199, 'b'), "p"}));     // the newest stayed
+  CHECK(c.get_report(digest(199, 'c').str(), "p"));
+}
+
+TEST_CASE("the layer codec refuses deep nesting and numbers of the wrong type") {
+  // 100 000 nested one-element arrays: the CBOR reader recursed once per level (stack overflow).
+  CHECK_FALSE(cache::decode_layer(std::string(100000, '\x81') + '\x00'));
+  CHECK_FALSE(cache::decode_layer(std::string(100000, '\x9f')));  // indefinite-length arrays
+  CHECK_FALSE(cache::decode_layer(std::string("\x9b\xff\xff\xff\xff\xff\xff\xff\xff", 9)));  // 2^64-1 items in 9 bytes
+
+  pipeline::CachedLayer layer;
+  layer.detections.push_back({"/a", "/a", "scaleway.secret-key", kSecret, 1, 1, 1, rules::Severity::high,
+                              rules::Confidence::high, "plain", ""});
+  layer.compression = "gzip";
+  const std::string good = cache::encode_layer(layer);
+  REQUIRE(cache::decode_layer(good));
+  // The same record with the severity 3 (0x03) written as the double 3.0, and as 1e300: only unsigned
+  // integers are accepted (get<int>() on 1e300 was undefined behaviour, 3.0 was read as 3).
+  const std::string severity_key = std::string("\x68severity", 9);
+  const auto at = good.find(severity_key);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(good[at + severity_key.size()] == '\x03');
+  for (const std::string& number : {std::string("\xfb\x40\x08\x00\x00\x00\x00\x00\x00", 9),
+                                    std::string("\xfb\x7e\x37\xe4\x3c\x88\x00\x75\x9c", 9)}) {
+    std::string bad = good;
+    bad.replace(at + severity_key.size(), 1, number);
+    CHECK_FALSE(cache::decode_layer(bad));
+  }
+  // A set written as a string instead of an array was read as a one-element set.
+  const std::string set_key = std::string("\x6b" "entries_set\x80", 13);
+  const auto set_at = good.find(set_key);
+  REQUIRE(set_at != std::string::npos);
+  std::string bad = good;
+  bad.replace(set_at + set_key.size() - 1, 1, std::string("\x61x", 2));
+  CHECK_FALSE(cache::decode_layer(bad));
+}

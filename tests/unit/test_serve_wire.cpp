@@ -197,3 +197,86 @@ TEST_CASE("Harbor: scan requests, metadata and the vulnerability report") {
   CHECK(item["vendor_attributes"]["path"] == "/app/.env");
   CHECK(doc["artifact"]["digest"] == kDigest);
 }
+
+TEST_CASE("report text is cut on UTF-8 character boundaries and odd numbers are not trusted") {
+  // A build step of 59 'x' then "é" (2 bytes): the 57-byte cut used to leave half a character, and the
+  // summary's JSON writer threw out of verdicts_from_report.
+  json doc = json::parse(report_json(true, "critical"));
+  json& finding = doc["images"][0]["findings"][0];
+  finding["location"]["created_by"] = std::string(56, 'x') + "\xc3\xa9" + std::string(10, 'y');
+  finding["location"]["layer_digest"] = "sha256:" + std::string(11, 'a') + "\xe2\x82\xac" + "bbbb";
+  finding["location"]["layer_index"] = 1e300;  // get<uint64_t>() of this was undefined behaviour
+  finding["location"]["line"] = -4;
+  Result<std::vector<ImageVerdict>> verdicts = make_error(Errc::malformed, "not run");
+  REQUIRE_NOTHROW(verdicts = verdicts_from_report(doc.dump(), rules::Severity::medium));
+  REQUIRE(verdicts);
+  const ImageVerdict& v = (*verdicts)[0];
+  CHECK(v.verdict == Verdict::deny);
+  CHECK(v.reason.find("in layer ? sha256:aaaaaaaaaaa (" + std::string(56, 'x') + "...)") != std::string::npos);
+  auto summary = json::parse(v.summary_json);
+  CHECK(summary["findings"][0]["layer_index"].is_null());
+  REQUIRE_NOTHROW(harbor_report(doc.dump(), HarborScanRequest{}, "now"));
+}
+
+TEST_CASE("requests are bounded: nesting depth, images per review") {
+  // Deep nesting: parsing is iterative, but copying the "errors" value into the summary recursed once
+  // per level (a stack overflow from a few hundred kilobytes).
+  json doc = json::parse(report_json(false, "critical"));
+  doc["images"][0]["errors"] = json::array();
+  std::string deep = doc.dump();
+  const std::string nested = std::string(200000, '[') + std::string(200000, ']');
+  deep.replace(deep.find("\"errors\":[]") + 9, 2, nested);
+  auto verdicts = verdicts_from_report(deep, rules::Severity::medium);
+  REQUIRE_FALSE(verdicts);
+  CHECK(verdicts.error().code == Errc::malformed);
+  // Brackets inside strings do not count.
+  json strings = json::parse(report_json(true, "critical"));
+  strings["images"][0]["findings"][0]["location"]["path"] = std::string(1000, '[');
+  CHECK(verdicts_from_report(strings.dump(), rules::Severity::medium));
+
+  auto pod = [](std::size_t distinct, std::size_t copies) {
+    json containers = json::array();
+    for (std::size_t i = 0; i < distinct; ++i) {
+      for (std::size_t k = 0; k < copies; ++k) containers.push_back({{"name", "c"}, {"image", "app" + std::to_string(i)}});
+    }
+    return json{{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"},
+                {"request", {{"uid", "u"}, {"object", {{"kind", "Pod"}, {"spec", {{"containers", containers}}}}}}}}.dump();
+  };
+  auto many = parse_admission_review(pod(kMaxReviewImages + 1, 1));
+  REQUIRE_FALSE(many);
+  CHECK(many.error().code == Errc::limit);
+  auto repeated = parse_admission_review(pod(kMaxReviewImages, 20));  // duplicates count once
+  REQUIRE(repeated);
+  CHECK(repeated->images.size() == kMaxReviewImages);
+  json review = {{"apiVersion", "imagepolicy.k8s.io/v1alpha1"}, {"kind", "ImageReview"}, {"spec", {{"containers", json::array()}}}};
+  for (std::size_t i = 0; i <= kMaxReviewImages; ++i) review["spec"]["containers"].push_back({{"image", "a" + std::to_string(i)}});
+  CHECK_FALSE(parse_image_review(review.dump()));
+}
+
+TEST_CASE("POST /v1/scans bodies") {
+  auto ok = parse_scan_request(R"({"image": "docker://reg:5000/a@)" + kDigest + "\"}");
+  REQUIRE(ok);
+  CHECK(*ok == "docker://reg:5000/a@" + kDigest);
+  for (const char* bad : {"", "{}", "[]", R"({"image": ""})", R"({"image": 3})", R"({"nope": "x"})"}) {
+    auto r = parse_scan_request(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed);
+  }
+}
+
+TEST_CASE("Harbor scan requests: a Bearer authorization is passed on as a registry token") {
+  auto request = [](const std::string& authorization) {
+    return json{{"registry", {{"url", "https://core.harbor.domain"}, {"authorization", authorization}}},
+                {"artifact", {{"repository", "library/app"}, {"digest", kDigest}}}}
+        .dump();
+  };
+  auto bearer = parse_harbor_scan_request(request("Bearer eyJhbGciOi.eyJzdWIi.c2ln"));
+  REQUIRE(bearer);
+  CHECK(bearer->bearer_token == "eyJhbGciOi.eyJzdWIi.c2ln");
+  CHECK(bearer->creds.empty());
+  auto basic = parse_harbor_scan_request(request("Basic dXNlcjpwYXNz"));
+  REQUIRE(basic);
+  CHECK(basic->creds == "user:pass");
+  CHECK(basic->bearer_token.empty());
+  for (const char* bad : {"Bearer ", "Bearer a b", "Bearer a\r\nX-Injected: 1"}) CHECK_FALSE(parse_harbor_scan_request(request(bad)));
+}

@@ -99,6 +99,10 @@ struct RegistryOptions {
   // docker config.json / containers auth.json; "" = $REGISTRY_AUTH_FILE, then $DOCKER_CONFIG/config.json,
   // then ~/.docker/config.json (credHelpers and credsStore honoured).
   std::string authfile;
+  // A token the registry accepts as is ("Authorization: Bearer <token>", e.g. one Harbor hands its
+  // scanners); when set, it is sent to the registry's own origin instead of any other credentials, and no
+  // token is fetched. "" = none.
+  std::string bearer_token;
   // false: plain HTTP and unverified TLS are allowed for every host (loopback hosts may always use HTTP).
   bool tls_verify = true;
   unsigned max_retries = 4;             // per request, for 5xx, 429 and dropped connections

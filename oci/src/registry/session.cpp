@@ -160,6 +160,9 @@ void Session::learn_challenge_locked(const std::vector<std::string>& challenges)
 }
 
 Error Session::auth_error(const std::string& what, long status) const {
+  if (!options_.bearer_token.empty()) {
+    return Error{Errc::auth, what + ": registry " + reference_.registry + " refused the bearer token (HTTP " + std::to_string(status) + ")"};
+  }
   if (!credentials_) {
     return Error{Errc::auth, what + ": registry " + reference_.registry + " requires credentials for " +
                                  reference_.repository + " and none were found (use --creds, --authfile or docker login)"};
@@ -237,6 +240,7 @@ Status Session::fetch_token_locked() {
 
 Result<Session::Auth> Session::authorization() {
   std::lock_guard lock(mutex_);
+  if (!options_.bearer_token.empty()) return Auth{"Authorization: Bearer " + options_.bearer_token, ""};
   switch (scheme_) {
     case Scheme::none:
       return Auth{};

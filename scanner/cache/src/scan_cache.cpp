@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <filesystem>
@@ -82,7 +83,74 @@ struct ScanCache::Impl {
   Stmt put_report;
   std::atomic<std::uint64_t> layer_hits{0}, layer_misses{0}, layer_puts{0};
   std::atomic<std::uint64_t> report_hits{0}, report_misses{0}, report_puts{0};
+  std::atomic<std::uint64_t> evicted{0};
+  std::uint64_t max_bytes = 0;  // 0: no budget (a file)
+
+  // Drops the oldest layer results and reports until what is stored fits max_bytes.
+  // Called with `mutex` held after a put. Why oldest first rather than least recently used: a put is
+  // the only write, and keeping it so spares a write on every hit.
+  void evict_locked();
 };
+
+namespace {
+
+std::uint64_t query_count(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return 0;
+  Stmt stmt(raw);
+  return sqlite3_step(raw) == SQLITE_ROW ? static_cast<std::uint64_t>(sqlite3_column_int64(raw, 0)) : 0;
+}
+
+constexpr const char* kStoredBytes =
+    "SELECT (SELECT coalesce(sum(length(CAST(result AS BLOB))), 0) FROM layers) + "
+    "(SELECT coalesce(sum(length(CAST(report AS BLOB))), 0) FROM reports)";
+
+}  // namespace
+
+void ScanCache::Impl::evict_locked() {
+  if (max_bytes == 0) return;
+  sqlite3* raw = db.get();
+  struct Table {
+    const char* name;
+    const char* column;
+    std::uint64_t bytes = 0;
+  } tables[] = {{"layers", "result"}, {"reports", "report"}};
+  for (Table& t : tables) {
+    t.bytes = query_count(raw, (std::string("SELECT coalesce(sum(length(CAST(") + t.column + " AS BLOB))), 0) FROM " + t.name).c_str());
+  }
+  bool dropped_layers = false;
+  while (tables[0].bytes + tables[1].bytes > max_bytes) {
+    // The oldest row of each table (rowids grow with every put); the older of the two goes, or, put in
+    // the same second, the one from the table holding more.
+    struct Oldest {
+      bool found = false;
+      sqlite3_int64 rowid = 0, created = 0;
+      std::uint64_t size = 0;
+    } oldest[2];
+    for (int i = 0; i < 2; ++i) {
+      const std::string sql = std::string("SELECT rowid, created, length(CAST(") + tables[i].column + " AS BLOB)) FROM " +
+                              tables[i].name + " ORDER BY rowid LIMIT 1";
+      sqlite3_stmt* select = nullptr;
+      if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &select, nullptr) != SQLITE_OK) return;
+      Stmt owned(select);
+      if (sqlite3_step(select) == SQLITE_ROW) {
+        oldest[i] = {true, sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1),
+                     static_cast<std::uint64_t>(sqlite3_column_int64(select, 2))};
+      }
+    }
+    if (!oldest[0].found && !oldest[1].found) break;
+    int victim = !oldest[1].found ? 0 : !oldest[0].found ? 1 : oldest[0].created != oldest[1].created
+                                                                  ? (oldest[0].created < oldest[1].created ? 0 : 1)
+                                                                  : (tables[0].bytes >= tables[1].bytes ? 0 : 1);
+    const std::string remove = std::string("DELETE FROM ") + tables[victim].name + " WHERE rowid = " + std::to_string(oldest[victim].rowid);
+    if (!exec(raw, remove.c_str())) return;
+    tables[victim].bytes -= std::min(tables[victim].bytes, oldest[victim].size);
+    dropped_layers = dropped_layers || victim == 0;
+    ++evicted;
+  }
+  // Blob rows only say which content a blob holds; without the layer result they are of no use.
+  if (dropped_layers) (void)exec(raw, "DELETE FROM blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)");
+}
 
 ScanCache::ScanCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ScanCache::~ScanCache() = default;
@@ -95,7 +163,11 @@ Result<std::unique_ptr<ScanCache>> ScanCache::open(const std::string& dir) {
   return open_file((std::filesystem::path(dir) / kFileName).string());
 }
 
-Result<std::unique_ptr<ScanCache>> ScanCache::open_in_memory() { return open_file(":memory:"); }
+Result<std::unique_ptr<ScanCache>> ScanCache::open_in_memory(std::uint64_t max_bytes) {
+  auto opened = open_file(":memory:");
+  if (opened) (*opened)->impl_->max_bytes = std::max<std::uint64_t>(max_bytes, 1);
+  return opened;
+}
 
 Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path) {
   auto impl = std::make_unique<Impl>();
@@ -217,6 +289,7 @@ void ScanCache::put(const pipeline::LayerKey& key, const pipeline::CachedLayer& 
   // A failed put is dropped (the cache must never change a result); the next scan simply misses.
   if (ok && exec(db, "COMMIT")) {
     ++impl_->layer_puts;
+    impl_->evict_locked();
   } else {
     (void)exec(db, "ROLLBACK");
   }
@@ -246,12 +319,19 @@ Status ScanCache::put_report(const std::string& manifest_digest, const std::stri
   sqlite3_bind_int64(stmt, 4, static_cast<sqlite3_int64>(std::time(nullptr)));
   if (sqlite3_step(stmt) != SQLITE_DONE) return db_error(impl_->db.get(), "cannot store the report of " + manifest_digest);
   ++impl_->report_puts;
+  impl_->evict_locked();
   return Ok{};
 }
 
 CacheStats ScanCache::stats() const {
   return CacheStats{impl_->layer_hits.load(), impl_->layer_misses.load(), impl_->layer_puts.load(),
-                    impl_->report_hits.load(), impl_->report_misses.load(), impl_->report_puts.load()};
+                    impl_->report_hits.load(), impl_->report_misses.load(), impl_->report_puts.load(),
+                    impl_->evicted.load()};
+}
+
+std::uint64_t ScanCache::stored_bytes() const {
+  std::lock_guard lock(impl_->mutex);
+  return query_count(impl_->db.get(), kStoredBytes);
 }
 
 const std::string& ScanCache::path() const { return impl_->path; }

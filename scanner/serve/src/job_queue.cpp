@@ -46,7 +46,7 @@ struct JobQueue::Job {
   std::string error;
   bool from_cache = false;
   std::atomic<bool> cancel{false};
-  bool timed_out = false;
+  std::atomic<bool> timed_out{false};  // set by the watchdog, read by the worker
   Clock::time_point deadline{};
 };
 
@@ -63,7 +63,7 @@ JobQueue::~JobQueue() { stop(); }
 std::string JobQueue::dedup_key(const JobSpec& spec) {
   // Credentials are part of the key: a request must not ride on a scan made with someone else's access.
   return spec.reference + '\n' + spec.source.registry.creds + '\n' + spec.source.registry.authfile + '\n' +
-         (spec.source.registry.tls_verify ? "1" : "0");
+         spec.source.registry.bearer_token + '\n' + (spec.source.registry.tls_verify ? "1" : "0");
 }
 
 JobQueue::Submitted JobQueue::submit(JobSpec spec) {
@@ -183,8 +183,17 @@ void JobQueue::work() {
       ++running_;
     }
     changed_.notify_all();
-    run(*job);
-    finish(job);
+    ScanResult result;
+    // Why catch here: an exception escaping a worker thread ends the process (std::terminate), and with
+    // it every other scan and request. The job fails instead, and the worker goes on.
+    try {
+      result = run(*job);
+    } catch (const std::exception& e) {
+      result = ScanResult{"", {}, std::string("internal error: ") + e.what()};
+    } catch (...) {
+      result = ScanResult{"", {}, "internal error"};
+    }
+    finish(job, std::move(result));
   }
 }
 
@@ -204,7 +213,9 @@ void JobQueue::watch() {
   }
 }
 
-void JobQueue::run(Job& job) {
+// Runs without the lock: everything it writes is returned, and only finish() stores it in the job, which
+// get() reads under the lock.
+JobQueue::ScanResult JobQueue::run(Job& job) {
   const auto started = Clock::now();
   pipeline::ScanOptions options = options_.scan;
   options.source = job.spec.source;
@@ -218,20 +229,21 @@ void JobQueue::run(Job& job) {
       image.complete = false;
     }
   }
+  ScanResult out_result;
   std::ostringstream out;
   report::ReportOptions report_options;  // secrets redacted: reports leave this process
   if (auto st = report::write_report(result, report::Format::json, report_options, out); !st) {
-    job.error = st.error().message;
-    return;
+    out_result.error = st.error().message;
+    return out_result;
   }
-  job.report_json = out.str();
-  auto verdicts = wire::verdicts_from_report(job.report_json, options_.fail_on);
+  out_result.report_json = out.str();
+  auto verdicts = wire::verdicts_from_report(out_result.report_json, options_.fail_on);
   if (!verdicts) {
-    job.error = verdicts.error().message;
-    return;
+    out_result.error = verdicts.error().message;
+    return out_result;
   }
-  job.verdicts = std::move(verdicts).value();
-  store(wire::reference_digest(job.spec.reference).value_or(""), job.report_json, job.verdicts);
+  out_result.verdicts = std::move(verdicts).value();
+  store(wire::reference_digest(job.spec.reference).value_or(""), out_result.report_json, out_result.verdicts);
 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   metrics_.duration_ms_sum += static_cast<std::uint64_t>(elapsed.count());
@@ -244,19 +256,23 @@ void JobQueue::run(Job& job) {
   for (const report::ImageReport& image : result.images) findings += image.findings.size();
   metrics_.findings += findings;
   wire::Verdict overall = wire::Verdict::allow;
-  for (const wire::ImageVerdict& v : job.verdicts) {
+  for (const wire::ImageVerdict& v : out_result.verdicts) {
     if (v.verdict == wire::Verdict::unknown) overall = wire::Verdict::unknown;
     else if (v.verdict == wire::Verdict::deny && overall == wire::Verdict::allow) overall = wire::Verdict::deny;
   }
-  if (job.verdicts.empty()) overall = wire::Verdict::unknown;
+  if (out_result.verdicts.empty()) overall = wire::Verdict::unknown;
   (overall == wire::Verdict::allow ? metrics_.scans_allow : overall == wire::Verdict::deny ? metrics_.scans_deny : metrics_.scans_unknown)++;
   std::cerr << "layerleak serve: scan " << job.id << " " << job.spec.reference << ": " << wire::verdict_name(overall) << ", "
             << findings << " finding(s), " << elapsed.count() << " ms\n";
+  return out_result;
 }
 
-void JobQueue::finish(const std::shared_ptr<Job>& job) {
+void JobQueue::finish(const std::shared_ptr<Job>& job, ScanResult result) {
   {
     std::lock_guard lock(mutex_);
+    job->report_json = std::move(result.report_json);
+    job->verdicts = std::move(result.verdicts);
+    job->error = std::move(result.error);
     job->state = job->error.empty() ? JobState::done : JobState::failed;
     --running_;
     active_.erase(job->key);

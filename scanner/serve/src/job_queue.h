@@ -88,10 +88,16 @@ class JobQueue {
 
  private:
   struct Job;
+  // What a scan produced; moved into its Job under the lock by finish().
+  struct ScanResult {
+    std::string report_json;
+    std::vector<wire::ImageVerdict> verdicts;
+    std::string error;
+  };
   void work();
   void watch();
-  void run(Job& job);
-  void finish(const std::shared_ptr<Job>& job);
+  ScanResult run(Job& job);
+  void finish(const std::shared_ptr<Job>& job, ScanResult outcome);
   void store(const std::string& requested_digest, const std::string& report_json, const std::vector<wire::ImageVerdict>& verdicts);
   static std::string dedup_key(const JobSpec& spec);
 

@@ -128,6 +128,19 @@ class Service {
     server.set_read_timeout(std::chrono::seconds(30));
     // Why more threads than cores: admission requests wait (up to --admission-wait) for scans.
     server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    // Why: without a handler, cpp-httplib answers 500 with the exception's what() in a response header.
+    // Nothing a handler calls should throw; if something does (bad_alloc), the client learns no internals.
+    server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+      std::string what = "unknown exception";
+      try {
+        if (error) std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      std::cerr << "layerleak serve: internal error answering " << req.method << ' ' << req.path << ": " << what << '\n';
+      reply_error(res, 500, "internal error");
+    });
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (req.path == "/healthz" || req.path == "/readyz" || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
       ++metrics_.unauthorized;
@@ -174,13 +187,10 @@ class Service {
   }
 
   void post_scan(const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("image") || !body["image"].is_string() ||
-        body["image"].get<std::string>().empty()) {
-      return reply_error(res, 400, "expected {\"image\": \"REFERENCE\"}");
-    }
+    auto image = wire::parse_scan_request(req.body);
+    if (!image) return reply_error(res, 400, image.error().message);
     JobSpec spec;
-    spec.reference = body["image"].get<std::string>();
+    spec.reference = std::move(image).value();
     spec.source = options_.scan.source;
     submit_and_reply(std::move(spec), res, 202, [](const std::string& id) { return ordered_json{{"id", id}}; });
   }
@@ -195,7 +205,9 @@ class Service {
     }
     if (s.outcome == JobQueue::Outcome::stopping) return reply_error(res, 503, "shutting down");
     ordered_json doc = body(s.id);
-    doc["status"] = std::string(job_state_name(jobs_.get(s.id) ? jobs_.get(s.id)->state : JobState::queued));
+    // One look only: the job may finish (and, with many others, be evicted) between two.
+    const auto job = jobs_.get(s.id);
+    doc["status"] = std::string(job_state_name(job ? job->state : JobState::queued));
     doc["reference"] = reference;
     doc["deduplicated"] = s.outcome == JobQueue::Outcome::existing;
     res.set_header("Location", "/v1/scans/" + s.id);
@@ -333,6 +345,7 @@ class Service {
     spec.reference = request->reference;
     spec.source = options_.scan.source;
     if (!request->creds.empty()) spec.source.registry.creds = request->creds;
+    if (!request->bearer_token.empty()) spec.source.registry.bearer_token = request->bearer_token;
     if (request->plain_http) spec.source.registry.tls_verify = false;
     spec.harbor = *request;
     const auto s = jobs_.submit(std::move(spec));
@@ -407,6 +420,8 @@ class Service {
     out << "layerleak_verdict_cache_hits_total " << stats.report_hits << '\n';
     metric("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.");
     out << "layerleak_verdict_cache_misses_total " << stats.report_misses << '\n';
+    metric("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.");
+    out << "layerleak_cache_evictions_total " << stats.evicted << '\n';
     metric("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).");
     out << "layerleak_scans_from_cache_total " << metrics_.verdict_cache_answers << '\n';
     metric("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.");

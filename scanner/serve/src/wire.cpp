@@ -3,6 +3,7 @@
 // does I/O. Every parse is exception-free at the seam (nlohmann errors become Errc::malformed).
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "layerleak/serve.h"
 
@@ -13,7 +14,35 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
+// Whether `text` nests arrays and objects at most `limit` levels deep (brackets inside strings do not
+// count). Why a pre-scan: nlohmann parses iteratively, but copying or dumping a value recurses, so a
+// request of a few megabytes of "[" would overflow the stack in the first copy.
+bool nesting_within(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 Result<json> parse_json(std::string_view body, std::string_view what) {
+  if (body.size() > kMaxDocumentBytes) {
+    return make_error(Errc::limit, std::string(what) + " is larger than " + std::to_string(kMaxDocumentBytes >> 20) + " MiB");
+  }
+  if (!nesting_within(body, kMaxJsonDepth)) {
+    return make_error(Errc::malformed, std::string(what) + " nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return make_error(Errc::malformed, std::string(what) + " is not a JSON object");
   return doc;
@@ -32,9 +61,29 @@ const json& member(const json& object, const char* key) {
   return it != object.end() ? *it : null;
 }
 
+// The first `max` bytes of UTF-8 `text`, never cutting a character in two (a cut one would make the
+// JSON writer throw).
+std::string utf8_prefix(const std::string& text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+// A count or index of the report as text, "" unless it is a non-negative integer. Why not get<uint64_t>:
+// it converts floats too, and 1e300 does not fit (undefined behaviour).
+std::string count_text(const json& value) {
+  if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+  if (value.is_number_integer() && value.get<std::int64_t>() >= 0) return std::to_string(value.get<std::int64_t>());
+  return "";
+}
+
+// A count or index copied into an answer: the number if it is one, else null (never a nested value).
+json count_value(const json& value) { return value.is_number_integer() ? value : json(nullptr); }
+
 std::string short_digest(const std::string& digest) {
   // "sha256:" + 12 hex characters: enough to recognise a layer in a message.
-  return digest.size() > 19 ? digest.substr(0, 19) : digest;
+  return utf8_prefix(digest, 19);
 }
 
 // "scaleway.secret-key (critical) in layer 1 sha256:0123456789ab (COPY . /app) at /app/.env:2 [deleted by layer 2]"
@@ -43,24 +92,23 @@ std::string describe_finding(const json& f) {
   std::string text = string_at(f, "rule_id") + " (" + string_at(f, "severity") + ")";
   const std::string kind = string_at(loc, "kind");
   if (kind == "layer") {
-    const json& index = member(loc, "layer_index");
-    text += " in layer " + (index.is_number() ? std::to_string(index.get<std::uint64_t>()) : std::string("?"));
+    const std::string index = count_text(member(loc, "layer_index"));
+    text += " in layer " + (index.empty() ? std::string("?") : index);
     if (const std::string d = string_at(loc, "layer_digest"); !d.empty()) text += " " + short_digest(d);
     if (const std::string step = string_at(loc, "created_by"); !step.empty()) {
-      text += " (" + (step.size() > 60 ? step.substr(0, 57) + "..." : step) + ")";
+      text += " (" + (step.size() > 60 ? utf8_prefix(step, 57) + "..." : step) + ")";
     }
   } else if (kind == "config" || kind == "manifest") {
     text += " in the image " + kind + " " + string_at(loc, "field");
   }
   if (const std::string path = string_at(loc, "path"); !path.empty()) {
     text += " at " + path;
-    const json& line = member(loc, "line");
-    if (line.is_number() && line.get<std::uint64_t>() > 0) text += ":" + std::to_string(line.get<std::uint64_t>());
+    if (const std::string line = count_text(member(loc, "line")); !line.empty() && line != "0") text += ":" + line;
   }
   const std::string visibility = string_at(f, "visibility");
   if (visibility == "deleted" || visibility == "overwritten") {
-    const json& by = member(f, "hidden_by_layer");
-    text += " [" + visibility + (by.is_number() ? " by layer " + std::to_string(by.get<std::uint64_t>()) : "") +
+    const std::string by = count_text(member(f, "hidden_by_layer"));
+    text += " [" + visibility + (by.empty() ? "" : " by layer " + by) +
             ", still in the image]";
   }
   return text;
@@ -125,12 +173,21 @@ const json& pod_spec(const json& object) {
   return null;
 }
 
-void add_images(const json& containers, std::vector<std::string>& out) {
-  if (!containers.is_array()) return;
+// Adds the distinct images of `containers` to `out` (`seen` holds those already there); false when the
+// review names more than kMaxReviewImages.
+bool add_images(const json& containers, std::vector<std::string>& out, std::set<std::string>& seen) {
+  if (!containers.is_array()) return true;
   for (const json& c : containers) {
     std::string image = string_at(c, "image");
-    if (!image.empty() && std::find(out.begin(), out.end(), image) == out.end()) out.push_back(std::move(image));
+    if (image.empty() || !seen.insert(image).second) continue;
+    if (out.size() >= kMaxReviewImages) return false;
+    out.push_back(std::move(image));
   }
+  return true;
+}
+
+Error too_many_images(std::string_view what) {
+  return make_error(Errc::limit, std::string(what) + " names more than " + std::to_string(kMaxReviewImages) + " images");
 }
 
 }  // namespace
@@ -169,13 +226,13 @@ Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_j
                           {"confidence", string_at(f, "confidence")},
                           {"denies", denies},
                           {"kind", string_at(loc, "kind")},
-                          {"layer_index", member(loc, "layer_index")},
+                          {"layer_index", count_value(member(loc, "layer_index"))},
                           {"layer_digest", string_at(loc, "layer_digest")},
                           {"path", string_at(loc, "path")},
                           {"field", string_at(loc, "field")},
-                          {"line", member(loc, "line")},
+                          {"line", count_value(member(loc, "line"))},
                           {"visibility", string_at(f, "visibility")},
-                          {"hidden_by_layer", member(f, "hidden_by_layer")},
+                          {"hidden_by_layer", count_value(member(f, "hidden_by_layer"))},
                           {"fingerprint", string_at(f, "fingerprint")},
                           {"description", describe_finding(f)}};
         findings.push_back(std::move(item));
@@ -204,10 +261,18 @@ Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_j
                          {"complete", complete},
                          {"findings", std::move(findings)},
                          {"errors", member(image, "errors").is_array() ? member(image, "errors") : json::array()}};
-    v.summary_json = summary.dump();
+    v.summary_json = summary.dump(-1, ' ', false, json::error_handler_t::replace);
     out.push_back(std::move(v));
   }
   return out;
+}
+
+Result<std::string> parse_scan_request(std::string_view body) {
+  auto doc = parse_json(body, "scan request");
+  if (!doc) return std::move(doc).error();
+  std::string image = string_at(*doc, "image");
+  if (image.empty()) return make_error(Errc::malformed, "expected {\"image\": \"REFERENCE\"}");
+  return image;
 }
 
 Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body) {
@@ -216,6 +281,7 @@ Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body)
   const json& events = member(*doc, "events");
   if (!events.is_array()) return make_error(Errc::malformed, "notification envelope has no events array");
   std::vector<PushedManifest> out;
+  std::set<std::string> seen;
   for (const json& event : events) {
     if (string_at(event, "action") != "push") continue;
     const json& target = member(event, "target");
@@ -225,9 +291,7 @@ Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body)
     const std::string host = string_at(member(event, "request"), "host");
     if (repository.empty() || host.empty() || !digest.starts_with("sha256:") || !is_hex64(digest.substr(7))) continue;
     std::string reference = "docker://" + host + "/" + repository + "@" + digest;
-    if (std::none_of(out.begin(), out.end(), [&](const PushedManifest& p) { return p.reference == reference; })) {
-      out.push_back({std::move(reference), digest});
-    }
+    if (seen.insert(reference).second) out.push_back({std::move(reference), digest});
   }
   return out;
 }
@@ -291,7 +355,10 @@ Result<ReviewRequest> parse_admission_review(std::string_view body) {
   out.uid = string_at(request, "uid");
   if (out.uid.empty()) return make_error(Errc::malformed, "AdmissionReview has no request.uid");
   const json& spec = pod_spec(member(request, "object"));
-  for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) add_images(member(spec, list), out.images);
+  std::set<std::string> seen;
+  for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
+    if (!add_images(member(spec, list), out.images, seen)) return too_many_images("AdmissionReview");
+  }
   return out;
 }
 
@@ -303,7 +370,8 @@ Result<ReviewRequest> parse_image_review(std::string_view body) {
   if (string_at(*doc, "kind") != "ImageReview" || !out.api_version.starts_with("imagepolicy.k8s.io/")) {
     return make_error(Errc::malformed, "expected kind ImageReview, apiVersion imagepolicy.k8s.io/v1alpha1");
   }
-  add_images(member(member(*doc, "spec"), "containers"), out.images);
+  std::set<std::string> seen;
+  if (!add_images(member(member(*doc, "spec"), "containers"), out.images, seen)) return too_many_images("ImageReview");
   return out;
 }
 
@@ -382,6 +450,13 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
   if (authorization.starts_with("Basic ")) {
     out.creds = base64_decode(authorization.substr(6));
     if (out.creds.find(':') == std::string::npos) return make_error(Errc::invalid_argument, "registry.authorization is not valid Basic credentials");
+  } else if (authorization.starts_with("Bearer ")) {
+    out.bearer_token = authorization.substr(7);
+    // It goes into an HTTP header line: no spaces or control characters (RFC 6750 token68).
+    if (out.bearer_token.empty() || std::any_of(out.bearer_token.begin(), out.bearer_token.end(),
+                                                [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == '\x7f'; })) {
+      return make_error(Errc::invalid_argument, "registry.authorization is not a valid Bearer token");
+    }
   }
   out.reference = "docker://" + url + "/" + out.repository + "@" + out.digest;
   return out;
@@ -420,12 +495,12 @@ Result<std::string> harbor_report(std::string_view report_json, const HarborScan
       ordered_json vendor{{"rule_id", string_at(f, "rule_id")},
                           {"path", string_at(loc, "path")},
                           {"field", string_at(loc, "field")},
-                          {"layer_index", member(loc, "layer_index")},
+                          {"layer_index", count_value(member(loc, "layer_index"))},
                           {"layer_digest", string_at(loc, "layer_digest")},
                           {"diff_id", string_at(loc, "diff_id")},
                           {"created_by", string_at(loc, "created_by")},
-                          {"line", member(loc, "line")},
-                          {"column", member(loc, "column")},
+                          {"line", count_value(member(loc, "line"))},
+                          {"column", count_value(member(loc, "column"))},
                           {"visibility", string_at(f, "visibility")},
                           {"confidence", string_at(f, "confidence")},
                           {"secret", string_at(f, "secret")},

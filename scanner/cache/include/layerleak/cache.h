@@ -10,8 +10,9 @@
 // is created 0700 and the file 0600. Thread-safe (one connection behind a mutex); several processes may
 // share the file (WAL, busy timeout). A damaged entry reads as a miss, never as an error.
 //
-// Not responsible for: deciding what is complete (pipeline, serve), eviction (entries are small; delete
-// the file to start over).
+// Not responsible for: deciding what is complete (pipeline, serve), eviction from a file (delete the file
+// to start over). An in-memory cache evicts its oldest entries past a byte budget: it serves a
+// long-running `serve` without --cache, whose memory must stay bounded.
 #pragma once
 
 #include <cstdint>
@@ -32,14 +33,17 @@ struct CacheStats {
   std::uint64_t report_hits = 0;
   std::uint64_t report_misses = 0;
   std::uint64_t report_puts = 0;
+  std::uint64_t evicted = 0;  // entries dropped to keep an in-memory cache within its budget
 };
 
 class ScanCache final : public pipeline::LayerCache {
  public:
   // Opens or creates DIR/layerleak-cache.sqlite3 (and DIR). Fails with Errc::io naming the path.
   static Result<std::unique_ptr<ScanCache>> open(const std::string& dir);
-  // A private cache that lives as long as the object (and grows with it: for tests and short runs).
-  static Result<std::unique_ptr<ScanCache>> open_in_memory();
+  // A private cache that lives as long as the object. When its layer results and reports together pass
+  // `max_bytes`, the oldest stored are dropped until they fit again (a later lookup simply misses).
+  static constexpr std::uint64_t kDefaultMemoryBytes = 256ull << 20;
+  static Result<std::unique_ptr<ScanCache>> open_in_memory(std::uint64_t max_bytes = kDefaultMemoryBytes);
   ~ScanCache() override;
   ScanCache(const ScanCache&) = delete;
   ScanCache& operator=(const ScanCache&) = delete;
@@ -53,6 +57,8 @@ class ScanCache final : public pipeline::LayerCache {
 
   // Counters since open() (this process only).
   CacheStats stats() const;
+  // Bytes of layer results and reports held now (the figure the in-memory budget bounds).
+  std::uint64_t stored_bytes() const;
   const std::string& path() const;
 
  private:

@@ -49,6 +49,12 @@ int run_serve(const ServeOptions& options, std::shared_ptr<const detect::Detecto
 
 namespace wire {
 
+// Bounds on what a client sends (DESIGN §5). Every parser below fails with Errc::limit past the size and
+// the image count, with Errc::malformed past the depth; the HTTP server refuses larger bodies before.
+inline constexpr std::size_t kMaxDocumentBytes = 8u << 20;
+inline constexpr int kMaxJsonDepth = 64;
+inline constexpr std::size_t kMaxReviewImages = 256;  // distinct images of one Pod or ImageReview
+
 enum class Verdict { allow, deny, unknown };
 std::string_view verdict_name(Verdict v) noexcept;
 
@@ -63,6 +69,10 @@ struct ImageVerdict {
 // One entry per image of the report; fails with Errc::malformed when it is not a layerleak report.
 // Incomplete images are `unknown`; complete ones `deny` when a finding is at or above `fail_on`.
 Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_json, rules::Severity fail_on);
+
+// The body of POST /v1/scans, {"image": "REFERENCE"}: the reference (not checked here: the scan says
+// whether it can read it). Errc::malformed without a non-empty string "image".
+Result<std::string> parse_scan_request(std::string_view body);
 
 // Docker distribution notifications: the manifests pushed, as docker://HOST/REPO@DIGEST references.
 struct PushedManifest {
@@ -109,6 +119,7 @@ struct HarborScanRequest {
   std::string tag;
   std::string mime_type;
   std::string creds;       // "USER:PASS" from a Basic authorization, "" otherwise
+  std::string bearer_token; // the token of a Bearer authorization, "" otherwise (for the registry itself)
   bool plain_http = false; // the registry URL is http://
 };
 Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body);

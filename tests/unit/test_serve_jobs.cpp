@@ -1,0 +1,82 @@
+// The scan jobs of `serve` (scanner/serve/src/job_queue.h, internal to the serve library): results are
+// published to readers only when complete, and the queue keeps a bounded number of finished jobs.
+// Meant to run under ThreadSanitizer as well as in the normal builds.
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "../../scanner/serve/src/job_queue.h"  // internal header: the queue has no public interface
+#include "fixture_builder.h"
+#include "layerleak/cache.h"
+#include "test_support.h"
+
+using namespace layerleak;
+namespace fx = layerleak::testing;
+using layerleak::testing::TempDir;
+
+namespace {
+
+fx::ImageSpec leaky_image(const std::string& tag) {
+  fx::ImageSpec spec;
+  spec.repo_tags = {"example/app:" + tag};
+  fx::LayerSpec layer;
+  layer.created_by = "COPY . /app";
+  for (int i = 0; i < 200; ++i) layer.layer.file("app/f" + std::to_string(i), std::string(2000, 'x'));
+  layer.layer.file("app/.env", "SCW_SECRET_KEY=6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c\n");
+  spec.layers = {layer};
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("a job's report is read consistently while its scan runs, and finished jobs are bounded") {
+  TempDir dir;
+  const std::string layout = dir.file("layout");
+  REQUIRE(fx::write_oci_layout({leaky_image("1"), leaky_image("2"), leaky_image("3")}, layout));
+  serve::ServeOptions options;
+  options.workers = 2;
+  options.jobs_kept = 2;
+  auto opened = cache::ScanCache::open_in_memory();
+  REQUIRE(opened);
+  serve::Metrics metrics;
+  serve::JobQueue queue(options, fx::builtin_detector(), **opened, metrics);
+
+  std::vector<std::string> ids;
+  for (const char* tag : {"1", "2", "3"}) {
+    serve::JobSpec spec;
+    spec.reference = "oci:" + layout + ":" + tag;
+    const auto submitted = queue.submit(spec);
+    REQUIRE(submitted.outcome == serve::JobQueue::Outcome::accepted);
+    ids.push_back(submitted.id);
+  }
+  // Readers poll while the workers write: the worker used to fill report_json and verdicts outside the
+  // lock that get() copies them under (a data race ThreadSanitizer reports). A reader sees either
+  // nothing or the whole result.
+  std::atomic<bool> done{false};
+  std::atomic<int> inconsistent{0};
+  std::thread reader([&] {
+    while (!done) {
+      for (const std::string& id : ids) {
+        if (auto job = queue.get(id)) {
+          if (job->state == serve::JobState::running && (!job->report_json.empty() || !job->verdicts.empty())) ++inconsistent;
+          if (job->state == serve::JobState::done && job->verdicts.empty()) ++inconsistent;
+        }
+      }
+    }
+  });
+  for (const std::string& id : ids) queue.wait(id, std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  done = true;
+  reader.join();
+  CHECK(inconsistent == 0);
+
+  // jobs_kept = 2: the first finished job is gone, the last is there with a deny verdict.
+  std::size_t kept = 0;
+  for (const std::string& id : ids) kept += queue.get(id).has_value() ? 1 : 0;
+  CHECK(kept == 2);
+  auto last = queue.get(ids.back());
+  if (!last) last = queue.get(ids[1]);
+  REQUIRE(last);
+  REQUIRE(last->state == serve::JobState::done);
+  REQUIRE(last->verdicts.size() == 1);
+  CHECK(last->verdicts[0].verdict == serve::wire::Verdict::deny);
+  queue.stop();
+}
