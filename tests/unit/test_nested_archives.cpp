@@ -364,6 +364,22 @@ TEST_CASE("keys inside single gzip, zstd, bzip2 and xz files are found under the
                                row("/var/log/old.tgz!/old.tar", s, 0, p)}));
 }
 
+TEST_CASE("a nested .gz with bytes after its end is still decompressed and scanned, as gzip -d does") {
+  const std::string log = "boot\nSCW_SECRET_KEY=" + key(21) + "\nready\n";
+  const Pos p = position(log, key(21));
+  fx::LayerBuilder layer;
+  layer.file("var/log/garbage.log.gz", compressed(log, Filter::gzip) + "trailing bytes that are not gzip")
+      .file("var/log/padded.log.gz", compressed(log, Filter::gzip) + std::string(64, '\0'))
+      .file("var/log/two.log.gz", compressed(log, Filter::gzip) + compressed("second member\n", Filter::gzip));
+  auto image = scan_spec(one_layer(layer));
+  check_no_errors(image);
+  CHECK(skips(image).empty());
+  const std::string s = "scaleway.secret-key";
+  CHECK(rows(image) == sorted({row("/var/log/garbage.log.gz!/garbage.log", s, 0, p),
+                               row("/var/log/padded.log.gz!/padded.log", s, 0, p),
+                               row("/var/log/two.log.gz!/two.log", s, 0, p)}));
+}
+
 TEST_CASE("a compressed archive inside a compressed archive is opened level by level") {
   const std::string env = env_line(30);
   // zip -> tar.xz -> .gz -> tar.zst -> .env ; and a .bz2 of a zip. libarchive stacks compression filters

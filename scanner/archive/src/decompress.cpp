@@ -78,11 +78,12 @@ class PassThroughReader final : public ByteReader {
 };
 
 // gzip through ISA-L's streaming inflate (~4x zlib here). Handles multi-member streams; trailing
-// zero padding is accepted, any other trailing bytes are an error.
+// zero padding is accepted, any other trailing bytes are an error unless `ignore_trailing` (then they
+// end the stream, as `gzip -d` does with a warning).
 class GzipReader final : public ByteReader {
  public:
-  GzipReader(ByteReader& inner, std::string prefix, std::size_t buffer)
-      : input_(inner, std::move(prefix), buffer), state_(std::make_unique<inflate_state>()) {
+  GzipReader(ByteReader& inner, std::string prefix, std::size_t buffer, bool ignore_trailing)
+      : input_(inner, std::move(prefix), buffer), state_(std::make_unique<inflate_state>()), ignore_trailing_(ignore_trailing) {
     start_member();
   }
 
@@ -136,6 +137,7 @@ class GzipReader final : public ByteReader {
         start_member();
         return true;
       }
+      if (ignore_trailing_) return false;
       return make_error(Errc::malformed, "unexpected bytes after the end of the gzip stream");
     }
   }
@@ -150,7 +152,8 @@ class GzipReader final : public ByteReader {
   }
 
   InputBuffer input_;
-  std::unique_ptr<inflate_state> state_;  // ~40 KB: kept off the stack
+  std::unique_ptr<inflate_state> state_;
+  bool ignore_trailing_;  // ~40 KB: kept off the stack
   bool done_ = false;
 };
 
@@ -193,8 +196,8 @@ class ZstdReader final : public ByteReader {
 }  // namespace
 
 Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected,
-                                                      std::size_t input_buffer) {
-  if (input_buffer == 0) input_buffer = kInputBuffer;
+                                                      const DecompressOptions& options) {
+  const std::size_t input_buffer = options.input_buffer == 0 ? kInputBuffer : options.input_buffer;
   std::string prefix(4, '\0');
   std::size_t have = 0;
   while (have < prefix.size()) {
@@ -207,7 +210,7 @@ Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Co
   auto byte = [&](std::size_t i) { return static_cast<unsigned char>(prefix[i]); };
   if (have >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) {
     detected = Compression::gzip;
-    return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix), input_buffer));
+    return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix), input_buffer, options.ignore_trailing_garbage));
   }
   if (have >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f && byte(3) == 0xfd) {
     detected = Compression::zstd;

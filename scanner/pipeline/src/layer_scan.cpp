@@ -216,7 +216,8 @@ class FileScanner {
     } else if (kind == archive::NestedKind::gzip || kind == archive::NestedKind::zstd) {
       // ISA-L and libzstd in front of libarchive, as for layers (libarchive's own gzip filter is zlib).
       archive::Compression compression = archive::Compression::none;
-      auto plain = archive::open_decompressor(data, compression, kNestedInputBuffer);
+      // Trailing bytes after a nested .gz do not hide its content: gzip -d decompresses it too.
+      auto plain = archive::open_decompressor(data, compression, {kNestedInputBuffer, /*ignore_trailing_garbage=*/true});
       if (plain) {
         decompressor = std::move(plain).value();
         nested = archive::open_nested_decompressed(*decompressor, single_member_name(path));

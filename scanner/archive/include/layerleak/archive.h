@@ -25,9 +25,12 @@ std::string_view compression_name(Compression c) noexcept;
 
 // Wraps `compressed` (which must outlive the result). The first bytes are read to sniff the format.
 // Errors from read(): Errc::malformed for corrupt or truncated streams, and the inner reader's errors.
-// `input_buffer`: bytes of compressed input read at a time (0 = 256 KiB; small files want less).
+struct DecompressOptions {
+  std::size_t input_buffer = 0;          // compressed bytes read at a time (0 = 256 KiB; small files want less)
+  bool ignore_trailing_garbage = false;  // gzip: bytes after the last member end the stream (as gzip -d)
+};
 Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected,
-                                                      std::size_t input_buffer = 0);
+                                                      const DecompressOptions& options = {});
 
 // One entry of a layer or directory tree.
 struct Entry {
