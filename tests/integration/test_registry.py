@@ -975,7 +975,8 @@ class TestRegistryDiesMidScan(RegistryTestCase):
         self.assertTrue(self.proxy.cut_done.is_set(), "the big blob was never requested")
         self.assertFalse(self.registry.running())
         self.assertIn(self.proxy.host, result.stderr)
-        self.assertLess(result.elapsed, SCAN_TIMEOUT)
+        # Retries are bounded once, not once per layer of retrying (about 4 s of backoff in all).
+        self.assertLess(result.elapsed, 30)
         big = image["layers"][1] if len(image["layers"]) > 1 else None
         if big is not None:
             self.assertFalse(big["complete"])

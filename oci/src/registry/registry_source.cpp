@@ -92,14 +92,9 @@ class BlobReader final : public ByteReader {
 
   Result<std::size_t> read(std::span<char> out) override {
     for (;;) {
+      // Opening already retries connection failures and 5xx answers (Session::get): a failure here is final.
       if (!transfer_) {
-        if (auto st = open(); !st) {
-          if (st.error().code == Errc::network && resumes_ < session_->max_retries()) {
-            session_->backoff(resumes_++);
-            continue;
-          }
-          return std::move(st).error();
-        }
+        if (auto st = open(); !st) return std::move(st).error();
       }
       auto n = transfer_->read(out);
       if (n) {
