@@ -4,27 +4,6 @@ namespace layerleak::oci {
 
 namespace {
 
-// Why a pre-scan: nlohmann's parser recurses per nesting level; a hostile 1e6-deep array would
-// overflow the stack before any limit inside the parser could apply.
-bool nesting_within(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 std::string string_field(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
@@ -33,7 +12,7 @@ std::string string_field(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 Result<nlohmann::json> parse_json(std::string_view text, const std::string& what) {
-  if (!nesting_within(text, 64)) return make_error(Errc::malformed, what + ": JSON nested deeper than 64 levels");
+  if (!json_nesting_within(text, 64)) return make_error(Errc::malformed, what + ": JSON nested deeper than 64 levels");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(Errc::malformed, what + ": invalid JSON");
   return j;

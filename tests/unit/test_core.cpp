@@ -146,3 +146,11 @@ TEST_CASE("a read-ahead reader destroyed before the end stops its thread") {
   ahead.reset();  // must join without reading the rest, without hanging
   SUCCEED();
 }
+
+TEST_CASE("JSON nesting is measured without parsing, ignoring brackets inside strings") {
+  CHECK(layerleak::json_nesting_within(R"({"a": [1, {"b": [2]}]})", 4));
+  CHECK_FALSE(layerleak::json_nesting_within(R"({"a": [1, {"b": [2]}]})", 3));
+  CHECK(layerleak::json_nesting_within(R"({"s": "[[[[[[\"[[[["})", 1));
+  CHECK_FALSE(layerleak::json_nesting_within(std::string(100000, '['), 64));
+  CHECK(layerleak::json_nesting_within("", 0));
+}

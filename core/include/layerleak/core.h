@@ -114,6 +114,11 @@ class FileReader final : public ByteReader {
 // Reads a whole (small) stream into memory, failing with Errc::limit beyond max_bytes.
 Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes);
 
+// True when the JSON text `text` nests arrays and objects at most `max_depth` deep (strings are
+// skipped). Why a pre-scan before parsing: parsing, copying or dumping a nlohmann value recurses per
+// level, and a hostile 1e6-deep array would overflow the stack before any limit could apply.
+bool json_nesting_within(std::string_view text, int max_depth) noexcept;
+
 // A content digest such as "sha256:<64 hex>". Only sha256 is accepted (OCI allows sha512, nobody
 // uses it; rejecting it is an explicit Errc::unsupported, not a silent pass).
 struct Digest {

@@ -14,33 +14,12 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-// Whether `text` nests arrays and objects at most `limit` levels deep (brackets inside strings do not
-// count). Why a pre-scan: nlohmann parses iteratively, but copying or dumping a value recurses, so a
-// request of a few megabytes of "[" would overflow the stack in the first copy.
-bool nesting_within(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
+// Bounded in size and nesting (json_nesting_within: copying or dumping a deep value would recurse).
 Result<json> parse_json(std::string_view body, std::string_view what) {
   if (body.size() > kMaxDocumentBytes) {
     return make_error(Errc::limit, std::string(what) + " is larger than " + std::to_string(kMaxDocumentBytes >> 20) + " MiB");
   }
-  if (!nesting_within(body, kMaxJsonDepth)) {
+  if (!json_nesting_within(body, kMaxJsonDepth)) {
     return make_error(Errc::malformed, std::string(what) + " nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
