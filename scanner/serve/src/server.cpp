@@ -387,14 +387,17 @@ class Service {
     auto metric = [&](const char* name, const char* type, const char* help) {
       out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
     };
+    // A metric with one unlabelled sample.
+    auto single = [&](const char* name, const char* type, const char* help, const auto& value) {
+      metric(name, type, help);
+      out << name << ' ' << value << '\n';
+    };
     metric("layerleak_scans_total", "counter", "Scans finished, by verdict (unknown: incomplete).");
     out << "layerleak_scans_total{verdict=\"allow\"} " << metrics_.scans_allow << '\n'
         << "layerleak_scans_total{verdict=\"deny\"} " << metrics_.scans_deny << '\n'
         << "layerleak_scans_total{verdict=\"unknown\"} " << metrics_.scans_unknown << '\n';
-    metric("layerleak_scan_timeouts_total", "counter", "Scans cancelled at the time limit.");
-    out << "layerleak_scan_timeouts_total " << metrics_.scans_timed_out << '\n';
-    metric("layerleak_findings_total", "counter", "Findings in finished scans.");
-    out << "layerleak_findings_total " << metrics_.findings << '\n';
+    single("layerleak_scan_timeouts_total", "counter", "Scans cancelled at the time limit.", metrics_.scans_timed_out);
+    single("layerleak_findings_total", "counter", "Findings in finished scans.", metrics_.findings);
     metric("layerleak_scan_duration_seconds", "histogram", "Duration of finished scans.");
     const std::uint64_t count = metrics_.scans_allow + metrics_.scans_deny + metrics_.scans_unknown;
     for (std::size_t i = 0; i < std::size(Metrics::kBuckets); ++i) {
@@ -403,34 +406,22 @@ class Service {
     out << "layerleak_scan_duration_seconds_bucket{le=\"+Inf\"} " << count << '\n'
         << "layerleak_scan_duration_seconds_sum " << static_cast<double>(metrics_.duration_ms_sum.load()) / 1000.0 << '\n'
         << "layerleak_scan_duration_seconds_count " << count << '\n';
-    metric("layerleak_queue_depth", "gauge", "Scans waiting for a worker.");
-    out << "layerleak_queue_depth " << jobs_.queued() << '\n';
-    metric("layerleak_scans_running", "gauge", "Scans running now.");
-    out << "layerleak_scans_running " << jobs_.running() << '\n';
-    metric("layerleak_scan_requests_rejected_total", "counter", "Scan requests refused because the queue was full.");
-    out << "layerleak_scan_requests_rejected_total " << metrics_.rejected << '\n';
+    single("layerleak_queue_depth", "gauge", "Scans waiting for a worker.", jobs_.queued());
+    single("layerleak_scans_running", "gauge", "Scans running now.", jobs_.running());
+    single("layerleak_scan_requests_rejected_total", "counter", "Scan requests refused because the queue was full.", metrics_.rejected);
     const cache::CacheStats stats = cache_.stats();
-    metric("layerleak_layer_cache_hits_total", "counter", "Layers answered from the cache (blob not read).");
-    out << "layerleak_layer_cache_hits_total " << stats.layer_hits << '\n';
-    metric("layerleak_layer_cache_misses_total", "counter", "Layers not in the cache (read and scanned).");
-    out << "layerleak_layer_cache_misses_total " << stats.layer_misses << '\n';
-    metric("layerleak_layer_cache_stores_total", "counter", "Complete layer results stored.");
-    out << "layerleak_layer_cache_stores_total " << stats.layer_puts << '\n';
-    metric("layerleak_verdict_cache_hits_total", "counter", "Verdict lookups answered from stored reports.");
-    out << "layerleak_verdict_cache_hits_total " << stats.report_hits << '\n';
-    metric("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.");
-    out << "layerleak_verdict_cache_misses_total " << stats.report_misses << '\n';
-    metric("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.");
-    out << "layerleak_cache_evictions_total " << stats.evicted << '\n';
-    metric("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).");
-    out << "layerleak_scans_from_cache_total " << metrics_.verdict_cache_answers << '\n';
-    metric("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.");
-    out << "layerleak_registry_manifests_total " << metrics_.registry_manifests << '\n';
+    single("layerleak_layer_cache_hits_total", "counter", "Layers answered from the cache (blob not read).", stats.layer_hits);
+    single("layerleak_layer_cache_misses_total", "counter", "Layers not in the cache (read and scanned).", stats.layer_misses);
+    single("layerleak_layer_cache_stores_total", "counter", "Complete layer results stored.", stats.layer_puts);
+    single("layerleak_verdict_cache_hits_total", "counter", "Verdict lookups answered from stored reports.", stats.report_hits);
+    single("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.", stats.report_misses);
+    single("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.", stats.evicted);
+    single("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).", metrics_.verdict_cache_answers);
+    single("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.", metrics_.registry_manifests);
     metric("layerleak_admission_reviews_total", "counter", "Admission and image reviews answered, by result.");
     out << "layerleak_admission_reviews_total{result=\"allowed\"} " << metrics_.admission_allowed << '\n'
         << "layerleak_admission_reviews_total{result=\"denied\"} " << metrics_.admission_denied << '\n';
-    metric("layerleak_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong token.");
-    out << "layerleak_unauthorized_requests_total " << metrics_.unauthorized << '\n';
+    single("layerleak_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong token.", metrics_.unauthorized);
     return out.str();
   }
 
