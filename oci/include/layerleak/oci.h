@@ -53,6 +53,9 @@ struct Image {
   std::string reference;   // as the user can write it back: "oci-archive:app.tar:latest"
   std::string transport;   // "docker-archive", "oci-archive", "oci", "dir"
   std::optional<Digest> manifest_digest;
+  // The index (or manifest list) the image was selected from, when the reference named one. Like
+  // manifest_digest, computed from the bytes read (never taken from the reference text).
+  std::optional<Digest> index_digest;
   std::optional<Digest> config_digest;
   std::optional<Platform> platform;
   std::vector<std::string> tags;

@@ -190,6 +190,7 @@ class RegistrySource final : public ImageSource {
         child.digest = descriptor.digest;
         finish(*image, child.str());
         image->index_annotations = descriptor.annotations;
+        image->index_digest = top.digest;
         images.push_back(std::move(image).value());
       }
       return images;

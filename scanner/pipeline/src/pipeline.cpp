@@ -195,6 +195,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     r.reference = image.reference;
     r.transport = image.transport;
     r.manifest_digest = image.manifest_digest ? image.manifest_digest->str() : "";
+    r.index_digest = image.index_digest ? image.index_digest->str() : "";
     r.config_digest = image.config_digest ? image.config_digest->str() : "";
     r.platform = image.platform ? image.platform->str() : "";
     r.tags = image.tags;

@@ -50,6 +50,7 @@ ordered_json image_json(const ImageReport& image, const ReportOptions& options) 
   j["reference"] = image.reference;
   j["transport"] = image.transport;
   j["manifest_digest"] = optional_string(image.manifest_digest);
+  if (!image.index_digest.empty()) j["index_digest"] = image.index_digest;
   j["config_digest"] = optional_string(image.config_digest);
   j["platform"] = optional_string(image.platform);
   j["tags"] = image.tags;

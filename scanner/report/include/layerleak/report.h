@@ -79,6 +79,7 @@ struct ImageReport {
   std::string reference;
   std::string transport;
   std::string manifest_digest;
+  std::string index_digest;  // the index it was selected from ("" when none); CONTRACT: index_digest
   std::string config_digest;
   std::string platform;
   std::vector<std::string> tags;
