@@ -112,6 +112,24 @@ struct RegistryOptions {
   unsigned stall_timeout_seconds = 60;  // a transfer that moves no byte for this long fails
 };
 
+// A registry image reference: the one implementation of the Docker reference grammar, used by the
+// registry source and by `serve` (Kubernetes image names, notifications, Harbor requests).
+struct RegistryReference {
+  std::string registry;    // as written, Docker Hub as "docker.io": "127.0.0.1:5000", "rg.fr-par.scw.cloud"
+  std::string host;        // where requests go: "registry-1.docker.io" for Docker Hub, else `registry`
+  std::string repository;  // "library/alpine"
+  std::string tag;         // "" when only a digest is given
+  std::optional<Digest> digest;
+
+  // "docker://127.0.0.1:5000/app:1" or "docker://…/app@sha256:…" (the digest wins when both are given).
+  std::string str() const;
+};
+
+// Parses the part after "docker://" (or a container image name as Kubernetes writes it):
+// HOST[:PORT]/REPO[:TAG][@DIGEST], with Docker Hub's short names ("alpine" is docker.io/library/alpine:latest).
+// Errc::invalid_argument naming what is wrong.
+Result<RegistryReference> parse_registry_reference(std::string_view text);
+
 struct SourceOptions {
   RegistryOptions registry;
 };
