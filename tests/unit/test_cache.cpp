@@ -1,5 +1,8 @@
 // The scan cache: a cached re-scan gives the same report as an uncached one without opening any layer
 // blob, incomplete layers are never stored, and the SQLite store round-trips every field.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -308,4 +311,109 @@ TEST_CASE("the layer codec refuses deep nesting and numbers of the wrong type") 
   std::string bad = good;
   bad.replace(set_at + set_key.size() - 1, 1, std::string("\x61x", 2));
   CHECK_FALSE(cache::decode_layer(bad));
+}
+
+namespace {
+
+std::filesystem::perms mode_of(const std::string& path) {
+  return std::filesystem::symlink_status(path).permissions() & std::filesystem::perms::mask;
+}
+
+}  // namespace
+
+TEST_CASE("a damaged cache file is moved aside and the cache starts empty", "[cache]") {
+  TempDir dir;
+  const std::string cache_dir = dir.file("c");
+  std::filesystem::create_directory(cache_dir);
+  const std::string db = cache_dir + "/layerleak-cache.sqlite3";
+  SECTION("garbage instead of a database") {
+    REQUIRE(fx::write_file(db, std::string(8192, 'g')));
+  }
+  SECTION("a database whose first pages are overwritten") {
+    {
+      auto opened = cache::ScanCache::open(cache_dir);
+      REQUIRE(opened);
+      REQUIRE((*opened)->put_report("sha256:aa", "p", "{\"x\":1}"));
+    }
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    const std::string junk(4000, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    std::filesystem::remove(db + "-wal");
+  }
+  REQUIRE(fx::write_file(db + "-wal", "stale wal"));
+  auto opened = cache::ScanCache::open(cache_dir);
+  REQUIRE(opened);
+  cache::ScanCache& c = **opened;
+  CHECK_FALSE(c.get_report("sha256:aa", "p"));
+  REQUIRE(c.put_report("sha256:aa", "p", "{\"x\":2}"));
+  CHECK(c.get_report("sha256:aa", "p") == std::optional<std::string>("{\"x\":2}"));
+  std::vector<std::string> aside;
+  for (const auto& entry : std::filesystem::directory_iterator(cache_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("layerleak-cache.sqlite3.corrupt-", 0) == 0) aside.push_back(name);
+  }
+  std::sort(aside.begin(), aside.end());
+  REQUIRE(!aside.empty());
+  CHECK(aside.size() <= 2);  // the file, and its -wal unless SQLite dropped it as not belonging to the file
+  if (aside.size() == 2) CHECK(aside[1] == aside[0] + "-wal");
+  // The stale -wal is never replayed into (or left next to) the new file.
+  if (std::filesystem::exists(db + "-wal")) {
+    std::ifstream wal(db + "-wal", std::ios::binary);
+    CHECK(std::string((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>()).find("stale wal") ==
+          std::string::npos);
+  }
+  CHECK(mode_of(db) == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  // The moved file keeps what it held: nothing was deleted.
+  CHECK(std::filesystem::file_size(cache_dir + "/" + aside[0]) >= 4096);
+}
+
+TEST_CASE("a symlinked cache database is refused, never followed", "[cache]") {
+  TempDir dir;
+  const std::string cache_dir = dir.file("c");
+  std::filesystem::create_directory(cache_dir);
+  const std::string target = dir.file("elsewhere.sqlite3");
+  REQUIRE(fx::write_file(target, "precious"));
+  std::filesystem::create_symlink(target, cache_dir + "/layerleak-cache.sqlite3");
+  auto opened = cache::ScanCache::open(cache_dir);
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::io);
+  CHECK(opened.error().message.find(cache_dir + "/layerleak-cache.sqlite3") != std::string::npos);
+  CHECK(opened.error().message.find("symbolic link") != std::string::npos);
+  CHECK(std::filesystem::is_symlink(cache_dir + "/layerleak-cache.sqlite3"));  // not moved aside
+  std::ifstream in(target);
+  CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == "precious");
+  // A dangling symlink is refused too (it would otherwise create the target).
+  std::filesystem::remove(target);
+  CHECK_FALSE(cache::ScanCache::open(cache_dir));
+  CHECK_FALSE(std::filesystem::exists(target));
+}
+
+TEST_CASE("the cache keeps the mode of an existing directory and creates its own 0700, the file 0600", "[cache]") {
+  namespace fs = std::filesystem;
+  const auto rw = fs::perms::owner_read | fs::perms::owner_write;
+  TempDir dir;
+  const mode_t old_umask = ::umask(0);  // the file mode must not depend on the umask
+  const std::string shared = dir.file("shared");
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  {
+    auto opened = cache::ScanCache::open(shared);
+    REQUIRE(opened);
+    REQUIRE((*opened)->put_report("sha256:aa", "p", "{}"));
+  }
+  CHECK(mode_of(shared) == (fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec));
+  CHECK(mode_of(shared + "/layerleak-cache.sqlite3") == rw);
+  const std::string fresh = dir.file("a/b/fresh");
+  {
+    auto opened = cache::ScanCache::open(fresh);
+    REQUIRE(opened);
+    REQUIRE((*opened)->put_report("sha256:aa", "p", "{}"));
+    CHECK(mode_of(fresh + "/layerleak-cache.sqlite3-wal") == rw);
+  }
+  ::umask(old_umask);
+  CHECK(mode_of(fresh) == fs::perms::owner_all);
+  CHECK(mode_of(fresh + "/layerleak-cache.sqlite3") == rw);
 }

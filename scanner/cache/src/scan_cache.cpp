@@ -1,8 +1,13 @@
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
@@ -155,12 +160,86 @@ void ScanCache::Impl::evict_locked() {
 ScanCache::ScanCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ScanCache::~ScanCache() = default;
 
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Creates DIR 0700 when it does not exist; an existing DIR (or a symlink to one: the user's choice) is
+// left exactly as it is. Why not create_directories + chmod: chmod on an existing shared directory
+// (say /var/cache) would lock its other users out.
+Status ensure_directory(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Ok{};
+    return make_error(Errc::io, "cache: " + dir + " exists and is not a directory");
+  }
+  if (errno != ENOENT) return make_error(Errc::io, "cache: cannot use directory " + dir + ": " + errno_text(errno));
+  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return make_error(Errc::io, "cache: cannot create directory " + parent.string() + ": " + ec.message());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(Errc::io, "cache: cannot create directory " + dir + ": " + errno_text(errno));
+  }
+  return Ok{};
+}
+
+// Makes sure PATH is a regular file that is not a symlink, creating it 0600 (whatever the umask) when
+// it does not exist. Why create it here rather than let SQLite: SQLite creates files 0644 & ~umask, and
+// a chmod afterwards leaves a window in which the full secret values are readable by everyone.
+Status ensure_database_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    const bool ok = ::fchmod(fd, 0600) == 0;  // the umask may have taken bits off, never added any
+    ::close(fd);
+    if (!ok) return make_error(Errc::io, "cache: cannot set the mode of " + path + ": " + errno_text(errno));
+    return Ok{};
+  }
+  if (errno != EEXIST) return make_error(Errc::io, "cache: cannot create " + path + ": " + errno_text(errno));
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return make_error(Errc::io, "cache: cannot use " + path + ": " + errno_text(errno));
+  if (S_ISLNK(st.st_mode)) {
+    return make_error(Errc::io, "cache: " + path + " is a symbolic link; refusing to follow it (remove it or use another --cache DIR)");
+  }
+  if (!S_ISREG(st.st_mode)) return make_error(Errc::io, "cache: " + path + " is not a regular file");
+  return Ok{};
+}
+
+// Renames PATH and its -wal and -shm companions to PATH.corrupt-<unix time>[-wal|-shm]. Returns the new
+// name of the database file. Why the companions too: SQLite would replay an old -wal into the new file.
+Result<std::string> move_aside(const std::string& path) {
+  const std::string aside = path + ".corrupt-" + std::to_string(static_cast<long long>(std::time(nullptr)));
+  if (std::rename(path.c_str(), aside.c_str()) != 0) {
+    return make_error(Errc::io, "cache: cannot move the damaged " + path + " aside: " + errno_text(errno));
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string from = path + suffix;
+    if (std::rename(from.c_str(), (aside + suffix).c_str()) != 0 && errno != ENOENT) {
+      return make_error(Errc::io, "cache: cannot move " + from + " aside: " + errno_text(errno));
+    }
+  }
+  return aside;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ScanCache>> ScanCache::open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error(Errc::io, "cache: cannot create directory " + dir + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
-  return open_file((std::filesystem::path(dir) / kFileName).string());
+  if (auto st = ensure_directory(dir); !st) return std::move(st).error();
+  const std::string path = (std::filesystem::path(dir) / kFileName).string();
+  if (auto st = ensure_database_file(path); !st) return std::move(st).error();
+  bool damaged = false;
+  auto opened = open_file(path, &damaged);
+  if (opened || !damaged) return opened;
+  // Why not fail: a cache only saves work, and a damaged file used to stop serve from starting (and
+  // so admit or deny every pod, by failurePolicy). The old file is kept for whoever wants to look.
+  auto aside = move_aside(path);
+  if (!aside) return std::move(aside).error();
+  std::fprintf(stderr, "layerleak: cache %s is damaged (%s); moved aside to %s; starting empty\n", path.c_str(),
+               opened.error().message.c_str(), aside->c_str());
+  if (auto st = ensure_database_file(path); !st) return std::move(st).error();
+  return open_file(path, nullptr);
 }
 
 Result<std::unique_ptr<ScanCache>> ScanCache::open_in_memory(std::uint64_t max_bytes) {
@@ -169,16 +248,23 @@ Result<std::unique_ptr<ScanCache>> ScanCache::open_in_memory(std::uint64_t max_b
   return opened;
 }
 
-Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path) {
+Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path, bool* damaged) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(impl->path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  // The file exists already (open() made it 0600); NOFOLLOW closes the gap between that check and this open.
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (path == ":memory:" ? SQLITE_OPEN_CREATE : SQLITE_OPEN_NOFOLLOW);
+  const int rc = sqlite3_open_v2(impl->path.c_str(), &raw, flags, nullptr);
   impl->db.reset(raw);
   if (rc != SQLITE_OK) return db_error(raw, "cannot open " + impl->path);
-  if (path != ":memory:") ::chmod(impl->path.c_str(), 0600);
   sqlite3* db = impl->db.get();
+  // Why no PRAGMA quick_check: it reads the whole file on every `scan --cache`. A file that is not a
+  // database, or whose schema pages are damaged, fails the statements below with SQLITE_NOTADB or
+  // SQLITE_CORRUPT; damage deeper in reads as a miss (see get()).
+  const auto mark_damage = [&] {
+    const int code = sqlite3_errcode(db) & 0xff;
+    if (damaged && (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)) *damaged = true;
+  };
   // Why a busy timeout: `scan --cache` and `serve` may share the file; WAL lets readers run while one
   // process writes, and the timeout waits out the other's short write transactions.
   sqlite3_busy_timeout(db, 10000);
@@ -190,19 +276,33 @@ Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path)
                           "compression TEXT NOT NULL, compressed_bytes INTEGER NOT NULL)",
                           "CREATE TABLE IF NOT EXISTS reports (manifest_digest TEXT NOT NULL, profile TEXT NOT NULL, "
                           "report TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (manifest_digest, profile))"}) {
-    if (auto st = exec(db, sql); !st) return std::move(st).error().with_context(impl->path);
+    if (auto st = exec(db, sql); !st) {
+      mark_damage();
+      return std::move(st).error().with_context(impl->path);
+    }
   }
   {
     auto version = prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (!version) return std::move(version).error();
-    if (sqlite3_step(version->get()) == SQLITE_ROW) {
+    if (!version) {
+      mark_damage();
+      return std::move(version).error();
+    }
+    const int step = sqlite3_step(version->get());
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+      mark_damage();
+      return db_error(db, "cannot read the schema version of " + impl->path);
+    }
+    if (step == SQLITE_ROW) {
       if (column(version->get(), 0) != std::to_string(kSchemaVersion)) {
         return make_error(Errc::unsupported, "cache: " + impl->path + " was written by another layerleak version "
                                              "(schema " + column(version->get(), 0) + "); remove it or use another --cache DIR");
       }
     } else {
       const std::string sql = "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')";
-      if (auto st = exec(db, sql.c_str()); !st) return std::move(st).error();
+      if (auto st = exec(db, sql.c_str()); !st) {
+        mark_damage();
+        return std::move(st).error();
+      }
     }
   }
   struct {

@@ -6,9 +6,11 @@
 // image, secrets redacted) by manifest digest and profile, so a verdict survives restarts. Only complete
 // results are ever stored (the pipeline puts complete layers only; callers put complete images only).
 //
-// The file holds full secret values (layer entries must rebuild `--show-secrets` reports): the directory
-// is created 0700 and the file 0600. Thread-safe (one connection behind a mutex); several processes may
-// share the file (WAL, busy timeout). A damaged entry reads as a miss, never as an error.
+// The file holds full secret values (layer entries must rebuild `--show-secrets` reports): a directory
+// the cache creates is 0700 (an existing one keeps its mode), the file is created 0600 and is never
+// followed through a symlink. Thread-safe (one connection behind a mutex); several processes may share
+// the file (WAL, busy timeout). A damaged entry reads as a miss, never as an error; a damaged file is
+// moved aside at open and the cache starts empty.
 //
 // Not responsible for: deciding what is complete (pipeline, serve), eviction from a file (delete the file
 // to start over). An in-memory cache evicts its oldest entries past a byte budget: it serves a
@@ -38,7 +40,11 @@ struct CacheStats {
 
 class ScanCache final : public pipeline::LayerCache {
  public:
-  // Opens or creates DIR/layerleak-cache.sqlite3 (and DIR). Fails with Errc::io naming the path.
+  // Opens or creates DIR/layerleak-cache.sqlite3 (and DIR, 0700, when it does not exist). A file that is
+  // not a database or whose schema is damaged is renamed to layerleak-cache.sqlite3.corrupt-<unix time>
+  // (with its -wal and -shm), a line saying so goes to stderr, and a new empty file is used. Fails with
+  // Errc::io naming the path when DIR cannot be made, the database file is a symlink or not a regular
+  // file, or the damaged file cannot be moved; Errc::unsupported for another schema version.
   static Result<std::unique_ptr<ScanCache>> open(const std::string& dir);
   // A private cache that lives as long as the object. When its layer results and reports together pass
   // `max_bytes`, the oldest stored are dropped until they fit again (a later lookup simply misses).
@@ -52,6 +58,10 @@ class ScanCache final : public pipeline::LayerCache {
   void put(const pipeline::LayerKey& key, const pipeline::CachedLayer& layer) override;
 
   // The JSON report of one complete image scan, by manifest digest ("sha256:...") and profile.
+  // Replacement rule: put_report replaces the report stored for (digest, profile). That is safe only
+  // because callers put complete reports of scans that verified that digest themselves (never a local
+  // source, never a digest taken from reference text): a newer complete scan of the same content is the
+  // only thing that can replace a report.
   std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile);
   Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json);
 
@@ -63,7 +73,7 @@ class ScanCache final : public pipeline::LayerCache {
 
  private:
   struct Impl;
-  static Result<std::unique_ptr<ScanCache>> open_file(const std::string& path);
+  static Result<std::unique_ptr<ScanCache>> open_file(const std::string& path, bool* damaged = nullptr);
   explicit ScanCache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
