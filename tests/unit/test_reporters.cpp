@@ -419,3 +419,128 @@ TEST_CASE("invalid UTF-8 in names is escaped byte by byte, valid UTF-8 kept", "[
   CHECK(report::escape_invalid_utf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a UTF-16 surrogate
   CHECK(report::escape_invalid_utf8("\xe2\x82") == "\\xe2\\x82");          // truncated sequence
 }
+
+// ---- Reading a JSON report back ----------------------------------------------------------------------
+
+namespace {
+
+std::string read_golden(const std::string& name) {
+  std::ifstream in(golden_path(name), std::ios::binary);
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("read_json gives back what the JSON reporter wrote, byte for byte when written again", "[report][read_json]") {
+  ReportOptions show;
+  show.show_secrets = true;
+  const std::string written = render(fixture_report(), Format::json, show);
+  auto read = report::read_json(written);
+  INFO((read ? std::string() : read.error().message));
+  REQUIRE(read);
+  CHECK(render(*read, Format::json, show) == written);
+
+  // Spot checks that the values are typed, not just carried through.
+  REQUIRE(read->images.size() == 2);
+  const ImageReport& app = read->images[0];
+  CHECK(app.findings.size() == 4);
+  CHECK(app.findings[1].secret == kSecret);
+  CHECK(app.findings[1].paired_access_key == kAccess);
+  CHECK(app.findings[1].severity == rules::Severity::critical);
+  CHECK(app.findings[2].confidence == rules::Confidence::medium);
+  CHECK(app.findings[0].location.layer_index == std::optional<std::size_t>(0));
+  CHECK(app.findings[0].hidden_by_layer == std::optional<std::size_t>(1));
+  CHECK(app.findings[0].visibility == "deleted");
+  CHECK(app.findings[3].aliases == std::vector<std::string>{"/srv/current.env"});
+  REQUIRE(app.suppressed.size() == 1);
+  CHECK(app.suppressed[0].suppressed_by == "ignore: test fixture, not a real key");
+  REQUIRE(app.skipped.size() == 1);
+  CHECK(app.skipped[0].layer_index == std::optional<std::size_t>(2));
+  CHECK(app.duration_ms == 1234);
+  const ImageReport& base = read->images[1];
+  CHECK(base.findings[0].location.kind == "config");
+  CHECK(base.findings[0].location.field == "config.Env[1]");
+  CHECK_FALSE(base.findings[0].location.layer_index);
+  REQUIRE(base.errors.size() == 1);
+  CHECK(base.errors[0].layer_index == std::optional<std::size_t>(1));
+  CHECK_FALSE(base.layers[1].complete);
+  CHECK_FALSE(base.complete);
+  CHECK_FALSE(read->complete());
+
+  // The golden (redacted) report reads back too; its secrets stay masked.
+  const std::string golden = read_golden("report.json");
+  auto from_golden = report::read_json(golden);
+  REQUIRE(from_golden);
+  CHECK(render(*from_golden, Format::json, show) == golden);
+  CHECK(from_golden->images[0].findings[1].secret == report::redact(kSecret));
+}
+
+TEST_CASE("read_json refuses fields of the wrong type, naming the field", "[report][read_json]") {
+  ReportOptions show;
+  show.show_secrets = true;
+  const std::string written = render(fixture_report(), Format::json, show);
+  struct Case {
+    std::string from, to, field;
+  } cases[] = {
+      {"\"line\": 2,", "\"line\": \"2\",", "images[0].findings[0].location.line"},
+      {"\"line\": 2,", "\"line\": -2,", "images[0].findings[0].location.line"},
+      {"\"line\": 2,", "\"line\": 2.0,", "images[0].findings[0].location.line"},
+      {"\"hidden_by_layer\": 1", "\"hidden_by_layer\": \"1\"", "images[0].findings[0].hidden_by_layer"},
+      {"\"severity\": \"low\"", "\"severity\": \"urgent\"", "images[0].findings[0].severity"},
+      {"\"complete\": false\n    }", "\"complete\": 0\n    }", "images[1].complete"},
+      {"\"tags\": [\n        \"example/app:latest\"", "\"tags\": [\n        7", "images[0].tags[0]"},
+      {"\"findings\": [", "\"findings\": {}, \"x\": [", "images[0].findings"},
+      {"\"rule_id\": \"scaleway.access-key\",", "", "images[0].findings[0].rule_id"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.to);
+    auto read = report::read_json(replace_once(written, c.from, c.to));
+    REQUIRE_FALSE(read);
+    CHECK(read.error().code == Errc::malformed);
+    CHECK_THAT(read.error().message, Catch::Contains(c.field));
+  }
+  // A missing field is accepted, with its default, only when asked for.
+  const std::string partial = R"({"images": [{"reference": "x", "findings": [{"fingerprint": "sha256:ab"}]}]})";
+  CHECK_FALSE(report::read_json(partial));
+  report::JsonReadOptions lenient;
+  lenient.allow_missing_fields = true;
+  auto read = report::read_json(partial, lenient);
+  REQUIRE(read);
+  CHECK(read->images.at(0).findings.at(0).fingerprint == "sha256:ab");
+  CHECK(read->images.at(0).findings.at(0).location.kind == "layer");
+  // Wrong types are refused in both modes.
+  CHECK_FALSE(report::read_json(R"({"images": [{"findings": [{"fingerprint": 1}]}]})", lenient));
+}
+
+TEST_CASE("read_json is bounded and never throws on hostile text", "[report][read_json]") {
+  auto deep = report::read_json(std::string(100000, '[') + std::string(100000, ']'));
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == Errc::limit);
+  report::JsonReadOptions small;
+  small.max_bytes = 16;
+  auto big = report::read_json(R"({"images": [], "padding": "................"})", small);
+  REQUIRE_FALSE(big);
+  CHECK(big.error().code == Errc::limit);
+  auto broken = report::read_json("{\n  \"images\": [\n    {\"findings\": [}\n  ]\n}\n");
+  REQUIRE_FALSE(broken);
+  CHECK(broken.error().code == Errc::malformed);
+  CHECK_THAT(broken.error().message, Catch::StartsWith("line 3: invalid JSON"));
+  for (const std::string text : std::vector<std::string>{"", "null", "[]", "42", "\"x\"", "{\"images\": 1}", "{\"images\": [1]}",
+                                 "{\"images\": [], \"tool\": []}", "{\"images\": [], \"schema_version\": \"1\"}",
+                                 "{\"images\": [\"\xff\"]}"}) {
+    INFO(text);
+    CHECK_FALSE(report::read_json(text));
+  }
+  auto future = report::read_json(R"({"schema_version": 2, "images": []})");
+  REQUIRE_FALSE(future);
+  CHECK(future.error().code == Errc::unsupported);
+}

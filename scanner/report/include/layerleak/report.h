@@ -131,4 +131,26 @@ enum class Format { text, json, sarif, gitlab };
 // Writes the report; fails with Errc::io when the stream fails.
 Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out);
 
+// ---- Reading a JSON report back (the cache's stored reports, --baseline files) -------------------------
+
+// The deepest a JSON report nests (root, images, findings, location: 5); read_json refuses deeper text
+// before parsing it.
+inline constexpr int kJsonReportMaxNesting = 64;
+
+struct JsonReadOptions {
+  std::size_t max_bytes = std::size_t{64} << 20;  // larger text: Errc::limit, before parsing
+  // Accept a document that leaves out fields (a hand-written baseline): absent or null fields keep the
+  // defaults of the structs above. Without it every field the JSON reporter always writes must be there.
+  bool allow_missing_fields = false;
+};
+
+// Parses what write_report(..., Format::json, ...) wrote back into a ScanReport: for a report written
+// with show_secrets, writing the result again gives the same bytes (secrets in a redacted report stay
+// redacted). Not read back because the writer does not write them: remediation, labels, annotations.
+// Never throws. Fails with Errc::limit (size, nesting), Errc::malformed naming the line for invalid
+// JSON and the JSON path for a field that is missing or of the wrong type ("images[0].findings[2].
+// location.line: expected a non-negative integer"), Errc::unsupported for another schema_version.
+// Unknown fields are ignored (a newer writer may add some).
+Result<ScanReport> read_json(std::string_view text, const JsonReadOptions& options = {});
+
 }  // namespace layerleak::report
