@@ -219,6 +219,25 @@ TEST_CASE("baseline: malformed input names the file and the line") {
   }
 }
 
+TEST_CASE("baseline: a report is read by report::read_json, typed and bounded", "[baseline]") {
+  TempDir dir;
+  // A field of the wrong type is named by its JSON path (it used to be ignored).
+  auto typed = load_baseline(dir.write("typed.json", R"({"images": [{"findings": [{"fingerprint": ")" + kFpA +
+                                                          R"(", "location": {"line": "two"}}]}]})"));
+  REQUIRE_FALSE(typed);
+  CHECK(typed.error().code == Errc::malformed);
+  CHECK(contains(typed.error().message, "typed.json"));
+  CHECK(contains(typed.error().message, "images[0].findings[0].location.line"));
+  // Deep nesting is refused before parsing, in both JSON forms (it used to overflow the stack).
+  for (const char open : {'{', '['}) {
+    const std::string text = open == '{' ? "{\"images\": " + std::string(100000, '[') : std::string(100000, '[');
+    auto deep = load_baseline(dir.write("deep.json", text));
+    REQUIRE_FALSE(deep);
+    CHECK(deep.error().code == Errc::limit);
+    CHECK(contains(deep.error().message, "deep.json"));
+  }
+}
+
 TEST_CASE("baseline: a missing file is not_found and names the file") {
   TempDir dir;
   const std::string file = dir.path("does-not-exist.json");

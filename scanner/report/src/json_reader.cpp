@@ -298,7 +298,7 @@ Result<ScanReport> read_json(std::string_view text, const JsonReadOptions& optio
   ScanReport report;
   Fields root(doc, "", options, state.error);
   if (root.failed()) return make_error(Errc::malformed, "expected a layerleak JSON report (an object with \"images\")");
-  if (!doc.contains("images")) {
+  if (const auto images = doc.find("images"); images == doc.end() || images->is_null()) {
     return make_error(Errc::malformed, "images: missing (is this a layerleak JSON report?)");
   }
   std::uint64_t schema_version = 1;

@@ -24,47 +24,53 @@ Error shape_error(const std::string& path, const std::string& where, const std::
   return make_error(Errc::malformed, path + ": " + where + ": " + what);
 }
 
-// Adds one fingerprint taken from a JSON value at `where`.
-Status add_json_fingerprint(const json& value, const std::string& path, const std::string& where,
-                            std::set<std::string>& out) {
-  if (!value.is_string() || !detail::is_fingerprint(value.get_ref<const std::string&>())) {
-    return shape_error(path, where, "expected a fingerprint \"sha256:<64 hex digits>\", got " + value.dump());
+// Adds one fingerprint read at `where` ("[3]", "images[0].findings[2].fingerprint").
+Status add_fingerprint(const std::string& value, const std::string& path, const std::string& where,
+                       std::set<std::string>& out) {
+  if (!detail::is_fingerprint(value)) {
+    return shape_error(path, where, "expected a fingerprint \"sha256:<64 hex digits>\", got \"" + value.substr(0, 80) + "\"");
   }
-  out.insert(detail::to_lower(value.get_ref<const std::string&>()));
+  out.insert(detail::to_lower(value));
   return Ok{};
 }
 
-Status read_report(const json& doc, const std::string& path, std::set<std::string>& out) {
-  const auto images = doc.find("images");
-  if (images == doc.end() || !images->is_array()) {
-    return shape_error(path, "top level",
-                       "a JSON object baseline must be a layerleak JSON report with an \"images\" list");
+// A layerleak JSON report: read by report::read_json (one reader for reports, shared with serve's cache),
+// leniently, since hand-written baselines carry only the fields they need.
+Result<std::set<std::string>> read_report(std::string_view text, const std::string& path) {
+  report::JsonReadOptions options;
+  options.max_bytes = kMaxBaselineBytes;
+  options.allow_missing_fields = true;
+  auto read = report::read_json(text, options);
+  if (!read) {
+    Error e = std::move(read).error().with_context(path);
+    if (e.code == Errc::malformed && e.message.find(path + ": images: missing") == 0) {
+      e.message = path + ": top level: a JSON object baseline must be a layerleak JSON report with an \"images\" list";
+    }
+    return e;
   }
-  for (std::size_t i = 0; i < images->size(); ++i) {
-    const json& image = (*images)[i];
-    const std::string image_where = "images[" + std::to_string(i) + "]";
-    if (!image.is_object()) return shape_error(path, image_where, "expected an object");
-    for (const char* list : {"findings", "suppressed"}) {
-      const auto findings = image.find(list);
-      if (findings == image.end() || findings->is_null()) continue;
-      const std::string list_where = image_where + "." + list;
-      if (!findings->is_array()) return shape_error(path, list_where, "expected a list");
+  std::set<std::string> out;
+  for (std::size_t i = 0; i < read->images.size(); ++i) {
+    const report::ImageReport& image = read->images[i];
+    for (const auto& [list, findings] : {std::pair<const char*, const std::vector<report::Finding>*>{"findings", &image.findings},
+                                         {"suppressed", &image.suppressed}}) {
       for (std::size_t k = 0; k < findings->size(); ++k) {
-        const json& finding = (*findings)[k];
-        const std::string where = list_where + "[" + std::to_string(k) + "]";
-        if (!finding.is_object()) return shape_error(path, where, "expected an object");
-        const auto fp = finding.find("fingerprint");
-        if (fp == finding.end()) return shape_error(path, where, "finding has no \"fingerprint\"");
-        if (auto added = add_json_fingerprint(*fp, path, where + ".fingerprint", out); !added) {
+        const std::string where = "images[" + std::to_string(i) + "]." + list + "[" + std::to_string(k) + "]";
+        const std::string& fingerprint = (*findings)[k].fingerprint;
+        if (fingerprint.empty()) return shape_error(path, where, "finding has no \"fingerprint\"");
+        if (auto added = add_fingerprint(fingerprint, path, where + ".fingerprint", out); !added) {
           return std::move(added).error();
         }
       }
     }
   }
-  return Ok{};
+  return out;
 }
 
-Result<std::set<std::string>> read_json(const std::string& text, const std::string& path) {
+// A JSON array of fingerprint strings.
+Result<std::set<std::string>> read_json_list(const std::string& text, const std::string& path) {
+  if (!json_nesting_within(text, report::kJsonReportMaxNesting)) {
+    return make_error(Errc::limit, path + ": nests deeper than " + std::to_string(report::kJsonReportMaxNesting) + " levels");
+  }
   json doc;
   try {
     doc = json::parse(text);
@@ -83,15 +89,16 @@ Result<std::set<std::string>> read_json(const std::string& text, const std::stri
     return make_error(Errc::malformed, path + ": invalid JSON: " + e.what());
   }
   std::set<std::string> out;
-  if (doc.is_array()) {
-    for (std::size_t i = 0; i < doc.size(); ++i) {
-      if (auto added = add_json_fingerprint(doc[i], path, "[" + std::to_string(i) + "]", out); !added) {
-        return std::move(added).error();
-      }
+  if (!doc.is_array()) return shape_error(path, "top level", "expected a list of fingerprints");
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const std::string where = std::string("[") + std::to_string(i) + "]";
+    if (!doc[i].is_string()) {
+      return shape_error(path, where, "expected a fingerprint \"sha256:<64 hex digits>\", got " + doc[i].dump());
     }
-    return out;
+    if (auto added = add_fingerprint(doc[i].get_ref<const std::string&>(), path, where, out); !added) {
+      return std::move(added).error();
+    }
   }
-  if (auto read = read_report(doc, path, out); !read) return std::move(read).error();
   return out;
 }
 
@@ -126,7 +133,8 @@ Result<std::set<std::string>> load_baseline(const std::string& path) {
   std::string_view body = *text;
   if (body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);  // UTF-8 byte order mark
   const std::string_view head = detail::trim(body);
-  if (!head.empty() && (head.front() == '{' || head.front() == '[')) return read_json(std::string(body), path);
+  if (!head.empty() && head.front() == '{') return read_report(body, path);
+  if (!head.empty() && head.front() == '[') return read_json_list(std::string(body), path);
   return read_text_list(body, path);
 }
 

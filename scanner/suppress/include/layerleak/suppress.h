@@ -50,7 +50,8 @@ struct Suppressions {
 // lowercase). Errors: Errc::not_found (missing file) / Errc::io (unreadable), naming the file;
 // Errc::malformed naming the file and the line (invalid JSON, bad text line) or, for a well-formed JSON
 // document of the wrong shape, the JSON path ("images[0].findings[2].fingerprint"); Errc::limit above
-// 256 MiB.
+// 256 MiB or nested deeper than report::kJsonReportMaxNesting. A report is read by report::read_json
+// with missing fields allowed: present fields must have the types the JSON reporter writes.
 Result<std::set<std::string>> load_baseline(const std::string& path);
 
 // Reads an ignore file. YAML only:
