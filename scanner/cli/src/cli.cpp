@@ -9,6 +9,7 @@
 #include <iostream>
 #include <thread>
 
+#include <sstream>
 #include "layerleak/cache.h"
 #include "layerleak/cli.h"
 #include "layerleak/detect.h"
@@ -19,6 +20,7 @@
 #include "layerleak/suppress.h"
 
 namespace layerleak::cli {
+#include "report_file.h"
 
 namespace {
 
@@ -135,6 +137,10 @@ int run_scan(const ScanCommand& cmd) {
   }
   pipeline::ScanOptions options;
   auto platform = oci::Platform::parse(cmd.platform);
+  // Why before scanning: a scan may take minutes; an output file that cannot be written fails now.
+  if (!cmd.output.empty()) {
+    if (auto st = check_report_path(cmd.output); !st) return fail(st.error().message);
+  }
   if (!platform) return fail(platform.error().message);
   options.select.platform = *platform;
   options.select.all_platforms = cmd.all_platforms;
@@ -196,17 +202,20 @@ int run_scan(const ScanCommand& cmd) {
                   "org.opencontainers.image.revision, or CI_COMMIT_SHA");
     }
   }
-  std::ofstream file;
+  // With -o the report is rendered in memory, then written to a temporary file renamed over FILE
+  // (report_file.h): 0600 with --show-secrets, never through a symlink, never seen half-written.
+  std::ostringstream file;
   std::ostream* out = &std::cout;
   if (!cmd.output.empty()) {
-    file.open(cmd.output, std::ios::binary | std::ios::trunc);
-    if (!file) return fail("cannot write the report to " + cmd.output);
     out = &file;
   } else {
     report_options.color = format == report::Format::text && ::isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
   }
   if (auto st = report::write_report(result, format, report_options, *out); !st) {
     return fail(st.error().message + (cmd.output.empty() ? "" : " to " + cmd.output));
+  }
+  if (!cmd.output.empty()) {
+    if (auto st = write_report_file(cmd.output, file.view(), cmd.show_secrets); !st) return fail(st.error().message);
   }
 
   // Errors go to standard error too, so a CI log shows why the gate failed even with -o.
