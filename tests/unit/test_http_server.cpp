@@ -329,15 +329,29 @@ TEST_CASE("http: header deadline is absolute; idle keep-alive closes; slow handl
   CHECK(after >= 1.8);
   CHECK(after <= 2.0 + 2.0);
 
-  // Keep-alive: a first request answered, then an idle connection is closed after idle_timeout.
-  Client idle("127.0.0.1", server->port());
-  REQUIRE(idle.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n"));
-  CHECK(status_of(idle.read_response()) == 200);
-  const auto idle_start = Clock::now();
-  CHECK(idle.closed_within(5.0));
-  const double idle_after = seconds_since(idle_start);
-  CHECK(idle_after >= 1.5);
-  CHECK(idle_after <= 2.0 + 2.0);
+  // Keep-alive: after a response, an idle connection, or one trickling its next request line, is
+  // closed idle_timeout after that response.
+  for (const bool trickle_next : {false, true}) {
+    Client idle("127.0.0.1", server->port());
+    REQUIRE(idle.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n"));
+    CHECK(status_of(idle.read_response()) == 200);
+    const auto idle_start = Clock::now();
+    std::atomic<bool> stop_next{false};
+    std::thread next([&] {
+      for (int i = 0; trickle_next && !stop_next && i < 12; ++i) {
+        if (!idle.send("G")) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    });
+    const bool closed = idle.closed_within(6.0);
+    const double idle_after = seconds_since(idle_start);
+    stop_next = true;
+    next.join();
+    INFO("trickling the next request: " << trickle_next << ", closed after " << idle_after << " s");
+    CHECK(closed);
+    CHECK(idle_after >= 1.5);
+    CHECK(idle_after <= 2.0 + 2.0);
+  }
 
   // A handler slower than the header deadline still answers (the deadline covers the request only).
   CHECK(status_of(exchange(server->port(), "GET", "/slow")) == 200);
@@ -400,6 +414,7 @@ TEST_CASE("http: TLS with 40 idle never-handshaking sockets still answers a real
   options.tls_cert_file = cert;
   options.tls_key_file = key;
   options.max_connections_per_address = 64;
+  options.header_timeout_seconds = 3;
   auto server = start_server(options, echo_handler());
   std::vector<Client> idle;
   for (int i = 0; i < 40; ++i) {
@@ -425,6 +440,9 @@ TEST_CASE("http: TLS with 40 idle never-handshaking sockets still answers a real
   }
   // Plain HTTP on the TLS port is not answered as HTTP.
   CHECK(status_of(exchange(server->port(), "GET", "/healthz")) == 0);
+  // The sockets that never handshake are dropped at the header deadline.
+  CHECK(idle.front().closed_within(3.0 + 2.0));
+  CHECK(idle.back().closed_within(1.0));
 }
 
 TEST_CASE("http: stop() returns quickly with slow clients connected and refuses new connections", "[http]") {
@@ -493,4 +511,11 @@ TEST_CASE("http: start-up errors are results with clear messages", "[http]") {
   auto ipv6 = Server::start(v6, health_inline(), echo_handler());
   REQUIRE(ipv6);
   CHECK((*ipv6)->port() > 0);
+
+  // "::" takes IPv4 clients too; their address is shown as IPv4.
+  ServerOptions any;
+  any.host = "::";
+  auto dual = Server::start(any, health_inline(), echo_handler());
+  REQUIRE(dual);
+  CHECK(body_of(exchange((*dual)->port(), "GET", "/who")).find(" 127.0.0.1 ") != std::string::npos);
 }

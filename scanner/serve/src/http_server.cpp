@@ -337,6 +337,7 @@ struct Server::Impl {
   std::mutex stop_mutex;
   bool stopped = false;
 
+  std::atomic<bool> started{false};
   std::mutex log_mutex;
   std::string first_log;  // MHD's first message while starting: the reason a start failed
 
@@ -361,6 +362,7 @@ struct Server::Impl {
     char text[512];
     std::vsnprintf(text, sizeof text, format, args);
     auto* impl = static_cast<Impl*>(self);
+    if (impl->started.load(std::memory_order_relaxed)) return;  // per-connection noise after start-up
     std::lock_guard lock(impl->log_mutex);
     if (impl->first_log.empty()) impl->first_log = text;
     while (!impl->first_log.empty() && std::isspace(static_cast<unsigned char>(impl->first_log.back()))) {
@@ -539,11 +541,12 @@ Status Server::Impl::open(const BindAddress& address) {
     const std::string where = options.host.find(':') != std::string::npos
                                   ? "[" + options.host + "]:" + std::to_string(options.port)
                                   : options.host + ":" + std::to_string(options.port);
-    return make_error(Errc::io, "cannot listen on " + where + ": " +
+    return make_error(Errc::io, "cannot start the HTTP server on " + where + ": " +
                                     (first_log.empty() ? std::string("libmicrohttpd refused to start") : first_log));
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon.get(), MHD_DAEMON_INFO_BIND_PORT);
   port = info == nullptr ? options.port : info->port;
+  started.store(true);
   return Ok{};
 }
 
