@@ -118,4 +118,13 @@ Status merge_rules(RuleSet& base, RuleSet extra);
 // example. Returns one message per problem.
 std::vector<std::string> lint_rules(const RuleSet& set);
 
+// How a secret is shown when it is not shown in full: the first 4 and last 4 characters kept, the middle
+// replaced by "****"; a secret of 12 characters or fewer is masked entirely. The one implementation:
+// report::redact and detect::redact_text both use it. Lives here, the lowest part both depend on.
+std::string redact_secret(std::string_view secret);
+
+// `text` with every occurrence of each of `secrets` replaced by redact_secret(secret). `secrets` must be
+// ordered longest first, so that a secret that contains another is masked whole. Empty secrets are ignored.
+std::string redact_occurrences(std::string_view text, const std::vector<std::string>& secrets);
+
 }  // namespace layerleak::rules

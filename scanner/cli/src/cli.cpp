@@ -1,12 +1,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <sstream>
@@ -195,6 +197,7 @@ int run_scan(const ScanCommand& cmd) {
 
   report::ReportOptions report_options;
   report_options.show_secrets = cmd.show_secrets;
+  if (!cmd.show_secrets) report_options.redact_text = pipeline::text_redactor(*detector);
   if (format == report::Format::gitlab) {
     report_options.commit_sha = commit_sha(result);
     if (report_options.commit_sha.empty()) {
@@ -218,8 +221,14 @@ int run_scan(const ScanCommand& cmd) {
     if (auto st = write_report_file(cmd.output, file.view(), cmd.show_secrets); !st) return fail(st.error().message);
   }
 
-  // Errors go to standard error too, so a CI log shows why the gate failed even with -o.
-  for (const report::ImageReport& image : result.images) {
+  // Errors go to standard error too, so a CI log shows why the gate failed even with -o; redacted like
+  // the report (a message may quote a path named after a key).
+  std::optional<report::ScanReport> redacted;
+  if (!cmd.show_secrets && std::any_of(result.images.begin(), result.images.end(),
+                                       [](const report::ImageReport& i) { return !i.errors.empty(); })) {
+    redacted = report::redact_report(result, report_options);
+  }
+  for (const report::ImageReport& image : (redacted ? *redacted : result).images) {
     for (const report::ErrorEntry& e : image.errors) std::cerr << "layerleak: error: " << e.message << '\n';
   }
   if (!result.complete()) return kExitIncomplete;

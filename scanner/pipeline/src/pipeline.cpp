@@ -1,5 +1,6 @@
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "layer_scan.h"
@@ -328,6 +329,34 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     scan_report.images.push_back(std::move(r));
   }
   return scan_report;
+}
+
+std::function<std::string(std::string_view)> text_redactor(std::shared_ptr<const detect::Detector> detector) {
+  // Why one session behind a mutex rather than one per call: a session holds Hyperscan scratch and
+  // streams, costly to make for every label; reports are written from one thread, so the lock is free.
+  struct State {
+    std::shared_ptr<const detect::Detector> detector;
+    std::mutex mutex;
+    std::unique_ptr<detect::DetectorSession> session;
+  };
+  auto state = std::make_shared<State>();
+  state->detector = std::move(detector);
+  return [state](std::string_view text) -> std::string {
+    constexpr const char* kWithheld = "[withheld: the text could not be checked for secrets]";
+    std::lock_guard<std::mutex> lock(state->mutex);
+    if (!state->session) {
+      auto created = detect::DetectorSession::create(state->detector);
+      if (!created) return kWithheld;
+      state->session = std::move(created).value();
+    }
+    auto redacted = detect::redact_text(*state->session, text);
+    if (!redacted) {
+      // Fail closed: a text that could not be checked may hold a secret. A fresh session next time.
+      state->session.reset();
+      return kWithheld;
+    }
+    return std::move(redacted).value();
+  };
 }
 
 }  // namespace layerleak::pipeline

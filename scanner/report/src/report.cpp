@@ -59,10 +59,7 @@ std::string artifact_path(const Location& loc) {
   return path.empty() ? std::string("image-root") : path;
 }
 
-std::string redact(const std::string& secret) {
-  if (secret.size() <= 12) return std::string(secret.size(), '*');
-  return secret.substr(0, 4) + "****" + secret.substr(secret.size() - 4);
-}
+std::string redact(const std::string& secret) { return rules::redact_secret(secret); }
 
 void sort_findings(std::vector<Finding>& findings) {
   auto key = [](const Finding& f) {

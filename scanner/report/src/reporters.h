@@ -9,6 +9,15 @@ namespace layerleak::report {
 // pseudo path naming the metadata field ("image-config/config.Env[1]"). Shared by SARIF and GitLab.
 std::string artifact_path(const Location& loc);
 
+// A report and options as they may leave the process: see redact_report. Also masks options.commit_sha
+// (it comes from an image label). nullopt when there is nothing to mask and no redact_text hook, so
+// write_report can skip the copy.
+struct Redacted {
+  ScanReport report;
+  ReportOptions options;
+};
+std::optional<Redacted> redact_if_needed(const ScanReport& report, const ReportOptions& options);
+
 Status write_json(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out);

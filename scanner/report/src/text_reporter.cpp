@@ -118,7 +118,9 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
   return Ok{};
 }
 
-Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out) {
+namespace {
+
+Status write_format(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out) {
   switch (format) {
     case Format::json: return write_json(report, options, out);
     case Format::text: return write_text(report, options, out);
@@ -126,6 +128,18 @@ Status write_report(const ScanReport& report, Format format, const ReportOptions
     case Format::gitlab: return write_gitlab(report, options, out);
   }
   return make_error(Errc::invalid_argument, "unknown report format");
+}
+
+}  // namespace
+
+Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out) {
+  // Why here and not in each reporter: one pass that no present or future format can forget.
+  if (!options.show_secrets) {
+    if (std::optional<Redacted> shown = redact_if_needed(report, options)) {
+      return write_format(shown->report, format, shown->options, out);
+    }
+  }
+  return write_format(report, format, options, out);
 }
 
 }  // namespace layerleak::report

@@ -77,6 +77,13 @@ class DetectorSession {
   std::unique_ptr<Impl> impl_;
 };
 
+// `text` (a path, a build step, a label, a message: anything but a file's content) with every secret the
+// detector finds in it, read as a small file named "<text>", replaced by rules::redact_secret(secret)
+// wherever the secret appears literally; paired access keys too. A secret found only through a decoding
+// (base64) does not appear literally and is left as it is. Uses `session` (so not thread-safe with it);
+// fails only if the detector fails (Errc::internal).
+Result<std::string> redact_text(DetectorSession& session, std::string_view text);
+
 // Runs every rule's examples and negative examples through the detector; one message per failure
 // (an example without a finding of its rule, or a negative example with one).
 Result<std::vector<std::string>> check_rule_examples(std::shared_ptr<const Detector> detector);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "layerleak/detect.h"
@@ -107,6 +108,11 @@ std::string cache_profile(std::string_view rules_digest, const ScanOptions& opti
 // Scans every selected image of `reference`. Never throws; errors are inside the report.
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options);
+
+// For report::ReportOptions::redact_text: a callable that masks every secret `detector` finds in a
+// string (detect::redact_text). Thread-safe (calls are serialised on one session, made on first use) and
+// fails closed: a string the detector could not check is replaced by a fixed "[withheld: …]" text.
+std::function<std::string(std::string_view)> text_redactor(std::shared_ptr<const detect::Detector> detector);
 
 // The version string compiled into the binary ("0.1.0").
 std::string_view version() noexcept;

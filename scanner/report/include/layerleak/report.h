@@ -1,17 +1,19 @@
 // layerleak report: the scan result as values, and the reporters that print it.
 //
 // ScanReport is what the pipeline produces and every output format reads: images, their layers, their
-// findings with full provenance, stats, errors. Reporters (text, json) write it to a stream; secrets are
-// redacted unless asked otherwise.
+// findings with full provenance, stats, errors. Reporters (text, json, sarif, gitlab) write it to a stream;
+// unless asked otherwise, secrets are redacted wherever they appear in it (redact_report).
 //
 // Not responsible for: how findings are found (detect, pipeline) or which ones are suppressed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "layerleak/core.h"
@@ -124,11 +126,24 @@ struct ReportOptions {
   bool show_secrets = false;
   bool color = false;
   std::string commit_sha;  // gitlab: location.commit.sha (the caller resolves it; required there)
+  // Without show_secrets: applied to every free-text string (paths, build steps, fields, messages,
+  // reasons, labels, annotations, reference, tags, aliases) after the report's own secrets are masked,
+  // to mask secrets that never became findings (a directory named after a key). Must return its argument
+  // unchanged when it finds nothing. Unset: the report's own secrets only.
+  std::function<std::string(std::string_view)> redact_text;
 };
 
 enum class Format { text, json, sarif, gitlab };
 
-// Writes the report; fails with Errc::io when the stream fails.
+// A copy of `report` in which every string except the findings' `secret` and `paired_access_key` (the
+// reporters mask those) has every occurrence of every finding's secret or paired access key (8 characters
+// or more, any image) replaced by redact(value), then, for free text, passed through options.redact_text.
+// Ignores options.show_secrets. write_report applies it unless show_secrets; callers that print parts of a
+// report themselves (error messages on stderr) use it too.
+ScanReport redact_report(const ScanReport& report, const ReportOptions& options);
+
+// Writes the report, redacted as redact_report says unless options.show_secrets; fails with Errc::io when
+// the stream fails.
 Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out);
 
 // ---- Reading a JSON report back (the cache's stored reports, --baseline files) -------------------------
