@@ -1,7 +1,7 @@
 // fuzz_serve_wire: bytes -> every parser of `layerleak serve` that reads what a client sends (serve.h,
 // namespace wire): the POST /v1/scans body, Docker distribution notifications, Kubernetes AdmissionReview
-// and ImageReview (and every image name they carry), Harbor's scan request; and the JSON report parsers
-// that answer from stored reports (verdicts, Harbor report). The whole input is given to each.
+// and ImageReview (and every image name they carry), Harbor's scan request; and the stored-report reader
+// (report::read_json) with the verdicts and Harbor report built from it. The whole input is given to each.
 //
 // Checks beyond "no crash": an image name that maps to a reference maps to itself again; a registry
 // event or a Harbor request yields references naming the digest they carry; every answer built from a
@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "fuzz_entry.h"
+#include "layerleak/report.h"
 #include "layerleak/serve.h"
 
 namespace {
@@ -71,13 +72,16 @@ LAYERLEAK_FUZZ_TARGET(serve_wire) {
     if (harbor->bearer_token.find_first_of(" \r\n") != std::string::npos) __builtin_trap();
   }
 
-  for (auto fail_on : {rules::Severity::info, rules::Severity::critical}) {
-    if (auto verdicts = wire::verdicts_from_report(input, fail_on)) {
-      for (const wire::ImageVerdict& v : *verdicts) check_json(v.summary_json);
+  // Stored reports are read back with report::read_json; verdicts and Harbor reports come from the
+  // typed report.
+  if (auto report = report::read_json(input)) {
+    for (auto fail_on : {rules::Severity::info, rules::Severity::critical}) {
+      for (const wire::ImageVerdict& v : wire::verdicts_from_report(*report, fail_on)) check_json(v.summary_json);
     }
+    check_json(wire::harbor_report(*report, harbor ? *harbor : wire::HarborScanRequest{}, "2024-01-01T00:00:00Z"));
   }
-  if (auto report = wire::harbor_report(input, harbor ? *harbor : wire::HarborScanRequest{}, "2024-01-01T00:00:00Z")) {
-    check_json(*report);
+  for (unsigned char c : wire::escape_for_log(input)) {
+    if (c < 0x20 || c == 0x7f) __builtin_trap();  // one log line, no terminal escapes
   }
 
   // Single lines as image names and references (Kubernetes container images, docker:// references).

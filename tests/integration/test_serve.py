@@ -262,7 +262,8 @@ class ServeTest(unittest.TestCase):
         self.assertIn("--token-file", r.stderr)
 
     def test_scan_api_report_and_verdict(self):
-        serve = start_serve(self, self.workdir())
+        work = self.workdir()
+        serve = start_serve(self, work, "--allow-local-images")
         doc = serve.scan("oci-archive:" + self.images["leaky"])
         self.assertEqual(doc["status"], "done", doc)
         report = doc["report"]
@@ -272,13 +273,19 @@ class ServeTest(unittest.TestCase):
         self.assertIn("/app/.env", paths)
         self.assertNotIn(h.SECRET_KEY, json.dumps(doc))  # redacted
         digest = image["manifest_digest"]
+        # A local scan answers its caller but never becomes a verdict: only a registry scan verifies a digest.
+        self.assertEqual(serve.json("GET", f"/v1/verdicts/{digest}")["verdict"], "unknown")
+        registry = rh.Registry(work / "registry").start()
+        self.addCleanup(registry.stop)
+        pushed = push(self.images["leaky"], registry, "api/leaky", "1")
+        self.assertEqual(serve.scan(f"docker://{registry.host}/api/leaky@{pushed}")["status"], "done")
         verdict = serve.json("GET", f"/v1/verdicts/{digest}")
         self.assertEqual(verdict["verdict"], "deny")
         self.assertIn("scaleway.secret-key (critical) in layer 2", verdict["reason"])
         self.assertIn("/app/.env:3", verdict["reason"])
         self.assertEqual(serve.json("GET", f"/v1/verdicts/{EMPTY_DIGEST}")["verdict"], "unknown")
-        clean = serve.scan("oci-archive:" + self.images["clean"])
-        clean_digest = clean["report"]["images"][0]["manifest_digest"]
+        clean_digest = push(self.images["clean"], registry, "api/clean", "1")
+        self.assertEqual(serve.scan(f"docker://{registry.host}/api/clean:1")["status"], "done")
         self.assertEqual(serve.json("GET", f"/v1/verdicts/{clean_digest}")["verdict"], "allow")
         self.assertEqual(serve.request("GET", "/v1/scans/" + "f" * 32)[0], 404)
         self.assertEqual(serve.request("POST", "/v1/scans", {"nope": 1})[0], 400)
@@ -343,16 +350,21 @@ class ServeTest(unittest.TestCase):
             time.sleep(0.02)
         raise AssertionError(f"no verdict for {digest} after {timeout} s\n{serve.log()[-3000:]}")
 
-    def seed(self, serve, name):
-        doc = serve.scan("oci-archive:" + self.images[name])
+    def seed(self, serve, name, registry):
+        """A verdict for an image: pushed, then scanned from the registry by digest (local scans store none)."""
+        digest = push(self.images[name], registry, f"seed/{name}", "1")
+        doc = serve.scan(f"docker://{registry.host}/seed/{name}@{digest}")
         self.assertEqual(doc["status"], "done")
-        return doc["report"]["images"][0]["manifest_digest"]
+        self.assertEqual(doc["report"]["images"][0]["manifest_digest"], digest)
+        return digest
 
     def test_admission_review_allowed_denied_and_unknown(self):
         work = self.workdir()
+        registry = rh.Registry(work / "registry").start()
+        self.addCleanup(registry.stop)
         closed = start_serve(self, work, "--admission-wait", "1")
-        leaky = self.seed(closed, "leaky")
-        clean = self.seed(closed, "clean")
+        leaky = self.seed(closed, "leaky", registry)
+        clean = self.seed(closed, "clean", registry)
         unreachable = f"127.0.0.1:{rh.free_port()}/nothere@{EMPTY_DIGEST}"
 
         allowed = closed.json("POST", "/v1/kubernetes/admission", admission_review("uid-1", [f"reg.example:5000/app@{clean}"]))
@@ -388,7 +400,7 @@ class ServeTest(unittest.TestCase):
         self.assertIn("fail-open", " ".join(unknown["response"]["warnings"]))
 
         log_only = start_serve(self, work, "--log-only")
-        leaky_lo = self.seed(log_only, "leaky")
+        leaky_lo = self.seed(log_only, "leaky", registry)
         review = log_only.json("POST", "/v1/kubernetes/admission", admission_review("uid-6", [f"r.example/a@{leaky_lo}"]))
         self.assertTrue(review["response"]["allowed"])
         self.assertIn("would deny", " ".join(review["response"]["warnings"]))
@@ -492,7 +504,7 @@ class ServeTest(unittest.TestCase):
 
     def test_fifty_concurrent_scan_requests(self):
         work = self.workdir()
-        serve = start_serve(self, work, "--workers", "2", "--queue", "10")
+        serve = start_serve(self, work, "--workers", "2", "--queue", "10", "--allow-local-images")
         refs = []
         for i in range(25):  # 25 distinct references, each asked twice
             copy = work / f"img{i}.tar"

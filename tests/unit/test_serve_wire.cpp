@@ -2,6 +2,7 @@
 // ImageReview, Harbor's scanner adapter API, and verdicts from JSON reports.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "layerleak/serve.h"
 
@@ -14,25 +15,43 @@ namespace {
 const std::string kDigest = "sha256:" + std::string(64, 'a');
 const std::string kDigest2 = "sha256:" + std::string(64, 'b');
 
-std::string report_json(bool complete, const std::string& severity, const std::string& visibility = "runtime") {
-  json finding = {{"rule_id", "scaleway.secret-key"}, {"title", "Scaleway API secret key"}, {"severity", severity},
-                  {"confidence", "high"}, {"secret", "6f2c****6b7c"}, {"fingerprint", "sha256:ff"},
-                  {"location", {{"kind", "layer"}, {"layer_index", 1}, {"layer_digest", kDigest2}, {"diff_id", kDigest2},
-                                {"created_by", "COPY .env /app/"}, {"path", "/app/.env"}, {"line", 2}, {"column", 16}}},
-                  {"visibility", visibility}, {"hidden_by_layer", visibility == "deleted" ? json(2) : json(nullptr)}};
-  json image = {{"reference", "docker://reg:5000/app@" + kDigest}, {"manifest_digest", kDigest},
-                {"findings", json::array({finding})}, {"complete", complete},
-                {"errors", complete ? json::array() : json::array({{{"code", "network"}, {"message", "connection refused"}}})}};
-  return json{{"schema_version", 1}, {"tool", {{"version", "0.1.0"}}}, {"images", json::array({image})}}.dump();
+report::ScanReport scan_report(bool complete, rules::Severity severity, const std::string& visibility = "runtime") {
+  report::Finding f;
+  f.rule_id = "scaleway.secret-key";
+  f.title = "Scaleway API secret key";
+  f.severity = severity;
+  f.confidence = rules::Confidence::high;
+  f.secret = "6f2c****6b7c";
+  f.fingerprint = "sha256:ff";
+  f.location.kind = "layer";
+  f.location.layer_index = 1;
+  f.location.layer_digest = kDigest2;
+  f.location.diff_id = kDigest2;
+  f.location.created_by = "COPY .env /app/";
+  f.location.path = "/app/.env";
+  f.location.line = 2;
+  f.location.column = 16;
+  f.visibility = visibility;
+  if (visibility == "deleted") f.hidden_by_layer = 2;
+  report::ImageReport image;
+  image.reference = "docker://reg:5000/app@" + kDigest;
+  image.transport = "docker";
+  image.manifest_digest = kDigest;
+  image.findings = {f};
+  image.complete = complete;
+  if (!complete) image.errors.push_back({"network", "connection refused to 10.0.0.7:6443", std::nullopt});
+  report::ScanReport r;
+  r.tool_version = "0.1.0";
+  r.images = {image};
+  return r;
 }
 
 }  // namespace
 
-TEST_CASE("verdicts from reports: deny names rule, layer and path; incomplete is unknown") {
-  auto deny = verdicts_from_report(report_json(true, "critical", "deleted"), rules::Severity::medium);
-  REQUIRE(deny);
-  REQUIRE(deny->size() == 1);
-  const ImageVerdict& v = (*deny)[0];
+TEST_CASE("verdicts from reports: deny names rule, layer and path; incomplete is unknown without details") {
+  auto deny = verdicts_from_report(scan_report(true, rules::Severity::critical, "deleted"), rules::Severity::medium);
+  REQUIRE(deny.size() == 1);
+  const ImageVerdict& v = deny[0];
   CHECK(v.verdict == Verdict::deny);
   CHECK(v.manifest_digest == kDigest);
   CHECK(v.reason.find("scaleway.secret-key (critical) in layer 1 sha256:bbbbbbbbbbbb (COPY .env /app/) at /app/.env:2") != std::string::npos);
@@ -42,15 +61,27 @@ TEST_CASE("verdicts from reports: deny names rule, layer and path; incomplete is
   CHECK(summary["verdict"] == "deny");
   CHECK(summary["findings"][0]["path"] == "/app/.env");
 
-  auto low = verdicts_from_report(report_json(true, "low"), rules::Severity::medium);
-  REQUIRE(low);
-  CHECK((*low)[0].verdict == Verdict::allow);
-  auto incomplete = verdicts_from_report(report_json(false, "critical"), rules::Severity::medium);
-  REQUIRE(incomplete);
-  CHECK((*incomplete)[0].verdict == Verdict::unknown);
-  CHECK((*incomplete)[0].reason.find("connection refused") != std::string::npos);
-  CHECK_FALSE(verdicts_from_report("[]", rules::Severity::medium));
-  CHECK_FALSE(verdicts_from_report("{\"images\": 3}", rules::Severity::medium));
+  auto low = verdicts_from_report(scan_report(true, rules::Severity::low), rules::Severity::medium);
+  CHECK(low[0].verdict == Verdict::allow);
+  auto incomplete = verdicts_from_report(scan_report(false, rules::Severity::critical), rules::Severity::medium);
+  CHECK(incomplete[0].verdict == Verdict::unknown);
+  // The reason goes to pod creators: it must not tell a refused port from a TLS error or an auth realm.
+  CHECK(incomplete[0].reason.find("could not be scanned completely") != std::string::npos);
+  CHECK(incomplete[0].reason.find("refused") == std::string::npos);
+  CHECK(incomplete[0].reason.find("10.0.0.7") == std::string::npos);
+  // The summary (for API token holders) keeps the errors.
+  CHECK(json::parse(incomplete[0].summary_json)["errors"][0]["code"] == "network");
+}
+
+TEST_CASE("verdicts combine over the platforms of an index: any deny denies, any unknown is unknown") {
+  ImageVerdict allow{"a", kDigest, "", Verdict::allow, "a: clean", "{}"};
+  ImageVerdict deny{"b", kDigest2, "", Verdict::deny, "b: leaked", "{}"};
+  ImageVerdict unknown{"c", kDigest2, "", Verdict::unknown, "c: incomplete", "{}"};
+  CHECK(combine_verdicts({allow, allow}, "idx").verdict == Verdict::allow);
+  CHECK(combine_verdicts({allow, deny}, "idx").verdict == Verdict::deny);
+  CHECK(combine_verdicts({allow, deny}, "idx").reason.find("b: leaked") != std::string::npos);
+  CHECK(combine_verdicts({deny, unknown}, "idx").verdict == Verdict::unknown);
+  CHECK(combine_verdicts({}, "idx").verdict == Verdict::unknown);
 }
 
 TEST_CASE("registry notifications: manifest pushes become docker:// references, the rest is ignored") {
@@ -108,10 +139,32 @@ TEST_CASE("AdmissionReview: every container list of a Pod or a pod template") {
   REQUIRE(from_template);
   CHECK(from_template->images.size() == 3);
 
-  review["request"]["object"] = nullptr;  // DELETE
+  review["request"]["object"] = nullptr;
+  review["request"]["operation"] = "DELETE";  // nothing new runs
   auto deleted = parse_admission_review(review.dump());
   REQUIRE(deleted);
   CHECK(deleted->images.empty());
+  CHECK(deleted->not_understood.empty());
+
+  // Shapes not understood are never a silent allow: they come back flagged, and decide() denies them.
+  review["request"]["operation"] = "CREATE";
+  for (const json& object : {json(nullptr), json{{"kind", "ConfigMap"}, {"data", {{"a", "b"}}}},
+                             json{{"kind", "Pod"}, {"spec", {{"containers", {{"image", "app:1"}}}}}},
+                             json{{"kind", "Pod"}, {"spec", {{"containers", json::array({{{"image", 7}}})}}}},
+                             json{{"kind", "Pod"}, {"spec", {{"containers", json::array({"app:1"})}}}},
+                             json{{"kind", "Pod"}, {"spec", json::object()}},
+                             json{{"kind", "Pod"}, {"spec", {{"containers", json::array({{{"image", "a:1"}}})}, {"initContainers", "x"}}}}}) {
+    review["request"]["object"] = object;
+    auto odd = parse_admission_review(review.dump());
+    REQUIRE(odd);
+    CHECK_FALSE(odd->not_understood.empty());
+    CHECK(odd->images.empty());
+  }
+  review["request"]["object"] = pod;
+  review["request"]["dryRun"] = true;
+  auto dry = parse_admission_review(review.dump());
+  REQUIRE(dry);
+  CHECK(dry->dry_run);
 
   CHECK_FALSE(parse_admission_review(json{{"kind", "AdmissionReview"}, {"apiVersion", "admission.k8s.io/v1"}}.dump()));
   CHECK_FALSE(parse_admission_review(json{{"kind", "Other"}}.dump()));
@@ -135,7 +188,7 @@ TEST_CASE("review decisions: deny with reasons, fail-open and fail-closed, log-o
   CHECK(log_only.allowed);
   CHECK(log_only.warnings.size() == 2);
 
-  ReviewRequest request{"admission.k8s.io/v1", "uid-1", {}};
+  ReviewRequest request{"admission.k8s.io/v1", "uid-1", {}, false, ""};
   json response = json::parse(admission_response(request, closed));
   CHECK(response["apiVersion"] == "admission.k8s.io/v1");
   CHECK(response["kind"] == "AdmissionReview");
@@ -173,7 +226,7 @@ TEST_CASE("Harbor: scan requests, metadata and the vulnerability report") {
   REQUIRE(request);
   CHECK(request->reference == "docker://harbor-core:8080/library/app@" + kDigest);
   CHECK(request->creds == "robot:secret");
-  CHECK(request->plain_http);
+  CHECK(request->registry == "harbor-core:8080");
   body["artifact"]["digest"] = "latest";
   CHECK_FALSE(parse_harbor_scan_request(body.dump()));
 
@@ -183,9 +236,7 @@ TEST_CASE("Harbor: scan requests, metadata and the vulnerability report") {
   CHECK(std::find(produces.begin(), produces.end(), std::string(kHarborReportMime)) != produces.end());
   CHECK(std::find(produces.begin(), produces.end(), std::string(kRawReportMime)) != produces.end());
 
-  auto report = harbor_report(report_json(true, "critical"), *request, "2024-01-01T00:00:00Z");
-  REQUIRE(report);
-  json doc = json::parse(*report);
+  json doc = json::parse(harbor_report(scan_report(true, rules::Severity::critical), *request, "2024-01-01T00:00:00Z"));
   CHECK(doc["severity"] == "Critical");
   REQUIRE(doc["vulnerabilities"].size() == 1);
   const json& item = doc["vulnerabilities"][0];
@@ -198,42 +249,32 @@ TEST_CASE("Harbor: scan requests, metadata and the vulnerability report") {
   CHECK(doc["artifact"]["digest"] == kDigest);
 }
 
-TEST_CASE("report text is cut on UTF-8 character boundaries and odd numbers are not trusted") {
-  // A build step of 59 'x' then "é" (2 bytes): the 57-byte cut used to leave half a character, and the
-  // summary's JSON writer threw out of verdicts_from_report.
-  json doc = json::parse(report_json(true, "critical"));
-  json& finding = doc["images"][0]["findings"][0];
-  finding["location"]["created_by"] = std::string(56, 'x') + "\xc3\xa9" + std::string(10, 'y');
-  finding["location"]["layer_digest"] = "sha256:" + std::string(11, 'a') + "\xe2\x82\xac" + "bbbb";
-  finding["location"]["layer_index"] = 1e300;  // get<uint64_t>() of this was undefined behaviour
-  finding["location"]["line"] = -4;
-  Result<std::vector<ImageVerdict>> verdicts = make_error(Errc::malformed, "not run");
-  REQUIRE_NOTHROW(verdicts = verdicts_from_report(doc.dump(), rules::Severity::medium));
-  REQUIRE(verdicts);
-  const ImageVerdict& v = (*verdicts)[0];
+TEST_CASE("report text is cut on UTF-8 character boundaries") {
+  // A build step of 56 'x' then "é" (2 bytes): a 57-byte cut used to leave half a character, and the
+  // summary's JSON writer threw.
+  report::ScanReport r = scan_report(true, rules::Severity::critical);
+  report::Finding& finding = r.images[0].findings[0];
+  finding.location.created_by = std::string(56, 'x') + "\xc3\xa9" + std::string(10, 'y');
+  finding.location.layer_digest = "sha256:" + std::string(11, 'a') + "\xe2\x82\xac" + "bbbb";
+  finding.location.layer_index.reset();
+  std::vector<ImageVerdict> verdicts;
+  REQUIRE_NOTHROW(verdicts = verdicts_from_report(r, rules::Severity::medium));
+  const ImageVerdict& v = verdicts[0];
   CHECK(v.verdict == Verdict::deny);
   CHECK(v.reason.find("in layer ? sha256:aaaaaaaaaaa (" + std::string(56, 'x') + "...)") != std::string::npos);
   auto summary = json::parse(v.summary_json);
   CHECK(summary["findings"][0]["layer_index"].is_null());
-  REQUIRE_NOTHROW(harbor_report(doc.dump(), HarborScanRequest{}, "now"));
+  REQUIRE_NOTHROW(harbor_report(r, HarborScanRequest{}, "now"));
 }
 
-TEST_CASE("requests are bounded: nesting depth, images per review") {
-  // Deep nesting: parsing is iterative, but copying the "errors" value into the summary recursed once
-  // per level (a stack overflow from a few hundred kilobytes).
-  json doc = json::parse(report_json(false, "critical"));
-  doc["images"][0]["errors"] = json::array();
-  std::string deep = doc.dump();
-  const std::string nested = std::string(200000, '[') + std::string(200000, ']');
-  deep.replace(deep.find("\"errors\":[]") + 9, 2, nested);
-  auto verdicts = verdicts_from_report(deep, rules::Severity::medium);
-  REQUIRE_FALSE(verdicts);
-  CHECK(verdicts.error().code == Errc::malformed);
-  // Brackets inside strings do not count.
-  json strings = json::parse(report_json(true, "critical"));
-  strings["images"][0]["findings"][0]["location"]["path"] = std::string(1000, '[');
-  CHECK(verdicts_from_report(strings.dump(), rules::Severity::medium));
+TEST_CASE("log lines escape control characters and invalid UTF-8") {
+  CHECK(escape_for_log("app:1\r\nlayerleak serve: allowed") == "app:1\\x0d\\x0alayerleak serve: allowed");
+  CHECK(escape_for_log("a\x1b[31mred") == "a\\x1b[31mred");
+  CHECK(escape_for_log("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(escape_for_log("\xff") == "\\xff");
+}
 
+TEST_CASE("requests are bounded: images per review") {
   auto pod = [](std::size_t distinct, std::size_t copies) {
     json containers = json::array();
     for (std::size_t i = 0; i < distinct; ++i) {
@@ -279,4 +320,14 @@ TEST_CASE("Harbor scan requests: a Bearer authorization is passed on as a regist
   CHECK(basic->creds == "user:pass");
   CHECK(basic->bearer_token.empty());
   for (const char* bad : {"Bearer ", "Bearer a b", "Bearer a\r\nX-Injected: 1"}) CHECK_FALSE(parse_harbor_scan_request(request(bad)));
+}
+
+TEST_CASE("a redacted secret stays the same when a stored report is redacted again") {
+  const std::string once = report::redact("6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7c");
+  CHECK(once == "6f2c****6b7c");
+  CHECK(report::redact(once) == once);
+  report::ScanReport stored = scan_report(true, rules::Severity::critical);  // its secret is already redacted
+  std::ostringstream out;
+  REQUIRE(report::write_report(stored, report::Format::json, report::ReportOptions{}, out));
+  CHECK(out.str().find("\"6f2c****6b7c\"") != std::string::npos);
 }

@@ -1,8 +1,9 @@
 #include "job_queue.h"
 
+#include <sys/random.h>
+
+#include <algorithm>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 
 #include "layerleak/report.h"
@@ -13,15 +14,38 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// 128 bits from the kernel's CSPRNG: a job id is a capability (it reads the report), so it must not be
+// predictable from earlier ids as a Mersenne Twister's are.
 std::string new_job_id() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+    else if (errno != EINTR) std::abort();  // Why abort: no safe fallback for ids that guard reports
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
-  for (int half = 0; half < 2; ++half) {
-    std::uint64_t bits = random();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 0xf]);
+  for (unsigned char b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 0xf]);
   }
   return id;
+}
+
+bool same_registry(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The report with one image only, as stored under that image's manifest digest.
+report::ScanReport single_image(const report::ScanReport& report, const report::ImageReport& image) {
+  report::ScanReport out;
+  out.tool_version = report.tool_version;
+  out.rules_digest = report.rules_digest;
+  out.images.push_back(image);
+  return out;
 }
 
 }  // namespace
@@ -41,7 +65,7 @@ struct JobQueue::Job {
   std::string key;
   JobSpec spec;
   JobState state = JobState::queued;
-  std::string report_json;
+  std::shared_ptr<const report::ScanReport> report;
   std::vector<wire::ImageVerdict> verdicts;
   std::string error;
   bool from_cache = false;
@@ -66,45 +90,61 @@ std::string JobQueue::dedup_key(const JobSpec& spec) {
          spec.source.registry.bearer_token + '\n' + (spec.source.registry.tls_verify ? "1" : "0");
 }
 
+std::string JobQueue::refusal(const std::string& reference) const {
+  if (!reference.starts_with("docker://")) {
+    return options_.allow_local_images ? "" : "local image sources are not read by serve (only docker:// references; "
+                                              "start it with --allow-local-images to allow them)";
+  }
+  auto parsed = oci::parse_registry_reference(std::string_view(reference).substr(9));
+  if (!parsed) return parsed.error().message;
+  if (options_.allowed_registries.empty()) return "";
+  for (const std::string& allowed : options_.allowed_registries) {
+    if (same_registry(allowed, parsed->registry)) return "";
+  }
+  return "registry " + parsed->registry + " is not in serve's --allow-registry list; it is not contacted";
+}
+
 JobQueue::Submitted JobQueue::submit(JobSpec spec) {
-  if (stopping_) return {Outcome::stopping, ""};
-  // A digest scanned before: answer from the stored report, no queue slot needed.
-  std::optional<std::string> stored;
-  if (auto digest = wire::reference_digest(spec.reference)) stored = cache_.get_report(*digest, profile_);
+  if (stopping_) return {Outcome::stopping, "", ""};
+  if (std::string why = refusal(spec.reference); !why.empty()) return {Outcome::refused, "", std::move(why)};
   auto job = std::make_shared<Job>();
   job->id = new_job_id();
   job->key = dedup_key(spec);
   job->spec = std::move(spec);
-  if (stored) {
-    auto verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
-    if (verdicts) {
+  // A digest scanned before: answer from the stored report, no queue slot needed.
+  if (auto digest = wire::reference_digest(job->spec.reference)) {
+    if (auto stored = stored_report(*digest)) {
       job->state = JobState::done;
       job->from_cache = true;
-      job->report_json = std::move(*stored);
-      job->verdicts = std::move(verdicts).value();
+      job->verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
+      job->report = std::move(stored);
       ++metrics_.verdict_cache_answers;
       std::lock_guard lock(mutex_);
       jobs_[job->id] = job;
-      finished_.push_back(job->id);
-      while (finished_.size() > options_.jobs_kept) {
-        jobs_.erase(finished_.front());
-        finished_.pop_front();
-      }
-      return {Outcome::accepted, job->id};
+      keep_finished_locked(job->id);
+      return {Outcome::accepted, job->id, ""};
     }
   }
   std::lock_guard lock(mutex_);
-  if (stopping_) return {Outcome::stopping, ""};
-  if (auto it = active_.find(job->key); it != active_.end()) return {Outcome::existing, it->second};
+  if (stopping_) return {Outcome::stopping, "", ""};
+  if (auto it = active_.find(job->key); it != active_.end()) return {Outcome::existing, it->second, ""};
   if (queue_.size() >= options_.queue_size) {
     ++metrics_.rejected;
-    return {Outcome::full, ""};
+    return {Outcome::full, "", ""};
   }
   jobs_[job->id] = job;
   active_[job->key] = job->id;
   queue_.push_back(job);
   work_ready_.notify_one();
-  return {Outcome::accepted, job->id};
+  return {Outcome::accepted, job->id, ""};
+}
+
+void JobQueue::keep_finished_locked(const std::string& id) {
+  finished_.push_back(id);
+  while (finished_.size() > options_.jobs_kept) {
+    jobs_.erase(finished_.front());
+    finished_.pop_front();
+  }
 }
 
 std::optional<JobView> JobQueue::get(const std::string& id) const {
@@ -112,7 +152,7 @@ std::optional<JobView> JobQueue::get(const std::string& id) const {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return std::nullopt;
   const Job& job = *it->second;
-  return JobView{job.id, job.spec, job.state, job.report_json, job.verdicts, job.error, job.from_cache};
+  return JobView{job.id, job.spec, job.state, job.report, job.verdicts, job.error, job.from_cache};
 }
 
 bool JobQueue::wait(const std::string& id, Clock::time_point deadline) const {
@@ -123,8 +163,27 @@ bool JobQueue::wait(const std::string& id, Clock::time_point deadline) const {
   }) && jobs_.count(id) > 0;
 }
 
-std::optional<std::string> JobQueue::stored_report(const std::string& manifest_digest) {
-  return cache_.get_report(manifest_digest, profile_);
+std::shared_ptr<const report::ScanReport> JobQueue::stored_report(const std::string& digest) {
+  auto text = cache_.get_report(digest, profile_);
+  if (!text) return nullptr;
+  auto parsed = report::read_json(*text);
+  if (!parsed) {
+    std::cerr << "layerleak serve: the stored report for " << digest << " is unreadable (" << parsed.error().message
+              << "); scanning again\n";
+    return nullptr;
+  }
+  // Why check again what store() wrote: the cache file may be shared with other processes.
+  for (const report::ImageReport& image : parsed->images) {
+    if (!image.complete || image.transport != "docker" || (image.manifest_digest != digest && image.index_digest != digest)) return nullptr;
+  }
+  if (parsed->images.empty()) return nullptr;
+  return std::make_shared<const report::ScanReport>(std::move(parsed).value());
+}
+
+std::optional<std::vector<wire::ImageVerdict>> JobQueue::stored_verdicts(const std::string& digest) {
+  auto stored = stored_report(digest);
+  if (!stored) return std::nullopt;
+  return wire::verdicts_from_report(*stored, options_.fail_on);
 }
 
 bool JobQueue::pending(const std::string& manifest_digest) const {
@@ -189,9 +248,9 @@ void JobQueue::work() {
     try {
       result = run(*job);
     } catch (const std::exception& e) {
-      result = ScanResult{"", {}, std::string("internal error: ") + e.what()};
+      result = ScanResult{nullptr, {}, std::string("internal error: ") + e.what()};
     } catch (...) {
-      result = ScanResult{"", {}, "internal error"};
+      result = ScanResult{nullptr, {}, "internal error"};
     }
     finish(job, std::move(result));
   }
@@ -220,8 +279,12 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
   pipeline::ScanOptions options = options_.scan;
   options.source = job.spec.source;
   options.cancel = &job.cancel;
+  options.source.cancel = &job.cancel;
   options.layer_cache = &cache_;
   options.on_progress = nullptr;
+  // Why every platform: a verdict stored under an index digest must hold for every node that pulls it.
+  options.select.all_platforms = true;
+  options.select.include_attestations = false;
   report::ScanReport result = pipeline::scan(job.spec.reference, detector_, options);
   if (job.timed_out) {
     for (report::ImageReport& image : result.images) {
@@ -229,21 +292,23 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
       image.complete = false;
     }
   }
+  // Secrets never leave this process from serve: everything kept from here on is redacted.
+  report::ReportOptions redaction;
+  redaction.redact_text = options_.redact_text;
+  report::ScanReport safe = report::redact_report(result, redaction);
+  for (report::ImageReport& image : safe.images) {
+    for (auto* list : {&image.findings, &image.suppressed}) {
+      for (report::Finding& f : *list) {
+        f.secret = report::redact(f.secret);
+        if (!f.paired_access_key.empty()) f.paired_access_key = report::redact(f.paired_access_key);
+      }
+    }
+  }
+  auto redacted = std::make_shared<const report::ScanReport>(std::move(safe));
   ScanResult out_result;
-  std::ostringstream out;
-  report::ReportOptions report_options;  // secrets redacted: reports leave this process
-  if (auto st = report::write_report(result, report::Format::json, report_options, out); !st) {
-    out_result.error = st.error().message;
-    return out_result;
-  }
-  out_result.report_json = out.str();
-  auto verdicts = wire::verdicts_from_report(out_result.report_json, options_.fail_on);
-  if (!verdicts) {
-    out_result.error = verdicts.error().message;
-    return out_result;
-  }
-  out_result.verdicts = std::move(verdicts).value();
-  store(wire::reference_digest(job.spec.reference).value_or(""), out_result.report_json, out_result.verdicts);
+  out_result.verdicts = wire::verdicts_from_report(*redacted, options_.fail_on);
+  out_result.report = redacted;
+  store(*redacted);
 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   metrics_.duration_ms_sum += static_cast<std::uint64_t>(elapsed.count());
@@ -253,60 +318,59 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
   }
   if (job.timed_out) ++metrics_.scans_timed_out;
   std::size_t findings = 0;
-  for (const report::ImageReport& image : result.images) findings += image.findings.size();
+  for (const report::ImageReport& image : redacted->images) findings += image.findings.size();
   metrics_.findings += findings;
-  wire::Verdict overall = wire::Verdict::allow;
-  for (const wire::ImageVerdict& v : out_result.verdicts) {
-    if (v.verdict == wire::Verdict::unknown) overall = wire::Verdict::unknown;
-    else if (v.verdict == wire::Verdict::deny && overall == wire::Verdict::allow) overall = wire::Verdict::deny;
-  }
-  if (out_result.verdicts.empty()) overall = wire::Verdict::unknown;
+  const wire::Verdict overall = wire::combine_verdicts(out_result.verdicts, job.spec.reference).verdict;
   (overall == wire::Verdict::allow ? metrics_.scans_allow : overall == wire::Verdict::deny ? metrics_.scans_deny : metrics_.scans_unknown)++;
-  std::cerr << "layerleak serve: scan " << job.id << " " << job.spec.reference << ": " << wire::verdict_name(overall) << ", "
-            << findings << " finding(s), " << elapsed.count() << " ms\n";
+  std::cerr << "layerleak serve: scan " << job.id << " " << wire::escape_for_log(redact(job.spec.reference)) << ": "
+            << wire::verdict_name(overall) << ", " << findings << " finding(s), " << elapsed.count() << " ms";
+  for (const report::ImageReport& image : redacted->images) {
+    for (const report::ErrorEntry& e : image.errors) std::cerr << " [" << e.code << ": " << wire::escape_for_log(e.message) << "]";
+  }
+  std::cerr << '\n';
   return out_result;
 }
+
+std::string JobQueue::redact(const std::string& text) const { return options_.redact_text ? options_.redact_text(text) : text; }
 
 void JobQueue::finish(const std::shared_ptr<Job>& job, ScanResult result) {
   {
     std::lock_guard lock(mutex_);
-    job->report_json = std::move(result.report_json);
+    job->report = std::move(result.report);
     job->verdicts = std::move(result.verdicts);
     job->error = std::move(result.error);
     job->state = job->error.empty() ? JobState::done : JobState::failed;
     --running_;
     active_.erase(job->key);
-    finished_.push_back(job->id);
-    while (finished_.size() > options_.jobs_kept) {
-      jobs_.erase(finished_.front());
-      finished_.pop_front();
-    }
+    keep_finished_locked(job->id);
   }
   changed_.notify_all();
 }
 
-// Stores the report of every complete image under its manifest digest, and the whole report under the
-// digest the reference named when that is not one of them (an index: its selected platform's image).
-void JobQueue::store(const std::string& requested_digest, const std::string& report_json,
-                     const std::vector<wire::ImageVerdict>& verdicts) {
-  using nlohmann::ordered_json;
-  ordered_json doc = ordered_json::parse(report_json, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("images")) return;
-  bool all_complete = !verdicts.empty();
-  bool requested_is_image = false;
-  for (const ordered_json& image : doc["images"]) {
-    const bool complete = image.contains("complete") && image["complete"].is_boolean() && image["complete"].get<bool>();
-    all_complete = all_complete && complete;
-    const std::string digest =
-        image.contains("manifest_digest") && image["manifest_digest"].is_string() ? image["manifest_digest"].get<std::string>() : "";
-    if (digest == requested_digest) requested_is_image = true;
-    if (!complete || digest.empty()) continue;  // never cache an incomplete scan
-    ordered_json single = doc;
-    single["images"] = ordered_json::array({image});
-    single["complete"] = true;
-    (void)cache_.put_report(digest, profile_, single.dump());
+// Stores what a scan verified, and nothing else: each complete registry image under the manifest digest
+// computed from the manifest bytes it read, and the whole report under the index digest computed from the
+// index bytes when every image of it was scanned completely (serve scans all platforms). Never a digest
+// from the reference's text, never a local source (dir:, oci:, archives: --allow-local-images scans are
+// answered but not remembered).
+void JobQueue::store(const report::ScanReport& report) {
+  bool whole_index = !report.images.empty();
+  const std::string index = report.images.empty() ? "" : report.images.front().index_digest;
+  for (const report::ImageReport& image : report.images) {
+    const bool verified = image.transport == "docker" && image.manifest_digest.starts_with("sha256:");
+    whole_index = whole_index && verified && image.complete && !index.empty() && image.index_digest == index;
+    if (!verified || !image.complete) continue;
+    write_stored(image.manifest_digest, single_image(report, image));
   }
-  if (!requested_digest.empty() && !requested_is_image && all_complete) (void)cache_.put_report(requested_digest, profile_, report_json);
+  if (whole_index) write_stored(index, report);
+}
+
+void JobQueue::write_stored(const std::string& digest, const report::ScanReport& report) {
+  std::ostringstream out;
+  report::ReportOptions options;  // already redacted; written redacted again (no secret in full)
+  if (!report::write_report(report, report::Format::json, options, out)) return;
+  if (auto st = cache_.put_report(digest, profile_, out.str()); !st) {
+    std::cerr << "layerleak serve: could not store the report for " << digest << ": " << st.error().message << '\n';
+  }
 }
 
 }  // namespace layerleak::serve

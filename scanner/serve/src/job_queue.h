@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "layerleak/cache.h"
+#include "layerleak/report.h"
 #include "layerleak/serve.h"
 
 namespace layerleak::serve {
@@ -48,9 +49,9 @@ struct JobView {
   std::string id;
   JobSpec spec;
   JobState state = JobState::queued;
-  std::string report_json;                  // done: the JSON report (secrets redacted)
-  std::vector<wire::ImageVerdict> verdicts;  // done: one per image
-  std::string error;                        // failed: why
+  std::shared_ptr<const report::ScanReport> report;  // done: the report, every secret in it redacted
+  std::vector<wire::ImageVerdict> verdicts;          // done: one per image
+  std::string error;                                 // failed: why
   bool from_cache = false;
 };
 
@@ -62,21 +63,26 @@ class JobQueue {
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
 
-  enum class Outcome { accepted, existing, full, stopping };
+  enum class Outcome { accepted, existing, full, stopping, refused };
   struct Submitted {
     Outcome outcome;
-    std::string id;  // accepted/existing
+    std::string id;   // accepted/existing
+    std::string why;  // refused: why serve may not read this reference (local source, registry not allowed)
   };
   // Queues a scan, or returns the job already queued or running for the same reference (and
   // credentials), or a finished job made at once from a stored report when the reference names a digest
-  // scanned before. `full` when the queue holds queue_size jobs.
+  // scanned before. `full` when the queue holds queue_size jobs; `refused` (before anything is read or
+  // any request made) for local sources without --allow-local-images and registries not allowed.
   Submitted submit(JobSpec spec);
+  // Why serve may not read `reference` ("" when it may). Cheap; no I/O.
+  std::string refusal(const std::string& reference) const;
 
   std::optional<JobView> get(const std::string& id) const;
   // Waits until the job is done or failed, or `deadline`; false on timeout (or unknown id).
   bool wait(const std::string& id, std::chrono::steady_clock::time_point deadline) const;
-  // The stored report (JSON) naming `manifest_digest`, if a complete scan produced one.
-  std::optional<std::string> stored_report(const std::string& manifest_digest);
+  // The verdicts of the stored report for `digest` (a manifest, or an index: then one per platform), if a
+  // complete scan of exactly that digest produced one.
+  std::optional<std::vector<wire::ImageVerdict>> stored_verdicts(const std::string& digest);
   // Whether a queued or running job's reference names `manifest_digest`.
   bool pending(const std::string& manifest_digest) const;
 
@@ -90,7 +96,7 @@ class JobQueue {
   struct Job;
   // What a scan produced; moved into its Job under the lock by finish().
   struct ScanResult {
-    std::string report_json;
+    std::shared_ptr<const report::ScanReport> report;
     std::vector<wire::ImageVerdict> verdicts;
     std::string error;
   };
@@ -98,7 +104,11 @@ class JobQueue {
   void watch();
   ScanResult run(Job& job);
   void finish(const std::shared_ptr<Job>& job, ScanResult outcome);
-  void store(const std::string& requested_digest, const std::string& report_json, const std::vector<wire::ImageVerdict>& verdicts);
+  void store(const report::ScanReport& report);
+  void write_stored(const std::string& digest, const report::ScanReport& report);
+  std::string redact(const std::string& text) const;
+  std::shared_ptr<const report::ScanReport> stored_report(const std::string& digest);
+  void keep_finished_locked(const std::string& id);
   static std::string dedup_key(const JobSpec& spec);
 
   const ServeOptions& options_;

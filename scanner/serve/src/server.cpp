@@ -1,9 +1,10 @@
 // The HTTP side of `serve`: routes, bearer-token check, metrics, signals. Scanning and verdicts live in
-// JobQueue; request/response shapes in wire.cpp.
-#include <httplib.h>
+// JobQueue; request/response shapes in wire.cpp; connections in http_server.cpp.
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "http_server.h"
 #include "job_queue.h"
 #include "layerleak/serve.h"
 
@@ -24,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kJson = "application/json";
 constexpr std::size_t kMaxBody = 8u << 20;  // AdmissionReviews of large pods stay far below this
+constexpr auto kShutdownLimit = std::chrono::seconds(9);
 
 struct Endpoint {
   std::string host;
@@ -49,8 +52,38 @@ Result<Endpoint> parse_listen(const std::string& listen) {
   return e;
 }
 
+// A listen address that only this machine can reach: "localhost", 127.0.0.0/8 or ::1, parsed as
+// addresses (a prefix test would take "127.evil.example").
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// "Bearer <token>" with the scheme in any case and one or more spaces (RFC 9110 §11.1, §11.4).
+std::string_view bearer_token(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size() || header[kScheme.size()] != ' ') return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return {};
+  }
+  header.remove_prefix(kScheme.size());
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
+  return header;
+}
+
+bool is_hex(std::string_view text, std::size_t size) {
+  return text.size() == size && std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// "/v1/scans/<32 hex>" -> "<32 hex>" for prefix "/v1/scans/" (and an optional fixed suffix), else "".
+std::string path_id(std::string_view path, std::string_view prefix, std::string_view suffix, std::size_t size) {
+  if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() != prefix.size() + size + suffix.size()) return "";
+  const std::string_view id = path.substr(prefix.size(), size);
+  return is_hex(id, size) ? std::string(id) : "";
 }
 
 Result<std::string> read_token(const std::string& path) {
@@ -73,47 +106,26 @@ std::string utc_now() {
   return buffer;
 }
 
-void reply_json(httplib::Response& res, int status, const std::string& body, const char* type = kJson) {
+void reply_json(http::Response& res, int status, std::string body, std::string_view type = kJson) {
   res.status = status;
-  res.set_content(body, type);
+  res.body = std::move(body);
+  res.content_type = std::string(type);
 }
 
-void reply_error(httplib::Response& res, int status, const std::string& message) {
+void reply_error(http::Response& res, int status, const std::string& message) {
   reply_json(res, status, ordered_json{{"error", {{"message", message}}}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-// The verdict for an image reference from a finished job: the image whose digest the reference names,
-// else all of the job's images together (deny if one denies, unknown if one is unknown).
+// The verdict for an image reference from a finished job: the image whose manifest digest the reference
+// names, else all of the job's images together (an index by digest or a tag: every platform counts).
 wire::ImageDecision decision_from_job(const std::string& image, const std::string& reference, const JobView& job) {
-  wire::ImageDecision d{image, wire::Verdict::unknown, ""};
-  if (job.state != JobState::done) {
-    d.reason = job.error.empty() ? "scan failed" : job.error;
-    return d;
-  }
+  if (job.state != JobState::done) return {image, wire::Verdict::unknown, job.error.empty() ? "scan failed" : job.error};
   const auto digest = wire::reference_digest(reference);
   for (const wire::ImageVerdict& v : job.verdicts) {
     if (digest && v.manifest_digest == *digest) return {image, v.verdict, v.reason};
   }
-  if (job.verdicts.empty()) {
-    d.reason = "no image found";
-    return d;
-  }
-  d.verdict = wire::Verdict::allow;
-  std::vector<std::string> reasons;
-  for (const wire::ImageVerdict& v : job.verdicts) {
-    if (v.verdict == wire::Verdict::unknown) {
-      d.verdict = wire::Verdict::unknown;
-      d.reason = v.reason;
-      return d;
-    }
-    if (v.verdict == wire::Verdict::deny) {
-      d.verdict = wire::Verdict::deny;
-      reasons.push_back(v.reason);
-    }
-  }
-  for (std::size_t i = 0; i < reasons.size(); ++i) d.reason += (i ? "; " : "") + reasons[i];
-  if (d.verdict == wire::Verdict::allow) d.reason = job.verdicts.front().reason;
-  return d;
+  const wire::ImageVerdict all = wire::combine_verdicts(job.verdicts, image);
+  return {image, all.verdict, all.reason};
 }
 
 class Service {
@@ -123,84 +135,90 @@ class Service {
       : options_(options), detector_(detector), cache_(cache), token_(std::move(token)),
         jobs_(options, detector, cache, metrics_) {}
 
-  void install(httplib::Server& server) {
-    server.set_payload_max_length(kMaxBody);
-    server.set_read_timeout(std::chrono::seconds(30));
-    // Why more threads than cores: admission requests wait (up to --admission-wait) for scans.
-    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    // Why: without a handler, cpp-httplib answers 500 with the exception's what() in a response header.
-    // Nothing a handler calls should throw; if something does (bad_alloc), the client learns no internals.
-    server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-      std::string what = "unknown exception";
-      try {
-        if (error) std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      std::cerr << "layerleak serve: internal error answering " << req.method << ' ' << req.path << ": " << what << '\n';
-      reply_error(res, 500, "internal error");
-    });
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.path == "/healthz" || req.path == "/readyz" || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
+  // Health checks, answered on the connection thread without a token: they must answer while every
+  // request thread is busy (a liveness probe that times out restarts the service).
+  bool handle_inline(const http::Request& req, http::Response& res) {
+    if (req.method != "GET") return false;
+    if (req.path == "/healthz") {
+      reply_json(res, 200, "ok\n", "text/plain");
+      return true;
+    }
+    if (req.path == "/readyz") {
+      const bool ready = jobs_.accepting();
+      reply_json(res, ready ? 200 : 503, ready ? "ready\n" : "shutting down\n", "text/plain");
+      return true;
+    }
+    return false;
+  }
+
+  void handle(const http::Request& req, http::Response& res) {
+    if (!authorized(req)) {
       ++metrics_.unauthorized;
-      res.set_header("WWW-Authenticate", "Bearer realm=\"layerleak\"");
-      reply_error(res, 401, "missing or wrong bearer token");
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-      if (jobs_.accepting()) {
-        res.set_content("ready\n", "text/plain");
-      } else {
-        res.status = 503;
-        res.set_content("shutting down\n", "text/plain");
+      res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"layerleak\"");
+      return reply_error(res, 401, "missing or wrong bearer token");
+    }
+    const std::string& p = req.path;
+    if (req.method == "GET") {
+      if (p == "/metrics") return reply_json(res, 200, metrics_text(), "text/plain; version=0.0.4");
+      if (p == "/api/v1/metadata") {
+        return reply_json(res, 200, wire::harbor_metadata(pipeline::version(), detector_->rules().digest),
+                          "application/vnd.scanner.adapter.metadata+json; version=1.0");
       }
-    });
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics_text(), "text/plain; version=0.0.4");
-    });
-    server.Post("/v1/scans", [this](const httplib::Request& req, httplib::Response& res) { post_scan(req, res); });
-    server.Get(R"(/v1/scans/([0-9a-f]{32}))", [this](const httplib::Request& req, httplib::Response& res) { get_scan(req, res); });
-    server.Get(R"(/v1/verdicts/(sha256:[0-9a-f]{64}))",
-               [this](const httplib::Request& req, httplib::Response& res) { get_verdict(req, res); });
-    server.Post("/v1/registry/events", [this](const httplib::Request& req, httplib::Response& res) { post_events(req, res); });
-    server.Post("/v1/kubernetes/admission", [this](const httplib::Request& req, httplib::Response& res) { review(req, res, false); });
-    server.Post("/v1/kubernetes/imagereview", [this](const httplib::Request& req, httplib::Response& res) { review(req, res, true); });
-    server.Get("/api/v1/metadata", [this](const httplib::Request&, httplib::Response& res) {
-      reply_json(res, 200, wire::harbor_metadata(pipeline::version(), detector_->rules().digest),
-                 "application/vnd.scanner.adapter.metadata+json; version=1.0");
-    });
-    server.Post("/api/v1/scan", [this](const httplib::Request& req, httplib::Response& res) { harbor_scan(req, res); });
-    server.Get(R"(/api/v1/scan/([0-9a-f]{32})/report)",
-               [this](const httplib::Request& req, httplib::Response& res) { harbor_get_report(req, res); });
+      if (auto id = path_id(p, "/v1/scans/", "", 32); !id.empty()) return get_scan(id, res);
+      if (auto hex = path_id(p, "/v1/verdicts/sha256:", "", 64); !hex.empty()) return get_verdict("sha256:" + hex, res);
+      if (auto id = path_id(p, "/api/v1/scan/", "/report", 32); !id.empty()) return harbor_get_report(id, req, res);
+    } else if (req.method == "POST") {
+      if (p == "/v1/scans") return post_scan(req, res);
+      if (p == "/v1/registry/events") return post_events(req, res);
+      if (p == "/v1/kubernetes/admission") return review(req, res, false);
+      if (p == "/v1/kubernetes/imagereview") return review(req, res, true);
+      if (p == "/api/v1/scan") return harbor_scan(req, res);
+    }
+    reply_error(res, 404, "no such endpoint");
   }
 
   void stop() { jobs_.stop(); }
 
  private:
-  bool authorized(const httplib::Request& req) const {
+  bool authorized(const http::Request& req) const {
     if (token_.empty()) return true;
-    const std::string header = req.get_header_value("Authorization");
-    const std::string expected = "Bearer " + token_;
-    return header.size() == expected.size() && CRYPTO_memcmp(header.data(), expected.data(), expected.size()) == 0;
+    const std::string header = req.header("authorization");  // owns the text the view points into
+    const std::string_view given = bearer_token(header);
+    return given.size() == token_.size() && CRYPTO_memcmp(given.data(), token_.data(), token_.size()) == 0;
   }
 
-  void post_scan(const httplib::Request& req, httplib::Response& res) {
+  std::string redact(std::string_view text) const {
+    return wire::escape_for_log(options_.redact_text ? options_.redact_text(text) : std::string(text));
+  }
+
+  std::string report_json(const report::ScanReport& report) const {
+    std::ostringstream out;
+    report::ReportOptions report_options;  // secrets redacted: reports leave this process
+    report_options.redact_text = options_.redact_text;
+    (void)report::write_report(report, report::Format::json, report_options, out);
+    return out.str();
+  }
+
+  JobSpec spec_for(std::string reference) const {
+    JobSpec spec;
+    spec.reference = std::move(reference);
+    spec.source = options_.scan.source;
+    return spec;
+  }
+
+  void post_scan(const http::Request& req, http::Response& res) {
     auto image = wire::parse_scan_request(req.body);
     if (!image) return reply_error(res, 400, image.error().message);
-    JobSpec spec;
-    spec.reference = std::move(image).value();
-    spec.source = options_.scan.source;
-    submit_and_reply(std::move(spec), res, 202, [](const std::string& id) { return ordered_json{{"id", id}}; });
+    submit_and_reply(spec_for(std::move(image).value()), res, 202, [](const std::string& id) { return ordered_json{{"id", id}}; });
   }
 
   template <class Body>
-  void submit_and_reply(JobSpec spec, httplib::Response& res, int status, Body body) {
+  void submit_and_reply(JobSpec spec, http::Response& res, int status, Body body) {
     const std::string reference = spec.reference;
     const JobQueue::Submitted s = jobs_.submit(std::move(spec));
+    if (s.outcome == JobQueue::Outcome::refused) return reply_error(res, 400, s.why);
     if (s.outcome == JobQueue::Outcome::full) {
-      res.set_header("Retry-After", "5");
+      res.headers.emplace_back("Retry-After", "5");
       return reply_error(res, 429, "scan queue is full (" + std::to_string(options_.queue_size) + " waiting); retry later");
     }
     if (s.outcome == JobQueue::Outcome::stopping) return reply_error(res, 503, "shutting down");
@@ -210,43 +228,36 @@ class Service {
     doc["status"] = std::string(job_state_name(job ? job->state : JobState::queued));
     doc["reference"] = reference;
     doc["deduplicated"] = s.outcome == JobQueue::Outcome::existing;
-    res.set_header("Location", "/v1/scans/" + s.id);
+    res.headers.emplace_back("Location", "/v1/scans/" + s.id);
     reply_json(res, status, doc.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
-  void get_scan(const httplib::Request& req, httplib::Response& res) {
-    auto job = jobs_.get(req.matches[1]);
+  void get_scan(const std::string& id, http::Response& res) {
+    auto job = jobs_.get(id);
     if (!job) return reply_error(res, 404, "no such scan (finished scans are kept for the last " +
                                                std::to_string(options_.jobs_kept) + ")");
     ordered_json doc{{"id", job->id}, {"reference", job->spec.reference}, {"status", job_state_name(job->state)},
                      {"from_cache", job->from_cache}};
     if (!job->error.empty()) doc["error"] = job->error;
-    if (job->state == JobState::done) {
+    if (job->state == JobState::done && job->report) {
       ordered_json verdicts = ordered_json::array();
       for (const wire::ImageVerdict& v : job->verdicts) verdicts.push_back(ordered_json::parse(v.summary_json));
       doc["verdicts"] = std::move(verdicts);
-      doc["report"] = ordered_json::parse(job->report_json, nullptr, false);
+      doc["report"] = ordered_json::parse(report_json(*job->report), nullptr, false);
     }
     reply_json(res, 200, doc.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
-  void get_verdict(const httplib::Request& req, httplib::Response& res) {
-    const std::string digest = req.matches[1];
-    if (auto stored = jobs_.stored_report(digest)) {
-      auto verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
-      if (verdicts) {
-        for (const wire::ImageVerdict& v : *verdicts) {
-          if (v.manifest_digest == digest) return reply_json(res, 200, v.summary_json);
-        }
-        // An index: the verdicts of its scanned images together.
-        JobView view;
-        view.state = JobState::done;
-        view.verdicts = std::move(verdicts).value();
-        const wire::ImageDecision d = decision_from_job(digest, "", view);
-        ordered_json doc{{"manifest_digest", digest}, {"verdict", wire::verdict_name(d.verdict)}, {"reason", d.reason}, {"images", ordered_json::array()}};
-        for (const wire::ImageVerdict& v : view.verdicts) doc["images"].push_back(ordered_json::parse(v.summary_json));
-        return reply_json(res, 200, doc.dump(-1, ' ', false, json::error_handler_t::replace));
+  void get_verdict(const std::string& digest, http::Response& res) {
+    if (auto verdicts = jobs_.stored_verdicts(digest)) {
+      for (const wire::ImageVerdict& v : *verdicts) {
+        if (v.manifest_digest == digest) return reply_json(res, 200, v.summary_json);
       }
+      // An index: the verdicts of all its platforms together.
+      const wire::ImageVerdict all = wire::combine_verdicts(*verdicts, digest);
+      ordered_json doc{{"manifest_digest", digest}, {"verdict", wire::verdict_name(all.verdict)}, {"reason", all.reason}, {"images", ordered_json::array()}};
+      for (const wire::ImageVerdict& v : *verdicts) doc["images"].push_back(ordered_json::parse(v.summary_json));
+      return reply_json(res, 200, doc.dump(-1, ' ', false, json::error_handler_t::replace));
     }
     const bool pending = jobs_.pending(digest);
     ordered_json doc{{"manifest_digest", digest}, {"verdict", "unknown"},
@@ -254,16 +265,15 @@ class Service {
     reply_json(res, 200, doc.dump());
   }
 
-  void post_events(const httplib::Request& req, httplib::Response& res) {
+  void post_events(const http::Request& req, http::Response& res) {
     auto pushed = wire::parse_registry_events(req.body);
     if (!pushed) return reply_error(res, 400, pushed.error().message);
-    std::size_t refused = 0;
+    std::size_t refused = 0, ignored = 0;
     for (const wire::PushedManifest& m : *pushed) {
-      JobSpec spec;
-      spec.reference = m.reference;
-      spec.source = options_.scan.source;
-      const auto s = jobs_.submit(std::move(spec));
-      if (s.outcome == JobQueue::Outcome::full || s.outcome == JobQueue::Outcome::stopping) {
+      const auto s = jobs_.submit(spec_for(m.reference));
+      if (s.outcome == JobQueue::Outcome::refused) {
+        ++ignored;  // a registry serve may not contact: retrying would not help
+      } else if (s.outcome == JobQueue::Outcome::full || s.outcome == JobQueue::Outcome::stopping) {
         ++refused;
       } else {
         ++metrics_.registry_manifests;
@@ -272,17 +282,25 @@ class Service {
     // Why 503 when one was refused: the registry retries the whole envelope later; the ones already
     // queued or stored are deduplicated then, and no push goes unscanned.
     if (refused > 0) {
-      res.set_header("Retry-After", "5");
+      res.headers.emplace_back("Retry-After", "5");
       return reply_error(res, 503, std::to_string(refused) + " manifest scan(s) could not be queued");
     }
-    reply_json(res, 200, ordered_json{{"queued", pushed->size()}}.dump());
+    reply_json(res, 200, ordered_json{{"queued", pushed->size() - ignored}, {"ignored", ignored}}.dump());
   }
 
-  void review(const httplib::Request& req, httplib::Response& res, bool image_review) {
+  // Reasoned over in three passes: stored verdicts (no scan), then scans started (at most a share of the
+  // queue per review, none for a dry run), then one wait for them all up to --admission-wait.
+  void review(const http::Request& req, http::Response& res, bool image_review) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long>(options_.admission_wait_seconds * 1000));
     auto request = image_review ? wire::parse_image_review(req.body) : wire::parse_admission_review(req.body);
     if (!request) return reply_error(res, 400, request.error().message);
     std::vector<wire::ImageDecision> decisions;
+    if (!request->not_understood.empty()) {
+      decisions.push_back({"(request)", wire::Verdict::unknown, "review not understood: " + request->not_understood});
+    }
+    // Why a share: one review naming 70 images that hang would otherwise fill the queue for every pod.
+    const std::size_t share = std::max<std::size_t>(1, options_.queue_size / 4);
+    std::size_t started = 0;
     std::vector<std::pair<std::size_t, std::string>> waiting;  // decision index, job id
     for (const std::string& image : request->images) {
       auto reference = wire::pod_image_reference(image);
@@ -290,25 +308,37 @@ class Service {
         decisions.push_back({image, wire::Verdict::unknown, reference.error().message});
         continue;
       }
+      if (std::string why = jobs_.refusal(*reference); !why.empty()) {
+        decisions.push_back({image, wire::Verdict::unknown, why});
+        continue;
+      }
       if (auto digest = wire::reference_digest(*reference)) {
-        if (auto stored = jobs_.stored_report(*digest)) {
+        if (auto verdicts = jobs_.stored_verdicts(*digest)) {
           JobView view;
           view.state = JobState::done;
-          if (auto verdicts = wire::verdicts_from_report(*stored, options_.fail_on)) {
-            view.verdicts = std::move(verdicts).value();
-            decisions.push_back(decision_from_job(image, *reference, view));
-            continue;
-          }
+          view.verdicts = std::move(*verdicts);
+          decisions.push_back(decision_from_job(image, *reference, view));
+          continue;
         }
       }
-      JobSpec spec;
-      spec.reference = *reference;
-      spec.source = options_.scan.source;
-      const auto s = jobs_.submit(std::move(spec));
+      if (request->dry_run) {
+        decisions.push_back({image, wire::Verdict::unknown, "no stored verdict, and a dry run starts no scan"});
+        continue;
+      }
+      if (started >= share) {
+        decisions.push_back({image, wire::Verdict::unknown, "not scanned: this review already started " + std::to_string(share) + " scans"});
+        continue;
+      }
+      const auto s = jobs_.submit(spec_for(*reference));
+      if (s.outcome == JobQueue::Outcome::refused) {
+        decisions.push_back({image, wire::Verdict::unknown, s.why});
+        continue;
+      }
       if (s.outcome == JobQueue::Outcome::full || s.outcome == JobQueue::Outcome::stopping) {
         decisions.push_back({image, wire::Verdict::unknown, "not scanned yet and the scan queue is full"});
         continue;
       }
+      if (s.outcome == JobQueue::Outcome::accepted) ++started;
       decisions.push_back({image, wire::Verdict::unknown, "scan not finished within " + wait_text() + " s"});
       waiting.emplace_back(decisions.size() - 1, s.id);
     }
@@ -322,10 +352,10 @@ class Service {
     const wire::ReviewDecision decision = wire::decide(decisions, options_.fail_open, options_.log_only);
     ++(decision.allowed ? metrics_.admission_allowed : metrics_.admission_denied);
     if (!decision.allowed || !decision.warnings.empty()) {
-      std::cerr << "layerleak serve: " << (image_review ? "ImageReview" : "AdmissionReview") << " "
-                << (decision.allowed ? "allowed" : "denied") << ": " << decision.reason;
-      for (const std::string& w : decision.warnings) std::cerr << " [warning: " << w << "]";
-      std::cerr << '\n';
+      std::string line = std::string(image_review ? "ImageReview" : "AdmissionReview") + " " +
+                         (decision.allowed ? "allowed" : "denied") + ": " + decision.reason;
+      for (const std::string& w : decision.warnings) line += " [warning: " + w + "]";
+      std::cerr << "layerleak serve: " << redact(line) << '\n';
     }
     reply_json(res, 200, image_review ? wire::image_review_response(*request, decision) : wire::admission_response(*request, decision));
   }
@@ -336,50 +366,51 @@ class Service {
     return text.str();
   }
 
-  void harbor_scan(const httplib::Request& req, httplib::Response& res) {
+  void harbor_scan(const http::Request& req, http::Response& res) {
     auto request = wire::parse_harbor_scan_request(req.body);
     if (!request) {
       return reply_error(res, request.error().code == Errc::malformed ? 400 : 422, request.error().message);
     }
-    JobSpec spec;
-    spec.reference = request->reference;
-    spec.source = options_.scan.source;
+    JobSpec spec = spec_for(request->reference);
+    // Credentials Harbor hands over belong to its registry, the one the reference names (refusal()
+    // checks it is allowed before anything is sent).
     if (!request->creds.empty()) spec.source.registry.creds = request->creds;
     if (!request->bearer_token.empty()) spec.source.registry.bearer_token = request->bearer_token;
-    if (request->plain_http) spec.source.registry.tls_verify = false;
     spec.harbor = *request;
     const auto s = jobs_.submit(std::move(spec));
+    if (s.outcome == JobQueue::Outcome::refused) return reply_error(res, 422, s.why);
     if (s.outcome == JobQueue::Outcome::full || s.outcome == JobQueue::Outcome::stopping) {
-      res.set_header("Retry-After", "5");
+      res.headers.emplace_back("Retry-After", "5");
       return reply_error(res, s.outcome == JobQueue::Outcome::full ? 429 : 503, "scan queue is full; retry later");
     }
     reply_json(res, 202, ordered_json{{"id", s.id}}.dump(), "application/vnd.scanner.adapter.scan.response+json; version=1.0");
   }
 
-  void harbor_get_report(const httplib::Request& req, httplib::Response& res) {
-    auto job = jobs_.get(req.matches[1]);
+  void harbor_get_report(const std::string& id, const http::Request& req, http::Response& res) {
+    auto job = jobs_.get(id);
     if (!job) return reply_error(res, 404, "no such scan request");
     if (job->state == JobState::queued || job->state == JobState::running) {
       res.status = 302;
-      res.set_header("Refresh-After", "2");
+      res.headers.emplace_back("Refresh-After", "2");
       return;
     }
-    if (job->state == JobState::failed) return reply_error(res, 500, job->error);
-    for (const wire::ImageVerdict& v : job->verdicts) {
-      if (v.verdict == wire::Verdict::unknown) return reply_error(res, 500, v.reason);
+    if (job->state == JobState::failed || !job->report) return reply_error(res, 500, job->error);
+    // Harbor holds the API token: it is told why (the errors, redacted), as the scan API tells it.
+    for (const report::ImageReport& image : job->report->images) {
+      if (image.complete) continue;
+      std::string why = image.reference + " could not be scanned completely";
+      for (const report::ErrorEntry& e : image.errors) why += "; " + e.message;
+      return reply_error(res, 500, why);
     }
-    const std::string accept = req.get_header_value("Accept");
+    const std::string accept = req.header("accept");
     if (accept.find("vuln.report.raw") != std::string::npos || accept.find("layerleak.report") != std::string::npos) {
       const bool raw = accept.find("vuln.report.raw") != std::string::npos;
-      return reply_json(res, 200, job->report_json, raw ? std::string(wire::kRawReportMime).c_str() : std::string(wire::kLayerleakReportMime).c_str());
+      return reply_json(res, 200, report_json(*job->report), raw ? wire::kRawReportMime : wire::kLayerleakReportMime);
     }
-    wire::HarborScanRequest request = job->spec.harbor.value_or(wire::HarborScanRequest{});
-    auto report = wire::harbor_report(job->report_json, request, utc_now());
-    if (!report) return reply_error(res, 500, report.error().message);
-    const std::string type(accept.find("vnd.security.vulnerability.report") != std::string::npos ? wire::kHarborReportMime
-                                                                                                   : wire::kHarborAdapterReportMime);
-    res.status = 200;
-    res.set_content(*report, type.c_str());
+    const wire::HarborScanRequest request = job->spec.harbor.value_or(wire::HarborScanRequest{});
+    reply_json(res, 200, wire::harbor_report(*job->report, request, utc_now()),
+               accept.find("vnd.security.vulnerability.report") != std::string::npos ? wire::kHarborReportMime
+                                                                                     : wire::kHarborAdapterReportMime);
   }
 
   std::string metrics_text() const {
@@ -440,7 +471,8 @@ int startup_failure(const std::string& message) {
 
 }  // namespace
 
-int run_serve(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector) {
+int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector> detector) {
+  ServeOptions options = given;
   auto endpoint = parse_listen(options.listen);
   if (!endpoint) return startup_failure(endpoint.error().message);
   std::string token;
@@ -454,6 +486,18 @@ int run_serve(const ServeOptions& options, std::shared_ptr<const detect::Detecto
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) return startup_failure("--tls-cert and --tls-key go together");
   if (options.workers == 0 || options.queue_size == 0) return startup_failure("--workers and --queue must be at least 1");
+  // Why refuse: credentials given on the command line would otherwise go to whatever registry a pod names.
+  if (!options.scan.source.registry.creds.empty() && options.allowed_registries.empty()) {
+    return startup_failure("--creds needs --allow-registry HOST[:PORT]: serve sends credentials only to the registries listed");
+  }
+  for (const std::string& registry : options.allowed_registries) {
+    auto parsed = oci::parse_registry_reference(registry + "/x");
+    if (!parsed || parsed->registry != registry) {
+      return startup_failure("--allow-registry " + registry + " is not a registry HOST[:PORT]");
+    }
+  }
+  options.scan.source.registry.allowed_registries = options.allowed_registries;
+  if (!options.redact_text) options.redact_text = pipeline::text_redactor(detector);
 
   auto opened = options.cache_dir.empty() ? cache::ScanCache::open_in_memory() : cache::ScanCache::open(options.cache_dir);
   if (!opened) return startup_failure(opened.error().message);
@@ -465,43 +509,49 @@ int run_serve(const ServeOptions& options, std::shared_ptr<const detect::Detecto
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);  // internal: wakes the signal thread when the server stops by itself
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<httplib::Server> server;
-  if (!options.tls_cert.empty()) {
-    auto tls = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
-    if (!tls->is_valid()) return startup_failure("cannot load --tls-cert " + options.tls_cert + " / --tls-key " + options.tls_key);
-    server = std::move(tls);
-  } else {
-    server = std::make_unique<httplib::Server>();
-  }
   Service service(options, detector, *scan_cache, token);
-  service.install(*server);
-  if (!server->bind_to_port(endpoint->host, endpoint->port)) {
+  http::ServerOptions http_options;
+  http_options.host = endpoint->host == "localhost" ? "127.0.0.1" : endpoint->host;
+  http_options.port = endpoint->port;
+  http_options.tls_cert_file = options.tls_cert;
+  http_options.tls_key_file = options.tls_key;
+  http_options.max_body_bytes = kMaxBody;
+  auto server = http::Server::start(
+      http_options, [&](const http::Request& req, http::Response& res) { return service.handle_inline(req, res); },
+      [&](const http::Request& req, http::Response& res) { service.handle(req, res); });
+  if (!server) {
     service.stop();
-    return startup_failure("cannot listen on " + options.listen);
+    return startup_failure("cannot listen on " + options.listen + ": " + server.error().message);
   }
   std::cerr << "layerleak serve: listening on " << (options.tls_cert.empty() ? "http" : "https") << "://" << options.listen
             << (token.empty() ? " (no token: loopback only)" : "") << ", " << options.workers << " worker(s), queue "
-            << options.queue_size << ", cache " << (options.cache_dir.empty() ? "in memory" : scan_cache->path()) << '\n';
+            << options.queue_size << ", cache " << (options.cache_dir.empty() ? "in memory" : scan_cache->path())
+            << ", registries " << (options.allowed_registries.empty() ? std::string("any (anonymous or authfile)") : [&] {
+                 std::string list;
+                 for (const std::string& r : options.allowed_registries) list += (list.empty() ? "" : ", ") + r;
+                 return list;
+               }())
+            << (options.allow_local_images ? ", local images allowed" : "") << '\n';
 
-  std::atomic<bool> signalled{false};
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig != SIGUSR1) {
-      signalled = true;
-      std::cerr << "layerleak serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down\n";
-    }
-    server->stop();
-  });
-  const bool listened = server->listen_after_bind();
-  if (!signalled) pthread_kill(signal_thread.native_handle(), SIGUSR1);
-  signal_thread.join();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "layerleak serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", shutting down\n";
+  // Why a backstop: a scan stuck where cancellation cannot reach (a kernel read, a credential helper)
+  // must not keep the pod from terminating; Kubernetes' grace period is 30 s by default.
+  std::thread([] {
+    std::this_thread::sleep_for(kShutdownLimit);
+    static constexpr char kMessage[] = "layerleak serve: shutdown did not finish in time; exiting\n";
+    (void)!::write(2, kMessage, sizeof kMessage - 1);
+    ::_exit(2);
+  }).detach();
+  // Scans first: cancelling them wakes the admission requests waiting for them, which the server's
+  // stop() then waits for.
   service.stop();
+  (*server)->stop();
   std::cerr << "layerleak serve: stopped\n";
-  return listened || signalled ? 0 : 2;
+  return 0;
 }
 
 }  // namespace layerleak::serve

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "layerleak/oci.h"
 #include "layerleak/serve.h"
 
 namespace layerleak::serve::wire {
@@ -49,45 +50,32 @@ std::string utf8_prefix(const std::string& text, std::size_t max) {
   return text.substr(0, end);
 }
 
-// A count or index of the report as text, "" unless it is a non-negative integer. Why not get<uint64_t>:
-// it converts floats too, and 1e300 does not fit (undefined behaviour).
-std::string count_text(const json& value) {
-  if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
-  if (value.is_number_integer() && value.get<std::int64_t>() >= 0) return std::to_string(value.get<std::int64_t>());
-  return "";
-}
-
-// A count or index copied into an answer: the number if it is one, else null (never a nested value).
-json count_value(const json& value) { return value.is_number_integer() ? value : json(nullptr); }
-
 std::string short_digest(const std::string& digest) {
   // "sha256:" + 12 hex characters: enough to recognise a layer in a message.
   return utf8_prefix(digest, 19);
 }
 
+json optional_index(const std::optional<std::size_t>& value) { return value ? json(*value) : json(nullptr); }
+
 // "scaleway.secret-key (critical) in layer 1 sha256:0123456789ab (COPY . /app) at /app/.env:2 [deleted by layer 2]"
-std::string describe_finding(const json& f) {
-  const json& loc = member(f, "location");
-  std::string text = string_at(f, "rule_id") + " (" + string_at(f, "severity") + ")";
-  const std::string kind = string_at(loc, "kind");
-  if (kind == "layer") {
-    const std::string index = count_text(member(loc, "layer_index"));
-    text += " in layer " + (index.empty() ? std::string("?") : index);
-    if (const std::string d = string_at(loc, "layer_digest"); !d.empty()) text += " " + short_digest(d);
-    if (const std::string step = string_at(loc, "created_by"); !step.empty()) {
-      text += " (" + (step.size() > 60 ? utf8_prefix(step, 57) + "..." : step) + ")";
+std::string describe_finding(const report::Finding& f) {
+  const report::Location& loc = f.location;
+  std::string text = f.rule_id + " (" + std::string(rules::severity_name(f.severity)) + ")";
+  if (loc.kind == "layer") {
+    text += " in layer " + (loc.layer_index ? std::to_string(*loc.layer_index) : std::string("?"));
+    if (!loc.layer_digest.empty()) text += " " + short_digest(loc.layer_digest);
+    if (!loc.created_by.empty()) {
+      text += " (" + (loc.created_by.size() > 60 ? utf8_prefix(loc.created_by, 57) + "..." : loc.created_by) + ")";
     }
-  } else if (kind == "config" || kind == "manifest") {
-    text += " in the image " + kind + " " + string_at(loc, "field");
+  } else if (loc.kind == "config" || loc.kind == "manifest") {
+    text += " in the image " + loc.kind + " " + loc.field;
   }
-  if (const std::string path = string_at(loc, "path"); !path.empty()) {
-    text += " at " + path;
-    if (const std::string line = count_text(member(loc, "line")); !line.empty() && line != "0") text += ":" + line;
+  if (!loc.path.empty()) {
+    text += " at " + loc.path;
+    if (loc.line > 0) text += ":" + std::to_string(loc.line);
   }
-  const std::string visibility = string_at(f, "visibility");
-  if (visibility == "deleted" || visibility == "overwritten") {
-    const std::string by = count_text(member(f, "hidden_by_layer"));
-    text += " [" + visibility + (by.empty() ? "" : " by layer " + by) +
+  if (f.visibility == "deleted" || f.visibility == "overwritten") {
+    text += " [" + f.visibility + (f.hidden_by_layer ? " by layer " + std::to_string(*f.hidden_by_layer) : "") +
             ", still in the image]";
   }
   return text;
@@ -142,31 +130,33 @@ std::string harbor_severity(const std::string& severity) {
   return "Unknown";
 }
 
-// The pod spec inside a Pod or a workload object (its pod template), or null.
+// The pod spec inside a Pod or a workload object (its pod template), or null when there is none.
 const json& pod_spec(const json& object) {
   static const json null;
   const json& spec = member(object, "spec");
-  if (string_at(object, "kind") == "Pod" || member(spec, "containers").is_array()) return spec;
+  if (string_at(object, "kind") == "Pod") return spec;
   if (const json& t = member(member(spec, "template"), "spec"); t.is_object()) return t;
   if (const json& c = member(member(member(member(spec, "jobTemplate"), "spec"), "template"), "spec"); c.is_object()) return c;
   return null;
 }
 
-// Adds the distinct images of `containers` to `out` (`seen` holds those already there); false when the
-// review names more than kMaxReviewImages.
-bool add_images(const json& containers, std::vector<std::string>& out, std::set<std::string>& seen) {
-  if (!containers.is_array()) return true;
+// Adds the distinct images of the container list `containers` (absent is fine when !required) to `out`
+// (`seen` holds those already there). Errc::malformed with why when the list is not a list of objects
+// with a non-empty string image; Errc::limit past kMaxReviewImages.
+Status add_images(const json& containers, bool required, std::string_view what, std::vector<std::string>& out,
+                  std::set<std::string>& seen) {
+  if (containers.is_null() && !required) return Ok{};
+  if (!containers.is_array()) return make_error(Errc::malformed, std::string(what) + " is not a list");
   for (const json& c : containers) {
-    std::string image = string_at(c, "image");
-    if (image.empty() || !seen.insert(image).second) continue;
-    if (out.size() >= kMaxReviewImages) return false;
-    out.push_back(std::move(image));
+    const json& image = member(c, "image");
+    if (!c.is_object() || !image.is_string() || image.get<std::string>().empty()) {
+      return make_error(Errc::malformed, std::string(what) + " holds an entry without a string image");
+    }
+    if (!seen.insert(image.get<std::string>()).second) continue;
+    if (out.size() >= kMaxReviewImages) return make_error(Errc::limit, "names more than " + std::to_string(kMaxReviewImages) + " images");
+    out.push_back(image.get<std::string>());
   }
-  return true;
-}
-
-Error too_many_images(std::string_view what) {
-  return make_error(Errc::limit, std::string(what) + " names more than " + std::to_string(kMaxReviewImages) + " images");
+  return Ok{};
 }
 
 }  // namespace
@@ -180,50 +170,38 @@ std::string_view verdict_name(Verdict v) noexcept {
   return "unknown";
 }
 
-Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_json, rules::Severity fail_on) {
-  auto doc = parse_json(report_json, "report");
-  if (!doc) return std::move(doc).error();
-  const json& images = member(*doc, "images");
-  if (!images.is_array()) return make_error(Errc::malformed, "report has no images");
+std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on) {
   std::vector<ImageVerdict> out;
-  for (const json& image : images) {
+  for (const report::ImageReport& image : report.images) {
     ImageVerdict v;
-    v.reference = string_at(image, "reference");
-    v.manifest_digest = string_at(image, "manifest_digest");
-    const bool complete = member(image, "complete").is_boolean() && member(image, "complete").get<bool>();
+    v.reference = image.reference;
+    v.manifest_digest = image.manifest_digest;
+    v.index_digest = image.index_digest;
     ordered_json findings = ordered_json::array();
     std::vector<std::string> denying;
-    const json& list = member(image, "findings");
-    if (list.is_array()) {
-      for (const json& f : list) {
-        const auto severity = rules::parse_severity(string_at(f, "severity"));
-        const bool denies = severity && *severity >= fail_on;
-        if (denies) denying.push_back(describe_finding(f));
-        const json& loc = member(f, "location");
-        ordered_json item{{"rule_id", string_at(f, "rule_id")},
-                          {"severity", string_at(f, "severity")},
-                          {"confidence", string_at(f, "confidence")},
+    for (const report::Finding& f : image.findings) {
+      const bool denies = f.severity >= fail_on;
+      const std::string description = describe_finding(f);
+      if (denies) denying.push_back(description);
+      findings.push_back({{"rule_id", f.rule_id},
+                          {"severity", rules::severity_name(f.severity)},
+                          {"confidence", rules::confidence_name(f.confidence)},
                           {"denies", denies},
-                          {"kind", string_at(loc, "kind")},
-                          {"layer_index", count_value(member(loc, "layer_index"))},
-                          {"layer_digest", string_at(loc, "layer_digest")},
-                          {"path", string_at(loc, "path")},
-                          {"field", string_at(loc, "field")},
-                          {"line", count_value(member(loc, "line"))},
-                          {"visibility", string_at(f, "visibility")},
-                          {"hidden_by_layer", count_value(member(f, "hidden_by_layer"))},
-                          {"fingerprint", string_at(f, "fingerprint")},
-                          {"description", describe_finding(f)}};
-        findings.push_back(std::move(item));
-      }
+                          {"kind", f.location.kind},
+                          {"layer_index", optional_index(f.location.layer_index)},
+                          {"layer_digest", f.location.layer_digest},
+                          {"path", f.location.path},
+                          {"field", f.location.field},
+                          {"line", f.location.line},
+                          {"visibility", f.visibility},
+                          {"hidden_by_layer", optional_index(f.hidden_by_layer)},
+                          {"fingerprint", f.fingerprint},
+                          {"description", description}});
     }
     const std::string name = v.reference.empty() ? v.manifest_digest : v.reference;
-    if (!complete) {
+    if (!image.complete) {
       v.verdict = Verdict::unknown;
-      std::string why;
-      const json& errors = member(image, "errors");
-      if (errors.is_array() && !errors.empty()) why = ": " + string_at(errors[0], "message");
-      v.reason = name + " could not be scanned completely" + why;
+      v.reason = name + " could not be scanned completely";
     } else if (!denying.empty()) {
       v.verdict = Verdict::deny;
       v.reason = name + ": " + std::to_string(denying.size()) + " Scaleway credential" + (denying.size() > 1 ? "s" : "") + ": ";
@@ -233,16 +211,48 @@ Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_j
       v.verdict = Verdict::allow;
       v.reason = name + ": no Scaleway credential at or above " + std::string(rules::severity_name(fail_on));
     }
+    ordered_json errors = ordered_json::array();
+    for (const report::ErrorEntry& e : image.errors) {
+      errors.push_back({{"code", e.code}, {"message", e.message}, {"layer_index", optional_index(e.layer_index)}});
+    }
     ordered_json summary{{"manifest_digest", v.manifest_digest},
                          {"reference", v.reference},
                          {"verdict", verdict_name(v.verdict)},
                          {"reason", v.reason},
-                         {"complete", complete},
+                         {"complete", image.complete},
                          {"findings", std::move(findings)},
-                         {"errors", member(image, "errors").is_array() ? member(image, "errors") : json::array()}};
+                         {"errors", std::move(errors)}};
+    if (!v.index_digest.empty()) summary["index_digest"] = v.index_digest;
     v.summary_json = summary.dump(-1, ' ', false, json::error_handler_t::replace);
     out.push_back(std::move(v));
   }
+  return out;
+}
+
+ImageVerdict combine_verdicts(const std::vector<ImageVerdict>& images, std::string_view name) {
+  ImageVerdict out;
+  out.reference = std::string(name);
+  if (images.empty()) {
+    out.reason = std::string(name) + ": no image found";
+    return out;
+  }
+  out.verdict = Verdict::allow;
+  std::vector<std::string> denials;
+  for (const ImageVerdict& v : images) {
+    if (v.verdict == Verdict::unknown) {
+      out.verdict = Verdict::unknown;
+      out.reason = v.reason;
+      return out;
+    }
+    if (v.verdict == Verdict::deny) denials.push_back(v.reason);
+  }
+  if (denials.empty()) {
+    out.reason = images.size() == 1 ? images.front().reason
+                                    : std::string(name) + ": no Scaleway credential in any of its " + std::to_string(images.size()) + " images";
+    return out;
+  }
+  out.verdict = Verdict::deny;
+  for (std::size_t i = 0; i < denials.size(); ++i) out.reason += (i ? "; " : "") + denials[i];
   return out;
 }
 
@@ -276,40 +286,19 @@ Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body)
 }
 
 Result<std::string> pod_image_reference(std::string_view image) {
-  std::string name(image);
-  if (name.starts_with("docker://")) name = name.substr(9);
-  if (name.empty() || name.size() > 1024 ||
-      std::any_of(name.begin(), name.end(), [](char c) { return c <= ' ' || c == '\\' || c == '\x7f'; }) ||
-      name.find("://") != std::string::npos) {
-    return make_error(Errc::invalid_argument, "not a container image name: " + std::string(image));
+  std::string_view name = image;
+  if (name.starts_with("docker://")) name.remove_prefix(9);
+  auto bad = [&] { return make_error(Errc::invalid_argument, "not a container image name: " + escape_for_log(image)); };
+  if (name.empty() || name.size() > 1024 || name.find("://") != std::string_view::npos ||
+      std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == '\\' || c == '\x7f'; })) {
+    return bad();
   }
-  std::string digest;
-  if (auto at = name.find('@'); at != std::string::npos) {
-    digest = name.substr(at + 1);
-    name.resize(at);
-    if (!digest.starts_with("sha256:") || !is_hex64(digest.substr(7))) {
-      return make_error(Errc::invalid_argument, "image digest must be sha256:<64 hex>: " + std::string(image));
-    }
-  }
-  std::string tag;
-  const auto slash = name.rfind('/');
-  if (auto colon = name.rfind(':'); colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
-    tag = name.substr(colon + 1);
-    name.resize(colon);
-    if (tag.empty()) return make_error(Errc::invalid_argument, "empty tag in image name: " + std::string(image));
-  }
-  if (name.empty() || name.front() == '/' || name.back() == '/') {
-    return make_error(Errc::invalid_argument, "not a container image name: " + std::string(image));
-  }
-  const auto first_slash = name.find('/');
-  const std::string first = name.substr(0, first_slash);
-  const bool has_registry = first_slash != std::string::npos &&
-                            (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost");
-  if (!has_registry) name = (first_slash == std::string::npos ? "docker.io/library/" : "docker.io/") + name;
-  std::string out = "docker://" + name;
-  if (!tag.empty()) out += ":" + tag;
-  if (!digest.empty()) out += "@" + digest;
-  if (tag.empty() && digest.empty()) out += ":latest";
+  auto parsed = oci::parse_registry_reference(name);
+  if (!parsed) return bad();
+  // Kubernetes pulls by digest when both are given; the reference keeps the tag for people reading it.
+  std::string out = "docker://" + parsed->registry + "/" + parsed->repository;
+  if (!parsed->tag.empty()) out += ":" + parsed->tag;
+  if (parsed->digest) out += "@" + parsed->digest->str();
   return out;
 }
 
@@ -333,10 +322,26 @@ Result<ReviewRequest> parse_admission_review(std::string_view body) {
   const json& request = member(*doc, "request");
   out.uid = string_at(request, "uid");
   if (out.uid.empty()) return make_error(Errc::malformed, "AdmissionReview has no request.uid");
-  const json& spec = pod_spec(member(request, "object"));
+  const json& dry_run = member(request, "dryRun");
+  out.dry_run = dry_run.is_boolean() && dry_run.get<bool>();
+  // Why these pass without images: nothing new is run by a DELETE or a CONNECT (exec, attach).
+  const std::string operation = string_at(request, "operation");
+  if (operation == "DELETE" || operation == "CONNECT") return out;
+  const json& object = member(request, "object");
+  const json& spec = pod_spec(object);
+  if (!object.is_object() || !spec.is_object()) {
+    out.not_understood = "the object (" + (object.is_object() ? "kind \"" + escape_for_log(string_at(object, "kind")) + "\"" : std::string(object.type_name())) +
+                         ") holds no pod spec layerleak understands";
+    return out;
+  }
   std::set<std::string> seen;
   for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
-    if (!add_images(member(spec, list), out.images, seen)) return too_many_images("AdmissionReview");
+    if (auto st = add_images(member(spec, list), std::string_view(list) == "containers", std::string("the pod spec's ") + list, out.images, seen); !st) {
+      if (st.error().code == Errc::limit) return make_error(Errc::limit, "AdmissionReview " + st.error().message);
+      out.not_understood = st.error().message;
+      out.images.clear();
+      return out;
+    }
   }
   return out;
 }
@@ -350,7 +355,11 @@ Result<ReviewRequest> parse_image_review(std::string_view body) {
     return make_error(Errc::malformed, "expected kind ImageReview, apiVersion imagepolicy.k8s.io/v1alpha1");
   }
   std::set<std::string> seen;
-  if (!add_images(member(member(*doc, "spec"), "containers"), out.images, seen)) return too_many_images("ImageReview");
+  if (auto st = add_images(member(member(*doc, "spec"), "containers"), true, "spec.containers", out.images, seen); !st) {
+    if (st.error().code == Errc::limit) return make_error(Errc::limit, "ImageReview " + st.error().message);
+    out.not_understood = st.error().message;
+    out.images.clear();
+  }
   return out;
 }
 
@@ -411,8 +420,9 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
   out.digest = string_at(artifact, "digest");
   out.tag = string_at(artifact, "tag");
   out.mime_type = string_at(artifact, "mime_type");
+  // Why the scheme is only dropped: plain HTTP is allowed for loopback registries only, or by serve's own
+  // --tls-verify=false; a request never turns verification off.
   if (url.starts_with("http://")) {
-    out.plain_http = true;
     url = url.substr(7);
   } else if (url.starts_with("https://")) {
     url = url.substr(8);
@@ -425,6 +435,9 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
   if (!out.digest.starts_with("sha256:") || !is_hex64(out.digest.substr(7))) {
     return make_error(Errc::invalid_argument, "artifact.digest must be sha256:<64 hex>");
   }
+  auto parsed = oci::parse_registry_reference(url + "/" + out.repository + "@" + out.digest);
+  if (!parsed || parsed->registry != url) return make_error(Errc::invalid_argument, "registry.url and artifact.repository do not make an image reference");
+  out.registry = parsed->registry;
   const std::string authorization = string_at(registry, "authorization");
   if (authorization.starts_with("Basic ")) {
     out.creds = base64_decode(authorization.substr(6));
@@ -437,7 +450,7 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
       return make_error(Errc::invalid_argument, "registry.authorization is not a valid Bearer token");
     }
   }
-  out.reference = "docker://" + url + "/" + out.repository + "@" + out.digest;
+  out.reference = parsed->str();
   return out;
 }
 
@@ -456,42 +469,34 @@ std::string harbor_metadata(std::string_view version, std::string_view rules_dig
   return doc.dump();
 }
 
-Result<std::string> harbor_report(std::string_view report_json, const HarborScanRequest& request, std::string_view generated_at) {
-  auto doc = parse_json(report_json, "report");
-  if (!doc) return std::move(doc).error();
-  const json& images = member(*doc, "images");
-  if (!images.is_array()) return make_error(Errc::malformed, "report has no images");
+std::string harbor_report(const report::ScanReport& report, const HarborScanRequest& request, std::string_view generated_at) {
   ordered_json items = ordered_json::array();
   int worst = -1;
-  for (const json& image : images) {
-    const json& findings = member(image, "findings");
-    if (!findings.is_array()) continue;
-    for (const json& f : findings) {
-      const json& loc = member(f, "location");
-      const std::string severity = string_at(f, "severity");
-      if (auto s = rules::parse_severity(severity)) worst = std::max(worst, static_cast<int>(*s));
-      const std::string where = !string_at(loc, "path").empty() ? string_at(loc, "path") : string_at(loc, "field");
-      ordered_json vendor{{"rule_id", string_at(f, "rule_id")},
-                          {"path", string_at(loc, "path")},
-                          {"field", string_at(loc, "field")},
-                          {"layer_index", count_value(member(loc, "layer_index"))},
-                          {"layer_digest", string_at(loc, "layer_digest")},
-                          {"diff_id", string_at(loc, "diff_id")},
-                          {"created_by", string_at(loc, "created_by")},
-                          {"line", count_value(member(loc, "line"))},
-                          {"column", count_value(member(loc, "column"))},
-                          {"visibility", string_at(f, "visibility")},
-                          {"confidence", string_at(f, "confidence")},
-                          {"secret", string_at(f, "secret")},
-                          {"fingerprint", string_at(f, "fingerprint")},
-                          {"platform", string_at(image, "platform")}};
-      items.push_back({{"id", string_at(f, "rule_id")},
-                       {"package", where},
-                       {"version", short_digest(string_at(loc, "layer_digest"))},
+  for (const report::ImageReport& image : report.images) {
+    for (const report::Finding& f : image.findings) {
+      const report::Location& loc = f.location;
+      worst = std::max(worst, static_cast<int>(f.severity));
+      const std::string secret = report::redact(f.secret);
+      ordered_json vendor{{"rule_id", f.rule_id},
+                          {"path", loc.path},
+                          {"field", loc.field},
+                          {"layer_index", optional_index(loc.layer_index)},
+                          {"layer_digest", loc.layer_digest},
+                          {"diff_id", loc.diff_id},
+                          {"created_by", loc.created_by},
+                          {"line", loc.line},
+                          {"column", loc.column},
+                          {"visibility", f.visibility},
+                          {"confidence", rules::confidence_name(f.confidence)},
+                          {"secret", secret},
+                          {"fingerprint", f.fingerprint},
+                          {"platform", image.platform}};
+      items.push_back({{"id", f.rule_id},
+                       {"package", !loc.path.empty() ? loc.path : loc.field},
+                       {"version", short_digest(loc.layer_digest)},
                        {"fix_version", ""},
-                       {"severity", harbor_severity(severity)},
-                       {"description", string_at(f, "title") + ": " + describe_finding(f) + ". " + string_at(f, "secret") +
-                                           " (fingerprint " + string_at(f, "fingerprint") + ")"},
+                       {"severity", harbor_severity(std::string(rules::severity_name(f.severity)))},
+                       {"description", f.title + ": " + describe_finding(f) + ". " + secret + " (fingerprint " + f.fingerprint + ")"},
                        {"links", json::array()},
                        {"vendor_attributes", std::move(vendor)}});
     }
@@ -500,10 +505,27 @@ Result<std::string> harbor_report(std::string_view report_json, const HarborScan
   ordered_json out{{"generated_at", generated_at},
                    {"artifact", {{"repository", request.repository}, {"digest", request.digest}, {"tag", request.tag},
                                  {"mime_type", request.mime_type}}},
-                   {"scanner", {{"name", "layerleak"}, {"vendor", "layerleak"}, {"version", string_at(member(*doc, "tool"), "version")}}},
-                   {"severity", worst < 0 ? "None" : kWorst[worst]},
+                   {"scanner", {{"name", "layerleak"}, {"vendor", "layerleak"}, {"version", report.tool_version}}},
+                   {"severity", worst < 0 ? "None" : kWorst[std::min(worst, 4)]},
                    {"vulnerabilities", std::move(items)}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string escape_for_log(std::string_view text) {
+  std::string out = report::escape_invalid_utf8(text);
+  std::string escaped;
+  escaped.reserve(out.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : out) {
+    if (c < 0x20 || c == 0x7f) {
+      escaped += "\\x";
+      escaped += kHex[c >> 4];
+      escaped += kHex[c & 0xf];
+    } else {
+      escaped += static_cast<char>(c);
+    }
+  }
+  return escaped;
 }
 
 }  // namespace layerleak::serve::wire

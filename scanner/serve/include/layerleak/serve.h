@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "layerleak/core.h"
 #include "layerleak/detect.h"
 #include "layerleak/pipeline.h"
+#include "layerleak/report.h"
 
 namespace layerleak::serve {
 
@@ -40,7 +42,18 @@ struct ServeOptions {
   rules::Severity fail_on = rules::Severity::medium;  // a finding at or above denies
   std::string cache_dir;               // "" = results kept in memory only
   std::size_t jobs_kept = 1000;        // finished jobs kept for GET /v1/scans/{id}
+  // Local sources (dir:, oci:, oci-archive:, docker-archive:, paths, -) are refused (400) unless set;
+  // even then a local scan never stores a verdict or report under a digest.
+  bool allow_local_images = false;
+  // Registries serve may contact ("HOST[:PORT]", as in references; docker.io for Docker Hub) and the token
+  // realms they name. Empty: any registry, anonymously or with the authfile's entry for that host;
+  // --creds requires a list. Images of other registries get `unknown` without any request.
+  std::vector<std::string> allowed_registries;
+  // Scan reports are merged over every platform of an index (serve always scans all platforms: a verdict
+  // stored under an index digest covers them all).
   pipeline::ScanOptions scan;          // per-scan settings (jobs, limits, registry); serve sets cancel and cache
+  // The text redaction for logs and reports (pipeline::text_redactor of the detector); set by run_serve.
+  std::function<std::string(std::string_view)> redact_text;
 };
 
 // Runs until SIGTERM or SIGINT, then stops accepting, cancels running scans and returns 0; returns 2
@@ -58,20 +71,27 @@ inline constexpr std::size_t kMaxReviewImages = 256;  // distinct images of one 
 enum class Verdict { allow, deny, unknown };
 std::string_view verdict_name(Verdict v) noexcept;
 
-// The verdict on one image of a JSON report (report::write_report's json format).
+// The verdict on one image of a scan report.
 struct ImageVerdict {
   std::string reference;
   std::string manifest_digest;
+  std::string index_digest;  // the index the image was selected from, "" when none
   Verdict verdict = Verdict::unknown;
-  std::string reason;        // one readable line naming rule, layer and path of each denying finding
+  // One readable line naming rule, layer and path of each denying finding. For an incomplete scan only
+  // that it is incomplete: the errors (which could tell a refused port from a TLS failure or an auth
+  // realm) stay in summary_json and the report, for API token holders.
+  std::string reason;
   std::string summary_json;  // {"verdict":..,"manifest_digest":..,"reason":..,"findings":[..],"complete":..}
 };
-// One entry per image of the report; fails with Errc::malformed when it is not a layerleak report.
-// Incomplete images are `unknown`; complete ones `deny` when a finding is at or above `fail_on`.
-Result<std::vector<ImageVerdict>> verdicts_from_report(std::string_view report_json, rules::Severity fail_on);
+// One entry per image of the report (secrets in it must already be redacted). Incomplete images are
+// `unknown`; complete ones `deny` when a finding is at or above `fail_on`.
+std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on);
+// The verdicts of several images (the platforms of an index, or whatever a tag named) together: deny when
+// one denies, unknown while one is unknown (or there is none), else allow.
+ImageVerdict combine_verdicts(const std::vector<ImageVerdict>& images, std::string_view name);
 
-// The body of POST /v1/scans, {"image": "REFERENCE"}: the reference (not checked here: the scan says
-// whether it can read it). Errc::malformed without a non-empty string "image".
+// The body of POST /v1/scans, {"image": "REFERENCE"}: the reference (not checked here: JobQueue says
+// whether serve may read it). Errc::malformed without a non-empty string "image".
 Result<std::string> parse_scan_request(std::string_view body);
 
 // Docker distribution notifications: the manifests pushed, as docker://HOST/REPO@DIGEST references.
@@ -82,17 +102,23 @@ struct PushedManifest {
 Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body);
 
 // A container image name as Kubernetes writes it ("nginx", "registry:5000/team/app@sha256:...") as a
-// layerleak reference ("docker://docker.io/library/nginx:latest"); Errc::invalid_argument if malformed.
+// layerleak reference ("docker://docker.io/library/nginx:latest"), through oci's reference grammar;
+// Errc::invalid_argument if malformed (never a local path or another transport).
 Result<std::string> pod_image_reference(std::string_view image);
-// The manifest digest named by a reference ("...@sha256:<hex>"), if any.
+// The manifest digest named by a docker:// reference ("...@sha256:<hex>"), if any. Only a key to look up
+// verdicts: nothing is ever stored under a digest taken from a reference's text.
 std::optional<std::string> reference_digest(std::string_view reference);
 
 // An AdmissionReview (admission.k8s.io/v1; Pods and the pod templates of workloads) or an ImageReview
-// (imagepolicy.k8s.io/v1alpha1): who asks, and which images.
+// (imagepolicy.k8s.io/v1alpha1): who asks, and which images. A review whose object is not understood
+// (no pod spec, containers that are not a list of objects with string images) is returned with
+// `not_understood` set: it must be denied (or warned with --fail-open), never allowed silently.
 struct ReviewRequest {
   std::string api_version;
   std::string uid;  // AdmissionReview only
   std::vector<std::string> images;
+  bool dry_run = false;         // AdmissionReview request.dryRun: answer from stored verdicts, start no scan
+  std::string not_understood;   // why the object could not be read ("" = understood)
 };
 Result<ReviewRequest> parse_admission_review(std::string_view body);
 Result<ReviewRequest> parse_image_review(std::string_view body);
@@ -114,20 +140,24 @@ std::string image_review_response(const ReviewRequest& request, const ReviewDeci
 // Harbor pluggable scanner adapter API (v1.1).
 struct HarborScanRequest {
   std::string reference;   // docker://HOST/REPO@DIGEST
+  std::string registry;    // HOST[:PORT] of registry.url
   std::string repository;
   std::string digest;
   std::string tag;
   std::string mime_type;
   std::string creds;       // "USER:PASS" from a Basic authorization, "" otherwise
   std::string bearer_token; // the token of a Bearer authorization, "" otherwise (for the registry itself)
-  bool plain_http = false; // the registry URL is http://
 };
+// The registry URL's scheme never changes how TLS is verified (that is a start-up flag of serve).
 Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body);
 std::string harbor_metadata(std::string_view version, std::string_view rules_digest);
-// The Harbor vulnerability report for a scan: one item per finding, the rule id as the identifier, layer
-// and path in the description and the vendor attributes. Errc::malformed if `report_json` is not a report.
-Result<std::string> harbor_report(std::string_view report_json, const HarborScanRequest& request,
-                                  std::string_view generated_at);
+// The Harbor vulnerability report for a scan (secrets in `report` must already be redacted): one item per
+// finding, the rule id as the identifier, layer and path in the description and the vendor attributes.
+std::string harbor_report(const report::ScanReport& report, const HarborScanRequest& request, std::string_view generated_at);
+// Text from requests and images as one log line: control characters (CR, LF, ESC, ...) and invalid UTF-8
+// bytes become \xNN.
+std::string escape_for_log(std::string_view text);
+
 inline constexpr std::string_view kHarborReportMime = "application/vnd.security.vulnerability.report; version=1.1";
 inline constexpr std::string_view kHarborAdapterReportMime = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
 inline constexpr std::string_view kRawReportMime = "application/vnd.scanner.adapter.vuln.report.raw";
