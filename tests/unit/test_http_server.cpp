@@ -179,7 +179,7 @@ struct Gate {
 
 }  // namespace
 
-TEST_CASE("http: inline and pool handlers, headers, status, peer, decoded path", "[http]") {
+TEST_CASE("http: inline and pool handlers get headers status peer and the decoded path", "[http]") {
   std::atomic<int> pool_calls{0};
   Handler handler = echo_handler();
   auto server = start_server({}, [&](const Request& request, Response& response) {
@@ -205,7 +205,7 @@ TEST_CASE("http: inline and pool handlers, headers, status, peer, decoded path",
   CHECK(status_of(client.read_response()) == 201);
 }
 
-TEST_CASE("http: a 1 MiB body sent in pieces arrives intact; larger bodies get 413 unread", "[http]") {
+TEST_CASE("http: a 1 MiB body sent in pieces arrives intact and larger bodies get 413 unread", "[http]") {
   ServerOptions options;
   options.max_body_bytes = 1u << 20;
   std::atomic<int> calls{0};
@@ -283,7 +283,7 @@ TEST_CASE("http: 100 slow clients from one address do not delay /healthz from an
   CHECK(pool_answers);
 }
 
-TEST_CASE("http: the per-address cap refuses the 9th connection from one address, not others", "[http]") {
+TEST_CASE("http: the per-address cap refuses the 9th connection from one address but not others", "[http]") {
   ServerOptions options;
   options.max_connections_per_address = 8;
   auto server = start_server(options, echo_handler());
@@ -302,7 +302,7 @@ TEST_CASE("http: the per-address cap refuses the 9th connection from one address
   CHECK(answers_health(held[0].read_response()));
 }
 
-TEST_CASE("http: header deadline is absolute; idle keep-alive closes; slow handlers are not cut", "[http]") {
+TEST_CASE("http: the header deadline is absolute and idle keep-alive closes but slow handlers are not cut", "[http]") {
   ServerOptions options;
   options.header_timeout_seconds = 2;
   options.idle_timeout_seconds = 2;
@@ -357,7 +357,7 @@ TEST_CASE("http: header deadline is absolute; idle keep-alive closes; slow handl
   CHECK(status_of(exchange(server->port(), "GET", "/slow")) == 200);
 }
 
-TEST_CASE("http: with every handler thread blocked, /healthz answers at once and overflow gets 503", "[http]") {
+TEST_CASE("http: with every handler thread blocked /healthz answers at once and overflow gets 503", "[http]") {
   ServerOptions options;
   options.handler_threads = 2;  // queue of 8
   Gate gate;

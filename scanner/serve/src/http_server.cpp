@@ -469,7 +469,8 @@ MHD_Result Server::Impl::first_call(MHD_Connection* connection, Exchange& exchan
     // Queued before the body is read: MHD sends it, discards the body unread and closes.
     return send(connection, error_response(413, "request body too large"));
   }
-  if (length > 0 && parsed.ec == std::errc{}) request.body.reserve(static_cast<std::size_t>(length));
+  // Why the reserve is capped: a client announcing 8 MiB and sending nothing must not cost 8 MiB.
+  if (length > 0 && parsed.ec == std::errc{}) request.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(length, 64 * 1024)));
   return MHD_YES;
 }
 
