@@ -1,8 +1,14 @@
 // Archive part tests: compression sniffing and inflating, tar entries, name normalisation, archive magic.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "fixture_builder.h"
 #include "layerleak/archive.h"
+#include "test_support.h"
 
 using namespace layerleak;
 namespace fx = layerleak::testing;
@@ -118,4 +124,95 @@ TEST_CASE("archive magic is recognised from the first bytes") {
   CHECK(sniff(fx::LayerBuilder().file("x", "y").tar()) == archive::NestedKind::tar);
   CHECK(sniff("plain text") == archive::NestedKind::none);
   CHECK(sniff("") == archive::NestedKind::none);
+}
+
+// ---- dir: trees --------------------------------------------------------------------------------------
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+void write_text(const stdfs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+struct ReadEntry {
+  archive::Entry entry;
+  std::string content;
+};
+
+// The next entry and, for a file, all its bytes.
+std::optional<ReadEntry> next_read(archive::EntryReader& reader) {
+  auto next = reader.next_entry();
+  INFO((next ? std::string() : next.error().message));
+  REQUIRE(next);
+  if (!*next) return std::nullopt;
+  ReadEntry out{**next, {}};
+  while (true) {
+    auto block = reader.read_block();
+    REQUIRE(block);
+    if (block->empty()) break;
+    out.content.append(block->data(), block->size());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a directory tree never follows a symlink swapped in after listing", "[archive][dir]") {
+  layerleak::testing::TempDir tmp;
+  const stdfs::path root = tmp.path / "root";
+  const stdfs::path outside = tmp.path / "outside";
+  stdfs::create_directories(root / "d" / "inner");
+  stdfs::create_directories(outside);
+  write_text(root / "a.txt", "a\n");
+  write_text(root / "d" / "f", "inside\n");
+  write_text(root / "d" / "g", "inside g\n");
+  write_text(root / "d" / "inner" / "h", "inside h\n");
+  write_text(outside / "f", "OUTSIDE\n");
+  write_text(outside / "g", "OUTSIDE\n");
+  write_text(outside / "h", "OUTSIDE\n");
+  stdfs::create_directory_symlink("/etc", root / "etc-link");  // present from the start: never followed
+  REQUIRE(::mkfifo((root / "pipe").c_str(), 0600) == 0);      // never opened (it would block)
+
+  auto opened = archive::open_directory(root.string());
+  REQUIRE(opened);
+  archive::EntryReader& reader = **opened;
+  std::vector<ReadEntry> seen;
+  while (auto e = next_read(reader)) {
+    seen.push_back(*e);
+    if (e->entry.path == "/d") {
+      // /d is listed now. Swap it for a symlink to `outside` (the walk holds the real /d open), swap
+      // /d/g for a symlink to a file outside, and /d/inner for a symlink to /etc.
+      stdfs::rename(root / "d", tmp.path / "d-moved");
+      stdfs::create_directory_symlink(outside, root / "d");
+      stdfs::remove(tmp.path / "d-moved" / "g");
+      stdfs::create_symlink(outside / "g", tmp.path / "d-moved" / "g");
+      stdfs::remove_all(tmp.path / "d-moved" / "inner");
+      stdfs::create_directory_symlink("/etc", tmp.path / "d-moved" / "inner");
+    }
+  }
+  std::vector<std::string> paths;
+  for (const ReadEntry& e : seen) {
+    paths.push_back(e.entry.path);
+    CHECK(e.content.find("OUTSIDE") == std::string::npos);
+    CHECK(e.entry.path.rfind("/etc-link/", 0) != 0);
+    CHECK(e.entry.path.rfind("/d/inner/", 0) != 0);
+  }
+  CHECK(paths == std::vector<std::string>{"/a.txt", "/d", "/d/f", "/d/g", "/d/inner", "/etc-link", "/pipe"});
+  auto find = [&](const std::string& path) {
+    auto it = std::find_if(seen.begin(), seen.end(), [&](const ReadEntry& e) { return e.entry.path == path; });
+    REQUIRE(it != seen.end());
+    return *it;
+  };
+  CHECK(find("/d/f").content == "inside\n");  // read through the directory that was listed
+  CHECK(find("/d/g").entry.type == archive::Entry::Type::symlink);
+  CHECK(find("/d/inner").entry.type == archive::Entry::Type::symlink);
+  CHECK(find("/etc-link").entry.type == archive::Entry::Type::symlink);
+  CHECK(find("/etc-link").entry.link == "/etc");
+  const ReadEntry pipe = find("/pipe");
+  CHECK(pipe.entry.type == archive::Entry::Type::other);
+  CHECK_THAT(pipe.entry.skip_reason, Catch::Contains("FIFO"));
 }

@@ -362,6 +362,7 @@ void scan_entries(archive::EntryReader& entries, detect::DetectorSession& sessio
     ++result.entries;
     result.changes.record(entry.path, entry.type == archive::Entry::Type::directory);
     if (entry.type == archive::Entry::Type::hardlink) result.hardlinks[entry.link].push_back(entry.path);
+    if (!entry.skip_reason.empty()) result.skipped.push_back({entry.path, std::nullopt, entry.skip_reason});
     if (entry.type != archive::Entry::Type::file || oci::is_whiteout(entry.path)) continue;
     if (options.max_file_size != 0 && entry.size > options.max_file_size) {
       result.skipped.push_back({entry.path, std::nullopt,

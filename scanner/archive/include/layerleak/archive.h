@@ -39,6 +39,9 @@ struct Entry {
   Type type = Type::other;
   std::uint64_t size = 0;  // bytes of data for files
   std::string link;        // symlink target as written, or the normalised hardlink target
+  // Set when the entry's content is not read and the report should say so (open_directory: a FIFO,
+  // device or socket, a name swapped for a symlink while the tree was read, an unreadable directory).
+  std::string skip_reason;
 };
 
 // Lexically normalises a name from a tar header: leading "./" and "/" removed, "." dropped, ".."
@@ -76,7 +79,11 @@ Result<std::unique_ptr<EntryReader>> open_nested_decompressed(ByteReader& stream
 // outlive the reader.
 Result<std::unique_ptr<EntryReader>> open_nested_memory(std::string_view bytes, std::string single_name);
 
-// A directory tree, walked in sorted order without following symlinks. Fails with Errc::not_found.
+// A directory tree, walked in sorted order without following symlinks: every name is opened relative
+// to its parent's descriptor with O_NOFOLLOW (O_NONBLOCK for files), so a symlink swapped in after
+// listing is never followed out of the tree. Only regular files are read; other types come out with a
+// skip_reason. Fails with Errc::not_found when `root` is not a directory. Holds one descriptor per
+// directory level being walked.
 Result<std::unique_ptr<EntryReader>> open_directory(const std::string& root);
 
 // Reads `reader` to its end, discarding the bytes (so a wrapping HashingReader sees everything).
