@@ -16,6 +16,7 @@ std::string_view errc_name(Errc code) noexcept {
     case Errc::internal: return "internal";
     case Errc::auth: return "auth";
     case Errc::network: return "network";
+    case Errc::cancelled: return "cancelled";
   }
   return "unknown";
 }

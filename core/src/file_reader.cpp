@@ -24,8 +24,21 @@ FileReader::~FileReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+std::string_view file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISDIR(mode)) return "a directory";
+  return "a special file";
+}
+}  // namespace
+
 Result<std::unique_ptr<FileReader>> FileReader::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Why O_NONBLOCK: opening a FIFO without a writer (or some devices) blocks forever in open(2) itself,
+  // before fstat could tell what it is. The flag is dropped again once the file is known to be regular.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno_error("cannot open", path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -35,7 +48,13 @@ Result<std::unique_ptr<FileReader>> FileReader::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_error(Errc::io, "not a regular file: " + path);
+    return make_error(Errc::unsupported, path + " is " + std::string(file_kind(st.st_mode)) +
+                                             ", not a regular file: refused");
+  }
+  if (const int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    Error e = errno_error("cannot set flags of", path);
+    ::close(fd);
+    return e;
   }
   return std::unique_ptr<FileReader>(new FileReader(fd, path, 0, static_cast<std::uint64_t>(st.st_size)));
 }

@@ -317,7 +317,7 @@ Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, con
   if (reference == "-") {
     return make_error(Errc::unsupported, "reading an image from standard input is not supported yet; pass a path");
   }
-  if (transport == "docker") return open_registry(reference, options.registry);
+  if (transport == "docker") return open_registry(reference, options.registry, options.cancel);
   if (rest.empty()) return make_error(Errc::invalid_argument, "empty image reference");
   auto [path, ref] = split_path_ref(rest);
   const PathKind kind = kind_of(path);

@@ -1,11 +1,22 @@
-// The registry client's pure parts: reference grammar, auth challenges, credential lookup. The HTTP
-// side is tested against a real docker-registry in tests/integration/test_registry.py.
+// The registry client's pure parts: reference grammar, auth challenges, credential lookup, the address
+// policy; plus, against a tiny canned server on loopback, what a real registry cannot be made to do
+// (never answer, redirect into a private network). The rest of the HTTP side is tested against a real
+// docker-registry in tests/integration/test_registry.py.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include "registry/credentials.h"
 #include "registry/http.h"
@@ -254,4 +265,370 @@ TEST_CASE("credentials come from --creds, the environment and auth files", "[reg
     CHECK(absent.error().message.find("docker-credential-absent") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
+}
+
+// ---- Issue 13: cancellation, allowed registries, the private-network policy ---------------------------
+
+namespace {
+
+sockaddr_storage socket_address(const char* text) {
+  sockaddr_storage storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (::inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else {
+    REQUIRE(::inet_pton(AF_INET6, text, &v6->sin6_addr) == 1);
+    v6->sin6_family = AF_INET6;
+  }
+  return storage;
+}
+
+registry::AddressKind kind_of(const char* text) {
+  const sockaddr_storage a = socket_address(text);
+  return registry::classify_address(reinterpret_cast<const sockaddr*>(&a));
+}
+
+// A tiny HTTP/1.1 server on one IPv4 loopback address, for what a real registry cannot be made to do:
+// never answer, or redirect a blob anywhere. Connections are handled one at a time on its own thread;
+// a TLS ClientHello is hung up on (as a plain-HTTP registry does), so the client falls back to HTTP.
+class CannedServer {
+ public:
+  // `answer(path)` gives the whole response; nullopt keeps the connection open and silent.
+  using Answer = std::function<std::optional<std::string>(const std::string& path)>;
+
+  CannedServer(const char* address, Answer answer) : answer_(std::move(answer)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, address, &a.sin_addr) == 1);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listener_, 16) == 0);
+    socklen_t length = sizeof a;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &length) == 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CannedServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+    for (int fd : held_) ::close(fd);
+  }
+  CannedServer(const CannedServer&) = delete;
+  CannedServer& operator=(const CannedServer&) = delete;
+
+  unsigned port() const { return port_; }
+  unsigned connections() const { return connections_.load(); }
+
+ private:
+  void serve() {
+    for (;;) {
+      const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      ++connections_;
+      std::string request;
+      char chunk[4096];
+      bool tls = false;
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) <= 0) break;
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) break;
+        request.append(chunk, static_cast<std::size_t>(n));
+        if (static_cast<unsigned char>(request[0]) == 0x16) {
+          tls = true;
+          break;
+        }
+      }
+      const auto space = request.find(' ');
+      const std::string path = space == std::string::npos ? "" : request.substr(space + 1, request.find(' ', space + 1) - space - 1);
+      std::optional<std::string> response = tls ? std::optional<std::string>("") : answer_(path);
+      if (!response) {
+        held_.push_back(fd);  // silent: accepted, never answered, closed when the server stops
+        continue;
+      }
+      if (!response->empty()) [[maybe_unused]] auto sent = ::send(fd, response->data(), response->size(), MSG_NOSIGNAL);
+      ::close(fd);
+    }
+  }
+
+  Answer answer_;
+  int listener_ = -1;
+  unsigned port_ = 0;
+  std::thread thread_;
+  std::atomic<unsigned> connections_{0};
+  std::vector<int> held_;
+};
+
+std::string http_answer(const std::string& status_line, const std::string& extra_headers = "", const std::string& body = "") {
+  return "HTTP/1.1 " + status_line + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
+         "Connection: close\r\n\r\n" + body;
+}
+
+// A registry that answers /v2/ and redirects every blob to `target`.
+CannedServer::Answer redirecting_registry(std::string target) {
+  return [target](const std::string& path) -> std::optional<std::string> {
+    if (path == "/v2/") return http_answer("200 OK", "", "{}");
+    if (path.find("/blobs/") != std::string::npos) return http_answer("307 Temporary Redirect", "Location: " + target + "\r\n");
+    return http_answer("404 Not Found");
+  };
+}
+
+const std::string kBlobPath = "/v2/x/y/blobs/sha256:" + std::string(64, 'a');
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("addresses are classified for the private-network policy", "[registry]") {
+  using K = registry::AddressKind;
+  CHECK(kind_of("8.8.8.8") == K::public_address);
+  CHECK(kind_of("51.15.0.1") == K::public_address);
+  CHECK(kind_of("172.15.255.255") == K::public_address);
+  CHECK(kind_of("172.32.0.1") == K::public_address);
+  CHECK(kind_of("100.63.255.255") == K::public_address);
+  CHECK(kind_of("100.128.0.1") == K::public_address);
+  CHECK(kind_of("2001:4860:4860::8888") == K::public_address);
+  CHECK(kind_of("127.0.0.1") == K::loopback);
+  CHECK(kind_of("127.255.0.9") == K::loopback);
+  CHECK(kind_of("::1") == K::loopback);
+  CHECK(kind_of("10.0.0.1") == K::private_network);
+  CHECK(kind_of("172.16.0.1") == K::private_network);
+  CHECK(kind_of("172.31.255.254") == K::private_network);
+  CHECK(kind_of("192.168.1.1") == K::private_network);
+  CHECK(kind_of("fc00::1") == K::private_network);
+  CHECK(kind_of("fdff:ffff::1") == K::private_network);
+  CHECK(kind_of("169.254.169.254") == K::link_local);
+  CHECK(kind_of("fe80::1") == K::link_local);
+  CHECK(kind_of("febf::1") == K::link_local);
+  CHECK(kind_of("100.64.0.1") == K::shared_cgnat);
+  CHECK(kind_of("100.127.255.255") == K::shared_cgnat);
+  CHECK(kind_of("0.0.0.0") == K::unspecified);
+  CHECK(kind_of("::") == K::unspecified);
+  CHECK(kind_of("224.0.0.1") == K::multicast);
+  CHECK(kind_of("255.255.255.255") == K::multicast);
+  CHECK(kind_of("ff02::1") == K::multicast);
+  // IPv4 carried in IPv6 is judged as the IPv4 address.
+  CHECK(kind_of("::ffff:127.0.0.1") == K::loopback);
+  CHECK(kind_of("::ffff:10.1.2.3") == K::private_network);
+  CHECK(kind_of("::ffff:169.254.169.254") == K::link_local);
+  CHECK(kind_of("::ffff:8.8.8.8") == K::public_address);
+  CHECK(kind_of("::10.1.2.3") == K::private_network);
+  sockaddr unix_family{};
+  unix_family.sa_family = AF_UNIX;
+  CHECK(registry::classify_address(&unix_family) == K::unspecified);
+}
+
+TEST_CASE("loopback hosts are parsed addresses, not prefixes", "[registry]") {
+  CHECK(is_loopback_host("127.0.0.1"));
+  CHECK(is_loopback_host("127.9.8.7:5000"));
+  CHECK(is_loopback_host("LOCALHOST:5000"));
+  CHECK(is_loopback_host("[::1]"));
+  CHECK(is_loopback_host("::1"));
+  CHECK_FALSE(is_loopback_host("127.evil.com"));
+  CHECK_FALSE(is_loopback_host("127.evil.com:5000"));
+  CHECK_FALSE(is_loopback_host("127.0.0.1.nip.io"));
+  CHECK_FALSE(is_loopback_host("127.0.0.1@evil.com"));
+  CHECK_FALSE(is_loopback_host("127"));
+  CHECK_FALSE(is_loopback_host("[::2]:5000"));
+  CHECK_FALSE(is_loopback_host("[::1"));
+  CHECK_FALSE(is_loopback_host("10.0.0.1"));
+  CHECK_FALSE(is_loopback_host(""));
+}
+
+TEST_CASE("the connect guard: the registry's first address decides", "[registry]") {
+  const sockaddr_storage public_a = socket_address("51.15.0.1");
+  const sockaddr_storage private_a = socket_address("10.0.0.7");
+  const sockaddr_storage loop_a = socket_address("::ffff:127.0.0.1");
+  const auto* pub = reinterpret_cast<const sockaddr*>(&public_a);
+  const auto* priv = reinterpret_cast<const sockaddr*>(&private_a);
+  const auto* loop = reinterpret_cast<const sockaddr*>(&loop_a);
+  SECTION("public registry: private peers refused afterwards") {
+    registry::ConnectGuard guard("rg.example", true);
+    CHECK(guard.admit(pub).empty());
+    CHECK(guard.restricted());
+    const std::string why = guard.admit(priv);
+    CHECK(why.find("10.0.0.7 (a private-network address)") != std::string::npos);
+    CHECK(why.find("rg.example") != std::string::npos);
+    CHECK(guard.admit(loop).find("127.0.0.1 (a loopback address)") != std::string::npos);
+    CHECK(guard.admit(pub).empty());
+  }
+  SECTION("private registry: nothing restricted") {
+    registry::ConnectGuard guard("internal:5000", true);
+    CHECK(guard.admit(priv).empty());
+    CHECK_FALSE(guard.restricted());
+    CHECK(guard.admit(loop).empty());
+    CHECK(guard.admit(pub).empty());
+  }
+  SECTION("disabled") {
+    registry::ConnectGuard guard("rg.example", false);
+    CHECK(guard.admit(pub).empty());
+    CHECK(guard.admit(priv).empty());
+  }
+}
+
+TEST_CASE("registries outside the allow-list are refused before any request", "[registry]") {
+  CannedServer server("127.0.0.1", redirecting_registry("http://127.0.0.1:1/"));
+  RegistryOptions options;
+  options.allowed_registries = {"127.0.0.1:1", "Docker.IO"};
+  options.creds = "user:secret-password";
+  const std::string here = "127.0.0.1:" + std::to_string(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  auto refused = open_registry("docker://" + here + "/x/y:1", options);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::unsupported);
+  CHECK(refused.error().message.find("registry " + here + " is not in --allow-registry") != std::string::npos);
+  CHECK(refused.error().message.find("secret-password") == std::string::npos);
+  // A name nobody can resolve: refused at once, so without a DNS lookup either.
+  auto unknown = open_registry("docker://no-such-host.invalid/x/y:1", options);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().code == Errc::unsupported);
+  CHECK(seconds_since(start) < 0.2);
+  CHECK(server.connections() == 0);
+
+  CHECK(registry_allowed(options, "docker.io"));
+  CHECK(registry_allowed(options, "index.docker.io"));
+  CHECK(registry_allowed(options, "127.0.0.1:1"));
+  CHECK_FALSE(registry_allowed(options, "127.0.0.1"));
+  CHECK_FALSE(registry_allowed(options, "127.0.0.1:10"));
+  CHECK(registry_allowed(RegistryOptions{}, "anything.example"));
+
+  // --creds belong to the allowed registries only.
+  auto for_allowed = registry::find_credentials(options, "127.0.0.1:1", "x/y");
+  REQUIRE(for_allowed);
+  REQUIRE(*for_allowed);
+  CHECK((*for_allowed)->password == "secret-password");
+  ScopedEnv home("HOME", temp_dir("allow-home").string());
+  ScopedEnv no_config("DOCKER_CONFIG", temp_dir("allow-config").string());
+  ScopedEnv no_auth("REGISTRY_AUTH_FILE", "");
+  auto for_other = registry::find_credentials(options, "other.example:5000", "x/y");
+  REQUIRE(for_other);
+  CHECK_FALSE(*for_other);
+}
+
+TEST_CASE("a cancel flag stops a silent registry, back-off and a credential helper", "[registry]") {
+  CannedServer silent("127.0.0.1", [](const std::string&) { return std::optional<std::string>(); });
+  const std::string reference = "docker://127.0.0.1:" + std::to_string(silent.port()) + "/x/y:1";
+  RegistryOptions options;
+  options.max_retries = 0;
+  std::atomic<bool> cancel{false};
+
+  SECTION("waiting for the answer") {
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      cancel = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    auto opened = open_registry(reference, options, &cancel);
+    const double took = seconds_since(start);
+    canceller.join();
+    REQUIRE_FALSE(opened);
+    CHECK(opened.error().code == Errc::cancelled);
+    CHECK(std::string(errc_name(opened.error().code)) == "cancelled");
+    CHECK(took >= 0.3);
+    CHECK(took < 0.6);  // the flag is looked at every 100 ms
+    CHECK(silent.connections() >= 1);
+  }
+  SECTION("already cancelled: no connection at all") {
+    cancel = true;
+    auto opened = open_registry(reference, options, &cancel);
+    REQUIRE_FALSE(opened);
+    CHECK(opened.error().code == Errc::cancelled);
+    CHECK(silent.connections() == 0);
+  }
+  SECTION("back-off sleeps wake up") {
+    auto parsed = parse_registry_reference("127.0.0.1:1/x/y:1");
+    REQUIRE(parsed);
+    registry::Session session(*parsed, options, std::nullopt, &cancel);
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      cancel = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    auto slept = session.backoff(5);  // 8 s uncancelled
+    canceller.join();
+    REQUIRE_FALSE(slept);
+    CHECK(slept.error().code == Errc::cancelled);
+    CHECK(seconds_since(start) < 0.5);
+  }
+  SECTION("a credential helper that hangs is killed") {
+    const auto dir = temp_dir("cancel-helper");
+    const auto bin = dir / "bin";
+    std::filesystem::create_directories(bin);
+    write_file(bin / "docker-credential-hang", "#!/bin/sh\nexec sleep 30\n");
+    ::chmod((bin / "docker-credential-hang").c_str(), 0755);
+    ScopedEnv path("PATH", bin.string() + ":" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin"));
+    write_file(dir / "auth.json", R"({"credsStore": "hang"})");
+    RegistryOptions with_helper = options;
+    with_helper.authfile = (dir / "auth.json").string();
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      cancel = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    auto found = registry::find_credentials(with_helper, "127.0.0.1:1", "x/y", &cancel);
+    canceller.join();
+    REQUIRE_FALSE(found);
+    CHECK(found.error().code == Errc::cancelled);
+    CHECK(seconds_since(start) < 0.6);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("a public registry's redirects into private networks are refused", "[registry]") {
+  CannedServer target("127.0.0.2", [](const std::string&) { return http_answer("200 OK", "", "blob bytes"); });
+  const std::string target_url = "http://127.0.0.2:" + std::to_string(target.port()) + "/blob";
+  RegistryOptions options;
+  options.max_retries = 0;
+  // Injected policy: the test registry on 127.0.0.1 counts as public, every other address as it is.
+  auto registry_is_public = [](const sockaddr* a) {
+    return registry::address_text(a) == "127.0.0.1" ? registry::AddressKind::public_address : registry::classify_address(a);
+  };
+  auto fetch_blob = [&](CannedServer& reg, const RegistryOptions& o, registry::ConnectGuard::Classifier classify) {
+    auto parsed = parse_registry_reference("127.0.0.1:" + std::to_string(reg.port()) + "/x/y:1");
+    REQUIRE(parsed);
+    registry::Session session(*parsed, o, std::nullopt, nullptr, std::move(classify));
+    REQUIRE(session.connect());
+    return session.get(kBlobPath, {}, "blob");
+  };
+
+  SECTION("to loopback") {
+    CannedServer reg("127.0.0.1", redirecting_registry(target_url));
+    auto t = fetch_blob(reg, options, registry_is_public);
+    REQUIRE_FALSE(t);
+    CHECK(t.error().code == Errc::unsupported);
+    CHECK(t.error().message.find("refused to connect to 127.0.0.2 (a loopback address)") != std::string::npos);
+    CHECK(t.error().message.find("is on a public address") != std::string::npos);
+    CHECK(target.connections() == 0);
+  }
+  SECTION("to a private network (refused before any packet is sent)") {
+    CannedServer reg("127.0.0.1", redirecting_registry("http://10.255.255.1:9/blob"));
+    const auto start = std::chrono::steady_clock::now();
+    auto t = fetch_blob(reg, options, registry_is_public);
+    REQUIRE_FALSE(t);
+    CHECK(t.error().code == Errc::unsupported);
+    CHECK(t.error().message.find("refused to connect to 10.255.255.1 (a private-network address)") != std::string::npos);
+    CHECK(seconds_since(start) < 1.0);
+  }
+  SECTION("a loopback registry may redirect to loopback") {
+    CannedServer reg("127.0.0.1", redirecting_registry(target_url));
+    auto t = fetch_blob(reg, options, registry::classify_address);
+    REQUIRE(t);
+    auto body = (*t)->read_all(1024);
+    REQUIRE(body);
+    CHECK(*body == "blob bytes");
+    CHECK(target.connections() == 1);
+  }
+  SECTION("the policy can be turned off") {
+    CannedServer reg("127.0.0.1", redirecting_registry(target_url));
+    RegistryOptions open = options;
+    open.block_private_redirects = false;
+    auto t = fetch_blob(reg, open, registry_is_public);
+    REQUIRE(t);
+    CHECK(target.connections() == 1);
+  }
 }

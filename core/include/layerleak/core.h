@@ -32,6 +32,7 @@ enum class Errc {
   internal,         // a library (Hyperscan, libarchive, OpenSSL) failed unexpectedly
   auth,             // a registry refused the credentials (or asked for some and none were given)
   network,          // a registry could not be reached, or a transfer failed after its retries
+  cancelled,        // the caller's cancel flag was set (SIGINT/SIGTERM, a scan timeout) before the work ended
 };
 
 std::string_view errc_name(Errc code) noexcept;
@@ -85,7 +86,8 @@ class ByteReader {
 };
 
 // Reads a whole file, or a byte range [offset, offset+length) of it, with pread (so several readers
-// may share one descriptor). Opens the path itself; fails with Errc::not_found / Errc::io.
+// may share one descriptor). Opens the path itself; fails with Errc::not_found / Errc::io, and with
+// Errc::unsupported for anything but a regular file (FIFO, device, socket, directory), without blocking.
 class FileReader final : public ByteReader {
  public:
   static Result<std::unique_ptr<FileReader>> open(const std::string& path);

@@ -9,6 +9,7 @@
 // findings. Everything that is read here is small JSON, bounded in size.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -110,6 +111,16 @@ struct RegistryOptions {
   bool tls_verify = true;
   unsigned max_retries = 4;             // per request, for 5xx, 429 and dropped connections
   unsigned stall_timeout_seconds = 60;  // a transfer that moves no byte for this long fails
+  // Registries that may be contacted, "HOST[:PORT]" as written in references ("docker.io" is Docker Hub),
+  // compared case-insensitively. Non-empty: any other registry is refused (Errc::unsupported) before any
+  // request, DNS lookup or credential lookup, and --creds go to these registries only; the token services
+  // and blob redirects an allowed registry names may still be contacted. Empty: every registry may be.
+  std::vector<std::string> allowed_registries;
+  // When the registry's own address is public, no connection of the session (redirects, token services,
+  // the registry host itself re-resolved) may reach a loopback, private, link-local, CGNAT, unspecified or
+  // multicast address: checked on every socket at connect time, so DNS rebinding does not get around it.
+  // A registry that is itself on such an address (127.0.0.1:5000, an internal host) is not restricted.
+  bool block_private_redirects = true;
 };
 
 // A registry image reference: the one implementation of the Docker reference grammar, used by the
@@ -132,11 +143,15 @@ Result<RegistryReference> parse_registry_reference(std::string_view text);
 
 struct SourceOptions {
   RegistryOptions registry;
+  // When set and true, registry requests stop at once (connect, TLS, waiting for an answer, mid-body,
+  // retry back-off, credential helpers) and fail with Errc::cancelled. Not owned; must outlive the source.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Parses `reference` per CONTRACT.md and opens it. Fails with Errc::not_found (no such path or image),
-// Errc::invalid_argument (bad reference), Errc::malformed (not an image), Errc::auth (registry refused
-// the credentials) or Errc::network.
+// Errc::invalid_argument (bad reference), Errc::malformed (not an image), Errc::unsupported (a FIFO or
+// device given as a path, a registry outside RegistryOptions::allowed_registries, a redirect into a private
+// network), Errc::auth (registry refused the credentials), Errc::network or Errc::cancelled.
 Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, const SourceOptions& options = {});
 
 // The transport a reference names, without opening it ("" when not recognisable).

@@ -12,10 +12,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "http.h"
+#include "registry.h"
 
 extern char** environ;
 
@@ -38,14 +38,16 @@ bool is_file(const std::string& path) {
 }
 
 Result<nlohmann::json> read_auth_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::io, "cannot read the registry auth file " + path);
-  std::string text;
-  char chunk[8192];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    text.append(chunk, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxAuthFile) return make_error(Errc::limit, "the registry auth file " + path + " is too large");
+  // FileReader: a FIFO swapped in for the file is refused instead of blocking the open.
+  auto file = FileReader::open(path);
+  if (!file) return make_error(file.error().code == Errc::unsupported ? Errc::unsupported : Errc::io,
+                               "cannot read the registry auth file " + path + ": " + file.error().message);
+  auto read = read_all(**file, kMaxAuthFile);
+  if (!read) {
+    if (read.error().code == Errc::limit) return make_error(Errc::limit, "the registry auth file " + path + " is too large");
+    return std::move(read).error();
   }
+  const std::string& text = *read;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(Errc::malformed, "the registry auth file " + path + " is not a JSON object");
@@ -65,7 +67,8 @@ struct Fd {
 
 // Runs `docker-credential-<helper> get` with `server` on standard input. nullopt when the helper says
 // it has no credentials for the server.
-Result<std::optional<Credentials>> run_helper(const std::string& helper, const std::string& server) {
+Result<std::optional<Credentials>> run_helper(const std::string& helper, const std::string& server,
+                                              const std::atomic<bool>* cancel) {
   for (char c : helper) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
       return make_error(Errc::invalid_argument, "credential helper name \"" + helper + "\" is not a plain name");
@@ -103,14 +106,19 @@ Result<std::optional<Credentials>> run_helper(const std::string& helper, const s
   std::string output;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHelperTimeoutMs);
   bool timed_out = false;
+  bool cancelled = false;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
       timed_out = true;
       break;
     }
+    if (is_cancelled(cancel)) {
+      cancelled = true;
+      break;
+    }
     pollfd p{out_read.fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left));
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 100)));  // 100 ms: see cancel
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
     char chunk[4096];
@@ -120,10 +128,11 @@ Result<std::optional<Credentials>> run_helper(const std::string& helper, const s
     output.append(chunk, static_cast<std::size_t>(n));
     if (output.size() > kMaxHelperOutput) break;
   }
-  if (timed_out || output.size() > kMaxHelperOutput) ::kill(pid, SIGKILL);
+  if (timed_out || cancelled || output.size() > kMaxHelperOutput) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (cancelled) return make_error(Errc::cancelled, "cancelled while credential helper " + program + " ran");
   if (timed_out) return make_error(Errc::auth, "credential helper " + program + " did not answer within 30 s");
   if (output.size() > kMaxHelperOutput) return make_error(Errc::limit, "credential helper " + program + " wrote too much");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -193,16 +202,19 @@ Result<std::optional<Credentials>> from_auths(const nlohmann::json& file, const 
 }
 
 Result<std::optional<Credentials>> from_auth_file(const nlohmann::json& file, const std::string& path,
-                                                  const std::string& registry, const std::string& repository) {
+                                                  const std::string& registry, const std::string& repository,
+                                                  const std::atomic<bool>* cancel) {
   if (auto helpers = file.find("credHelpers"); helpers != file.end() && helpers->is_object()) {
     for (const auto& [key, value] : helpers->items()) {
-      if (normalise_auth_key(key) == registry && value.is_string()) return run_helper(value.get<std::string>(), helper_server(registry));
+      if (normalise_auth_key(key) == registry && value.is_string()) {
+        return run_helper(value.get<std::string>(), helper_server(registry), cancel);
+      }
     }
   }
   auto entry = from_auths(file, path, registry, repository);
   if (!entry || *entry) return entry;
   if (auto store = file.find("credsStore"); store != file.end() && store->is_string() && !store->get<std::string>().empty()) {
-    return run_helper(store->get<std::string>(), helper_server(registry));
+    return run_helper(store->get<std::string>(), helper_server(registry), cancel);
   }
   return std::optional<Credentials>{};
 }
@@ -225,8 +237,11 @@ std::string normalise_auth_key(std::string_view key) {
 }
 
 Result<std::optional<Credentials>> find_credentials(const RegistryOptions& options, const std::string& registry,
-                                                    const std::string& repository) {
-  if (!options.creds.empty()) {
+                                                    const std::string& repository, const std::atomic<bool>* cancel) {
+  // Why the allow-list check: --creds are the credentials of those registries; a reference naming any
+  // other host must not receive them (open_registry refuses such hosts anyway; this holds on its own).
+  // The auth files below are keyed by host already.
+  if (!options.creds.empty() && registry_allowed(options, registry)) {
     Credentials c;
     c.origin = "--creds";
     const auto colon = options.creds.find(':');
@@ -258,7 +273,7 @@ Result<std::optional<Credentials>> find_credentials(const RegistryOptions& optio
     if (!is_file(path)) continue;
     auto file = read_auth_file(path);
     if (!file) return std::move(file).error();
-    auto found = from_auth_file(*file, path, registry, repository);
+    auto found = from_auth_file(*file, path, registry, repository, cancel);
     if (!found || *found) return found;
   }
   return std::optional<Credentials>{};

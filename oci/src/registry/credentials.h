@@ -1,6 +1,7 @@
 // Registry credentials, found where docker, podman and skopeo keep them. Internal to the oci library.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -21,9 +22,12 @@ struct Credentials {
 // the auth file (--authfile, else $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json):
 // credHelpers for the registry, an `auths` entry (the longest "host/namespace" key that matches wins),
 // then credsStore. nullopt when none apply. A named file that cannot be read or parsed is an error,
-// never "no credentials".
+// never "no credentials". --creds belongs to the registries of options.allowed_registries when that list
+// is not empty: for any other registry it is not used. A credential helper still running when `cancel`
+// becomes true is killed (Errc::cancelled).
 Result<std::optional<Credentials>> find_credentials(const RegistryOptions& options, const std::string& registry,
-                                                    const std::string& repository);
+                                                    const std::string& repository,
+                                                    const std::atomic<bool>* cancel = nullptr);
 
 // The auth-file key for a registry, normalised: scheme, trailing "/", "/v1" and "/v2" dropped, Docker
 // Hub's names mapped to "docker.io".

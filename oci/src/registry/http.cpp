@@ -1,6 +1,8 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@ namespace {
 
 constexpr std::size_t kMaxBuffered = 1u << 20;     // body bytes held before the transfer is paused
 constexpr std::size_t kMaxHeaderBytes = 64u << 10;  // a response head larger than this is refused
+constexpr int kPollMs = 100;                        // the longest a transfer waits without checking cancel
 
 void global_init() {
   static std::once_flag once;
@@ -42,6 +45,93 @@ std::string ResponseHead::header(const std::string& lower_name) const {
   return it == headers.end() ? "" : it->second;
 }
 
+namespace {
+
+AddressKind classify_ipv4(std::uint32_t a) {  // host byte order
+  const auto in = [a](std::uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+  if (in(0x00000000u, 8)) return AddressKind::unspecified;  // 0.0.0.0/8 "this network"
+  if (in(0x7f000000u, 8)) return AddressKind::loopback;
+  if (in(0x0a000000u, 8) || in(0xac100000u, 12) || in(0xc0a80000u, 16)) return AddressKind::private_network;
+  if (in(0xa9fe0000u, 16)) return AddressKind::link_local;
+  if (in(0x64400000u, 10)) return AddressKind::shared_cgnat;
+  if (in(0xe0000000u, 4) || in(0xf0000000u, 4)) return AddressKind::multicast;  // multicast, reserved, broadcast
+  return AddressKind::public_address;
+}
+
+AddressKind classify_ipv6(const unsigned char (&b)[16]) {
+  const bool first80_zero = std::all_of(b, b + 10, [](unsigned char c) { return c == 0; });
+  const std::uint32_t low32 = (std::uint32_t{b[12]} << 24) | (std::uint32_t{b[13]} << 16) | (std::uint32_t{b[14]} << 8) | b[15];
+  if (first80_zero && b[10] == 0xff && b[11] == 0xff) return classify_ipv4(low32);  // ::ffff:a.b.c.d
+  if (first80_zero && b[10] == 0 && b[11] == 0) {
+    if (low32 == 0) return AddressKind::unspecified;  // ::
+    if (low32 == 1) return AddressKind::loopback;     // ::1
+    return classify_ipv4(low32);                      // ::a.b.c.d (deprecated IPv4-compatible)
+  }
+  if (b[0] == 0xff) return AddressKind::multicast;
+  if ((b[0] & 0xfe) == 0xfc) return AddressKind::private_network;                        // fc00::/7
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressKind::link_local;             // fe80::/10
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return AddressKind::private_network;        // fec0::/10 site-local
+  return AddressKind::public_address;
+}
+
+}  // namespace
+
+AddressKind classify_address(const sockaddr* address) {
+  if (!address) return AddressKind::unspecified;
+  if (address->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
+    return classify_ipv4(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
+    unsigned char bytes[16];
+    std::memcpy(bytes, &v6->sin6_addr, sizeof bytes);
+    return classify_ipv6(bytes);
+  }
+  return AddressKind::unspecified;
+}
+
+std::string_view address_kind_name(AddressKind kind) {
+  switch (kind) {
+    case AddressKind::public_address: return "a public address";
+    case AddressKind::loopback: return "a loopback address";
+    case AddressKind::private_network: return "a private-network address";
+    case AddressKind::link_local: return "a link-local address";
+    case AddressKind::shared_cgnat: return "a shared (CGNAT) address";
+    case AddressKind::unspecified: return "an unspecified address";
+    case AddressKind::multicast: return "a multicast or reserved address";
+  }
+  return "an unknown kind of address";
+}
+
+std::string address_text(const sockaddr* address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address && address->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+  } else if (address && address->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+ConnectGuard::ConnectGuard(std::string registry, bool enabled, Classifier classify)
+    : registry_(std::move(registry)), enabled_(enabled), classify_(std::move(classify)) {}
+
+std::string ConnectGuard::admit(const sockaddr* address) {
+  if (!enabled_) return "";
+  const AddressKind kind = classify_(address);
+  State state = state_.load();
+  if (state == State::undecided) {
+    // The first socket of the session goes to the registry (Session::connect): it decides, once.
+    const State decided = kind == AddressKind::public_address ? State::restricted : State::open;
+    state = state_.compare_exchange_strong(state, decided) ? decided : state;
+  }
+  if (state == State::open || kind == AddressKind::public_address) return "";
+  return "refused to connect to " + address_text(address) + " (" + std::string(address_kind_name(kind)) +
+         "): registry " + registry_ + " is on a public address, and neither its redirects nor its token "
+         "services may lead into a private network";
+}
+
 struct Transfer::Handles {
   CURL* easy = nullptr;
   CURLM* multi = nullptr;
@@ -61,13 +151,32 @@ struct Transfer::Handles {
 
 Transfer::Transfer() : handles_(std::make_unique<Handles>()) {}
 
+struct Transfer::SocketCallback {
+  // Why at socket time rather than on the URL's host name: the name may resolve to another address
+  // for the connection than for any check made before it (DNS rebinding); this sees the real peer.
+  static curl_socket_t open(void* self, curlsocktype purpose, curl_sockaddr* address) {
+    auto* t = static_cast<Transfer*>(self);
+    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+    if (t->guard_) {
+      if (std::string why = t->guard_->admit(&address->addr); !why.empty()) {
+        t->refusal_ = std::move(why);
+        return CURL_SOCKET_BAD;
+      }
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  }
+};
+
 Transfer::~Transfer() = default;
 
 Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const TransportConfig& config) {
   global_init();
+  if (is_cancelled(config.cancel)) return make_error(Errc::cancelled, "cancelled before contacting " + url_origin(request.url));
   std::unique_ptr<Transfer> t(new Transfer());
   Handles& h = *t->handles_;
   t->url_ = request.url;
+  t->cancel_ = config.cancel;
+  t->guard_ = config.guard;
   h.easy = curl_easy_init();
   h.multi = curl_multi_init();
   if (!h.easy || !h.multi) return make_error(Errc::internal, "libcurl could not create a transfer");
@@ -99,6 +208,8 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   }
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Transfer::SocketCallback::open);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
   curl_easy_setopt(e, CURLOPT_USERAGENT, "layerleak/" LAYERLEAK_VERSION);
   if (!request.post_body.empty()) {
     h.post_body = request.post_body;
@@ -160,8 +271,17 @@ std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t count, v
   return n;
 }
 
+Error Transfer::cancelled_error() const {
+  return Error{Errc::cancelled, "cancelled while talking to " + url_origin(url_)};
+}
+
 Status Transfer::pump() {
   Handles& h = *handles_;
+  if (cancelled_ || is_cancelled(cancel_)) {
+    done_ = true;
+    cancelled_ = true;
+    return cancelled_error();
+  }
   int running = 0;
   if (curl_multi_perform(h.multi, &running) != CURLM_OK) {
     done_ = true;
@@ -175,12 +295,15 @@ Status Transfer::pump() {
     const CURLcode code = msg->data.result;
     if (code != CURLE_OK) {
       error_ = h.error[0] != '\0' ? std::string(h.error) : std::string(curl_easy_strerror(code));
+      if (!refusal_.empty() && code == CURLE_COULDNT_CONNECT) error_ = refusal_;
       failed_before_answer_ = !head_done_;
       certificate_rejected_ = code == CURLE_PEER_FAILED_VERIFICATION;
     }
   }
   if (!done_ && running > 0 && !paused_) {
-    curl_multi_poll(h.multi, nullptr, 0, 1000, nullptr);
+    // Why a short wait: the cancel flag is only looked at between waits (connect, TLS handshake and a
+    // silent peer all sit here), so 100 ms bounds how late a cancel is noticed.
+    curl_multi_poll(h.multi, nullptr, 0, kPollMs, nullptr);
   }
   return Ok{};
 }
@@ -189,6 +312,7 @@ Status Transfer::wait_head() {
   while (!head_done_ && !done_) {
     if (auto st = pump(); !st) return st;
   }
+  if (!head_done_ && !refusal_.empty() && error_ == refusal_) return make_error(Errc::unsupported, refusal_);
   if (!head_done_) {
     return make_error(Errc::network, "no answer from " + url_origin(url_) + ": " + (error_.empty() ? "connection closed" : error_));
   }
@@ -205,6 +329,7 @@ Result<std::size_t> Transfer::read(std::span<char> out) {
       curl_easy_pause(handles_->easy, CURLPAUSE_CONT);  // may deliver the held bytes right here
       continue;
     }
+    if (cancelled_) return cancelled_error();
     if (done_) {
       if (!error_.empty()) {
         return make_error(Errc::network, "the connection to " + url_origin(url_) + " broke after " +

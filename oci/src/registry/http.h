@@ -1,10 +1,15 @@
 // HTTP for the registry client, over libcurl: one Transfer per request, driven by the reading thread
 // (curl's multi interface), so a layer blob streams into the layer reader with a bounded buffer and no
 // extra thread. Redirects are not followed here: the caller decides which headers go to the new host.
-// Internal to the oci library.
+// Every transfer polls its cancel flag at least every 100 ms, and every socket it opens passes the
+// session's ConnectGuard first. Internal to the oci library.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -15,13 +20,59 @@
 
 namespace layerleak::oci::registry {
 
+// What kind of network an address belongs to, for the private-network policy.
+enum class AddressKind { public_address, loopback, private_network, link_local, shared_cgnat, unspecified, multicast };
+
+// Classifies an IPv4 or IPv6 socket address: loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16,
+// fc00::/7, fec0::/10), link-local (169.254/16, fe80::/10), CGNAT (100.64/10), unspecified (0/8, ::) and
+// multicast or broadcast (224/4, 240/4, ff00::/8); everything else is public. IPv4-mapped (::ffff:a.b.c.d)
+// and IPv4-compatible (::a.b.c.d) IPv6 addresses are classified as the IPv4 address they carry. Other
+// address families count as unspecified.
+AddressKind classify_address(const sockaddr* address);
+// "a loopback address", "a private address", … for messages.
+std::string_view address_kind_name(AddressKind kind);
+// The numeric text of an IPv4/IPv6 socket address ("10.0.0.1", "fe80::1"), "" for other families.
+std::string address_text(const sockaddr* address);
+
+// Which peers the connections of one registry session may reach. The session's first connection is to
+// the registry itself (Session::connect) and decides: when that address is public, every later socket of
+// the session must be public too (blob redirects, token services, the registry's own name resolved
+// again: DNS rebinding); when it is not (127.0.0.1:5000, a registry on the internal network), nothing
+// is restricted. Disabled guards admit everything. Thread-safe: workers connect concurrently.
+class ConnectGuard {
+ public:
+  using Classifier = std::function<AddressKind(const sockaddr*)>;
+  // `classify` is replaceable for tests (e.g. to make a loopback test registry count as public).
+  ConnectGuard(std::string registry, bool enabled, Classifier classify = classify_address);
+  // "" when a socket to `address` may be opened; else why not, for the error message.
+  std::string admit(const sockaddr* address);
+  // True once the registry's address was found public (the restriction is on).
+  bool restricted() const { return state_.load() == State::restricted; }
+
+ private:
+  enum class State { undecided, restricted, open };
+  std::string registry_;
+  bool enabled_;
+  Classifier classify_;
+  std::atomic<State> state_{State::undecided};
+};
+
 struct TransportConfig {
   bool tls_verify = true;
   // Trusted CAs in PEM, replacing the system bundle when set (see trusted_cas()).
   std::shared_ptr<const std::string> ca_pem;
   unsigned stall_timeout_seconds = 60;
-  unsigned connect_timeout_seconds = 30;
+  // Why 10 s: a registry that takes longer to accept TCP is down or filtered; 30 s per attempt times the
+  // retries kept a scan of a dead address busy for minutes.
+  unsigned connect_timeout_seconds = 10;
+  // When set and true, transfers fail with Errc::cancelled within 100 ms. Not owned.
+  const std::atomic<bool>* cancel = nullptr;
+  // When set, every socket is admitted by it first (refusal: Errc::unsupported). Shared by the session.
+  std::shared_ptr<ConnectGuard> guard;
 };
+
+// True when `cancel` is set and true.
+inline bool is_cancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(std::memory_order_relaxed); }
 
 struct Request {
   std::string url;
@@ -48,11 +99,13 @@ class Transfer {
   Transfer& operator=(const Transfer&) = delete;
 
   // Pumps the transfer until the response head is complete. Errc::network when the connection failed
-  // before any answer (the message says why: refused, TLS, timeout).
+  // before any answer (the message says why: refused, TLS, timeout), Errc::unsupported when the
+  // ConnectGuard refused every address, Errc::cancelled when the cancel flag was set.
   Status wait_head();
   const ResponseHead& head() const { return head_; }
 
-  // Reads body bytes; 0 at the end of the body. Errc::network when the connection broke mid-body.
+  // Reads body bytes; 0 at the end of the body. Errc::network when the connection broke mid-body,
+  // Errc::cancelled when the cancel flag was set.
   Result<std::size_t> read(std::span<char> out);
 
   // Reads the rest of the body; Errc::limit past `max` bytes.
@@ -69,9 +122,12 @@ class Transfer {
  private:
   struct Handles;
   Transfer();
-  Status pump();  // one round of curl work; sets done_ when the transfer ended
+  Status pump();  // one round of curl work (at most 100 ms); sets done_ when the transfer ended
+  Error cancelled_error() const;
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self);
+  struct SocketCallback;  // curl's open-socket callback, defined with curl's types in http.cpp
+  friend struct SocketCallback;
 
   std::unique_ptr<Handles> handles_;
   ResponseHead head_;
@@ -80,6 +136,10 @@ class Transfer {
   bool paused_ = false;
   bool failed_before_answer_ = false;
   bool certificate_rejected_ = false;
+  bool cancelled_ = false;
+  const std::atomic<bool>* cancel_ = nullptr;
+  std::shared_ptr<ConnectGuard> guard_;
+  std::string refusal_;  // why the guard refused the last address ("" when it did not)
   std::string error_;
   std::string buffer_;
   std::size_t buffer_pos_ = 0;

@@ -1,5 +1,8 @@
 // docker:// references: the registry as an ImageSource. Manifests, indexes and configs are small and
 // verified here; layer blobs stream through BlobReader into the layer reader (which verifies them).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 
@@ -105,7 +108,7 @@ class BlobReader final : public ByteReader {
         return std::move(n).error().with_context(what_);
       }
       transfer_.reset();
-      session_->backoff(resumes_++);
+      if (auto slept = session_->backoff(resumes_++); !slept) return std::move(slept).error().with_context(what_);
     }
   }
 
@@ -246,13 +249,42 @@ std::string RegistryReference::str() const {
 }
 
 bool is_loopback_host(std::string_view host_port) {
-  std::string_view host = host_port;
-  if (host.starts_with("[")) {
-    host = host.substr(1, host.find(']') == std::string_view::npos ? host.size() - 1 : host.find(']') - 1);
-    return host == "::1";
+  std::string host;
+  if (host_port.starts_with("[")) {
+    const auto close = host_port.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(host_port.substr(1, close - 1));
+  } else if (std::count(host_port.begin(), host_port.end(), ':') > 1) {
+    host = std::string(host_port);  // a bare IPv6 address, no port
+  } else {
+    host = std::string(host_port.substr(0, host_port.find(':')));
   }
-  host = host.substr(0, host.find(':'));
-  return host == "localhost" || host.starts_with("127.");
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (host == "localhost") return true;
+  // Why inet_pton and not a prefix test: "127.evil.example" is a name anyone can point anywhere.
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+namespace {
+
+// Lower-cased, Docker Hub's other names folded into "docker.io".
+std::string canonical_registry(std::string_view registry) {
+  std::string r(registry);
+  std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (r == "index.docker.io" || r == "registry-1.docker.io") r = "docker.io";
+  return r;
+}
+
+}  // namespace
+
+bool registry_allowed(const RegistryOptions& options, std::string_view registry) {
+  if (options.allowed_registries.empty()) return true;
+  const std::string wanted = canonical_registry(registry);
+  return std::any_of(options.allowed_registries.begin(), options.allowed_registries.end(),
+                     [&](const std::string& allowed) { return canonical_registry(allowed) == wanted; });
 }
 
 Result<RegistryReference> parse_registry_reference(std::string_view text) {
@@ -299,7 +331,8 @@ Result<RegistryReference> parse_registry_reference(std::string_view text) {
   return r;
 }
 
-Result<std::unique_ptr<ImageSource>> open_registry(std::string_view reference, const RegistryOptions& options) {
+Result<std::unique_ptr<ImageSource>> open_registry(std::string_view reference, const RegistryOptions& options,
+                                                   const std::atomic<bool>* cancel) {
   std::string_view rest = reference.substr(std::string_view("docker:").size());
   if (!rest.starts_with("//")) {
     return make_error(Errc::invalid_argument, std::string(reference) + ": registry references are docker://HOST/REPO[:TAG]");
@@ -307,9 +340,15 @@ Result<std::unique_ptr<ImageSource>> open_registry(std::string_view reference, c
   rest.remove_prefix(2);
   auto parsed = parse_registry_reference(rest);
   if (!parsed) return std::move(parsed).error();
-  auto credentials = registry::find_credentials(options, parsed->registry, parsed->repository);
+  // Before anything else: no credential lookup, no DNS lookup, no request for a registry not allowed.
+  if (!registry_allowed(options, parsed->registry)) {
+    return make_error(Errc::unsupported, "registry " + parsed->registry + " is not in --allow-registry")
+        .with_context(parsed->str());
+  }
+  if (registry::is_cancelled(cancel)) return make_error(Errc::cancelled, "cancelled").with_context(parsed->str());
+  auto credentials = registry::find_credentials(options, parsed->registry, parsed->repository, cancel);
   if (!credentials) return std::move(credentials).error().with_context(parsed->str());
-  auto session = std::make_shared<registry::Session>(*parsed, options, std::move(credentials).value());
+  auto session = std::make_shared<registry::Session>(*parsed, options, std::move(credentials).value(), cancel);
   if (auto st = session->connect(); !st) return std::move(st).error().with_context(parsed->str());
   return std::unique_ptr<ImageSource>(std::make_unique<RegistrySource>(std::move(parsed).value(), std::move(session)));
 }

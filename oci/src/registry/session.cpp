@@ -20,6 +20,12 @@ std::string lower(std::string_view s) {
 
 bool retryable_status(long status) { return status == 429 || status >= 500; }
 
+// The host name of "host[:port]" or "[v6]:port", without the port.
+std::string name_of(std::string_view host_port) {
+  if (host_port.starts_with("[")) return std::string(host_port.substr(0, host_port.find(']') + 1));
+  return std::string(host_port.substr(0, host_port.find(':')));
+}
+
 }  // namespace
 
 std::pair<std::string, std::map<std::string, std::string>> parse_challenge(std::string_view text) {
@@ -72,16 +78,27 @@ std::string registry_error_text(std::string_view body) {
   return text.substr(0, 300);
 }
 
-Session::Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials)
+Session::Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials,
+                 const std::atomic<bool>* cancel, ConnectGuard::Classifier classify)
     : reference_(std::move(reference)), options_(std::move(options)), credentials_(std::move(credentials)) {
   transport_.tls_verify = options_.tls_verify;
   transport_.stall_timeout_seconds = options_.stall_timeout_seconds;
   transport_.ca_pem = trusted_cas(reference_.host);
+  transport_.cancel = cancel;
+  transport_.guard = std::make_shared<ConnectGuard>(reference_.registry, options_.block_private_redirects, std::move(classify));
 }
 
-void Session::backoff(unsigned attempt) const {
-  const auto delay = std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
-  std::this_thread::sleep_for(delay);
+Status Session::backoff(unsigned attempt) const {
+  constexpr auto kSlice = std::chrono::milliseconds(100);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
+  for (;;) {
+    if (is_cancelled(transport_.cancel)) {
+      return make_error(Errc::cancelled, "cancelled before retrying registry " + reference_.registry);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return Ok{};
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(kSlice, until - now));
+  }
 }
 
 unsigned Session::tokens_fetched() const {
@@ -100,6 +117,8 @@ Status Session::connect() {
       auto t = Transfer::start({url, {}, {}}, transport_);
       if (!t) return std::move(t).error();
       if (auto st = (*t)->wait_head(); !st) {
+        // Cancelled, or refused by the connect guard: final, neither retried nor downgraded.
+        if (st.error().code != Errc::network) return std::move(st).error();
         // A TLS handshake against a plain-HTTP loopback registry fails at once: try HTTP next. A server
         // that speaks TLS with a certificate we cannot verify is not downgraded to HTTP.
         if ((*t)->certificate_rejected()) {
@@ -112,14 +131,14 @@ Status Session::connect() {
           break;
         }
         if (attempt < options_.max_retries) {
-          backoff(attempt);
+          if (auto slept = backoff(attempt); !slept) return slept;
           continue;
         }
         return make_error(Errc::network, "cannot reach registry " + reference_.registry + ": " + st.error().message);
       }
       const long status = (*t)->head().status;
       if (retryable_status(status) && attempt < options_.max_retries) {
-        backoff(attempt);
+        if (auto slept = backoff(attempt); !slept) return slept;
         continue;
       }
       base_ = scheme + "://" + reference_.host;
@@ -177,9 +196,18 @@ Status Session::fetch_token_locked() {
   if (!realm.starts_with("https://") && !realm.starts_with("http://")) {
     return make_error(Errc::malformed, "registry " + reference_.registry + " names a token realm that is not an HTTP URL");
   }
-  if (realm.starts_with("http://") && options_.tls_verify && !is_loopback_host(url_origin(realm).substr(7))) {
-    return make_error(Errc::auth, "registry " + reference_.registry +
-                                      " sends credentials to a plain-HTTP token service; use --tls-verify=false to allow it");
+  const std::string realm_host = url_origin(realm).substr(realm.starts_with("https://") ? 8 : 7);
+  if (realm.starts_with("http://") && !is_loopback_host(realm_host)) {
+    if (options_.tls_verify) {
+      return make_error(Errc::auth, "registry " + reference_.registry +
+                                        " sends credentials to a plain-HTTP token service; use --tls-verify=false to allow it");
+    }
+    // Why even with --tls-verify=false: that flag accepts an insecure registry, not a third host that
+    // would read the password in clear text. The registry's own host already sees it (Basic over HTTP).
+    if (credentials_ && name_of(realm_host) != name_of(lower(reference_.host))) {
+      return make_error(Errc::auth, "registry " + reference_.registry + " names a plain-HTTP token service on another host (" +
+                                        realm_host + "); credentials are not sent there");
+    }
   }
   const std::string scope = "repository:" + reference_.repository + ":pull";
   Request request;
@@ -201,8 +229,9 @@ Status Session::fetch_token_locked() {
     if (!t) return std::move(t).error();
     auto head = (*t)->wait_head();
     const long status = head ? (*t)->head().status : 0;
-    if ((!head || retryable_status(status)) && attempt < options_.max_retries) {
-      backoff(attempt);
+    const bool retry = head ? retryable_status(status) : head.error().code == Errc::network;
+    if (retry && attempt < options_.max_retries) {
+      if (auto slept = backoff(attempt); !slept) return slept;
       continue;
     }
     if (!head) return std::move(head).error().with_context(what);
@@ -294,7 +323,7 @@ Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const st
     auto t = open_following_redirects(base_ + path, headers, auth->header);
     if (!t) {
       if (t.error().code == Errc::network && attempt < options_.max_retries) {
-        backoff(attempt++);
+        if (auto slept = backoff(attempt++); !slept) return std::move(slept).error().with_context(what);
         continue;
       }
       return std::move(t).error().with_context(what);
@@ -310,7 +339,7 @@ Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const st
       continue;
     }
     if (retryable_status(status) && attempt < options_.max_retries) {
-      backoff(attempt++);
+      if (auto slept = backoff(attempt++); !slept) return std::move(slept).error().with_context(what);
       continue;
     }
     auto body = (*t)->read_all(kMaxErrorBody);

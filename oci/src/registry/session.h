@@ -20,7 +20,10 @@ namespace layerleak::oci::registry {
 
 class Session {
  public:
-  Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials);
+  // `cancel`: see SourceOptions::cancel. `classify` replaces classify_address in the session's
+  // ConnectGuard (tests make a loopback registry look public with it).
+  Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials,
+          const std::atomic<bool>* cancel = nullptr, ConnectGuard::Classifier classify = classify_address);
 
   // Pings /v2/: picks the scheme and learns how the registry wants to be authenticated.
   Status connect();
@@ -32,7 +35,11 @@ class Session {
 
   const RegistryReference& reference() const { return reference_; }
   unsigned max_retries() const { return options_.max_retries; }
-  void backoff(unsigned attempt) const;
+  // Sleeps before retry `attempt` (250 ms doubling, at most 8 s), waking every 100 ms to look at the
+  // cancel flag: Errc::cancelled when it is set (then no retry may start).
+  Status backoff(unsigned attempt) const;
+  // True once the registry was found on a public address (private peers are refused).
+  bool private_peers_refused() const { return transport_.guard && transport_.guard->restricted(); }
   // How many bearer tokens were fetched (for tests and logs).
   unsigned tokens_fetched() const;
 

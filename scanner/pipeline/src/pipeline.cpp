@@ -182,7 +182,9 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     return scan_report;
   };
 
-  auto source = oci::open_source(reference, options.source);
+  oci::SourceOptions source_options = options.source;
+  if (!source_options.cancel) source_options.cancel = options.cancel;  // registry requests stop on cancel too
+  auto source = oci::open_source(reference, source_options);
   if (!source) return fail_whole(source.error());
   auto images = (*source)->images(options.select);
   if (!images) return fail_whole(images.error());

@@ -1,0 +1,367 @@
+"""Issue 13, findings 3 and 5, on the real binary: a registry that never answers cannot hold a scan once it is
+cancelled (SIGTERM/SIGINT set the scan's cancel flag, which reaches connect, the TLS handshake, the wait for
+an answer and a stalled blob), a FIFO given as an image is refused at once instead of blocking open(2), and
+a loopback registry may still redirect blobs to another loopback port.
+
+The redirect refusal for a PUBLIC registry needs a public address and is shown in the unit tests instead
+("a public registry's redirects into private networks are refused", with an injected address policy).
+
+Everything listens on 127.0.0.1 on ports the kernel picks and is stopped by the test's cleanups. A fake
+registry written here serves one small OCI image (made in memory), so no docker-registry is needed.
+
+Environment: LAYERLEAK_BIN, LAYERLEAK_SOURCE_DIR (set by CTest). Standard library only.
+"""
+
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import unittest
+
+import helpers as h
+from helpers import SECRET_KEY
+
+CANCEL_BUDGET = 3.0  # seconds from the signal to the exit
+START_TIMEOUT = 20.0
+
+
+def scan_env(home):
+    """The caller's environment without any registry credentials, HOME empty."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "LAYERLEAK_REGISTRY_PASSWORD", "XDG_RUNTIME_DIR")}
+    env["HOME"] = str(home)
+    return env
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never sends a byte. With hang_up_tls, a connection whose
+    first byte is a TLS handshake record is closed (as a plain-HTTP server does), so the client falls back to
+    HTTP and then waits for an HTTP answer that never comes."""
+
+    def __init__(self, hang_up_tls=False):
+        self.hang_up_tls = hang_up_tls
+        self.accepted = 0
+        self.requests = 0  # plain-HTTP requests received (and never answered)
+        self._held = []
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="silent-registry", daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)
+            if self.hang_up_tls:
+                conn.settimeout(2.0)
+                try:
+                    first = conn.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    first = b""
+                if first[:1] == b"\x16":
+                    conn.close()
+                elif first:
+                    self.requests += 1
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            try:
+                conn.close()
+            except OSError:
+                pass
+        self._sock.close()
+
+
+def _digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_image():
+    """A one-layer OCI image in memory: (manifest bytes, {digest: blob bytes}, layer digest)."""
+    content = f"SCW_SECRET_KEY={SECRET_KEY}\n".encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("app/.env")
+        info.size = len(content)
+        info.mode = 0o644
+        info.mtime = 1700000000
+        tar.addfile(info, io.BytesIO(content))
+    diff = raw.getvalue()
+    layer = gzip.compress(diff, mtime=0)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [_digest(diff)]},
+        "history": [{"created_by": "COPY .env /app/.env"}],
+    }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _digest(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(layer),
+                    "size": len(layer)}],
+    }).encode()
+    return manifest, {_digest(config): config, _digest(layer): layer}, _digest(layer)
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class FakeRegistry:
+    """A distribution-API stand-in on 127.0.0.1 serving make_image() as x/y:1. blob_mode: "serve" sends the
+    layer, "stall" sends half of it and then nothing until stopped, "redirect" answers 307 to
+    `redirect_base` + "/<digest>"."""
+
+    def __init__(self, blob_mode="serve", redirect_base=None):
+        self.manifest, self.blobs, self.layer_digest = make_image()
+        self.blob_mode = blob_mode
+        self.redirect_base = redirect_base
+        self.blob_requests = 0
+        self.stalled = threading.Event()
+        self._stop = threading.Event()
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/v2/":
+                    return self._send(200, b"{}", [("Content-Type", "application/json")])
+                if path == "/v2/x/y/manifests/1" or path == f"/v2/x/y/manifests/{_digest(registry.manifest)}":
+                    return self._send(200, registry.manifest,
+                                      [("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                                       ("Docker-Content-Digest", _digest(registry.manifest))])
+                digest = path.rsplit("/", 1)[-1]
+                if path.startswith("/v2/x/y/blobs/") and digest in registry.blobs:
+                    data = registry.blobs[digest]
+                    if digest != registry.layer_digest or registry.blob_mode == "serve":
+                        return self._send(200, data, [("Content-Type", "application/octet-stream")])
+                    registry.blob_requests += 1
+                    if registry.blob_mode == "redirect":
+                        return self._send(307, b"", [("Location", f"{registry.redirect_base}/{digest}")])
+                    # stall: half the bytes, then silence until the test ends.
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    registry.stalled.set()
+                    registry._stop.wait(60)
+                    self.close_connection = True
+                    return None
+                return self._send(404, b'{"errors":[{"code":"NOT_FOUND","message":"unknown"}]}')
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-registry", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class BlobOrigin:
+    """Blob storage on another loopback port: serves the blobs of a FakeRegistry at /<digest>."""
+
+    def __init__(self, blobs):
+        self.requests = []
+        store = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                digest = self.path.split("?")[0].lstrip("/")
+                store.requests.append((self.path, self.headers.get("Authorization")))
+                data = blobs.get(digest)
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="blob-origin", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class HardeningTestCase(unittest.TestCase):
+    maxDiff = None
+
+    def start(self, server):
+        self.addCleanup(server.stop)
+        return server
+
+    def popen_scan(self, reference, *args):
+        home = h.make_tempdir(self, prefix="layerleak-home-")
+        argv = [h.layerleak_bin(), "scan", "--format", "json", "--no-progress", *args, reference]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=scan_env(home))
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    def signal_and_wait(self, proc, signum):
+        """Sends `signum`; returns (exit status, seconds to exit, stdout, stderr)."""
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(f"layerleak did not exit within 30 s of signal {signum}\nstderr:\n{err.decode()[:3000]}")
+        return proc.returncode, time.monotonic() - sent, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def assertCancelled(self, rc, took, out, err):
+        what = f"exit {rc} after {took:.2f} s\nstdout:\n{out[:3000]}\nstderr:\n{err[:3000]}"
+        self.assertEqual(rc, 2, what)
+        self.assertLess(took, CANCEL_BUDGET, what)
+        self.assertIn("cancelled", err, what)
+        doc = json.loads(out)
+        codes = [e["code"] for image in doc["images"] for e in image["errors"]]
+        self.assertIn("cancelled", codes, what)
+        self.assertFalse(doc["complete"], what)
+
+
+class TestCancelOnSilentRegistry(HardeningTestCase):
+    def test_sigterm_during_tls_handshake(self):
+        silent = self.start(SilentServer())
+        proc = self.popen_scan(f"docker://127.0.0.1:{silent.port}/x/y:1")
+        wait_until(lambda: silent.accepted >= 1, START_TIMEOUT, "the scan to connect")
+        time.sleep(0.5)  # well inside the handshake wait
+        self.assertIsNone(proc.poll(), "the scan ended before the signal")
+        rc, took, out, err = self.signal_and_wait(proc, signal.SIGTERM)
+        self.assertCancelled(rc, took, out, err)
+        self.assertEqual(silent.accepted, 1, "no retry may start after cancel")
+        print(f"\n  SIGTERM -> exit on a silent registry (TLS handshake): {took:.3f} s")
+
+    def test_sigint_while_waiting_for_the_answer(self):
+        silent = self.start(SilentServer(hang_up_tls=True))
+        proc = self.popen_scan(f"docker://127.0.0.1:{silent.port}/x/y:1")
+        wait_until(lambda: silent.requests >= 1, START_TIMEOUT, "the plain-HTTP request")
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll(), "the scan ended before the signal")
+        rc, took, out, err = self.signal_and_wait(proc, signal.SIGINT)
+        self.assertCancelled(rc, took, out, err)
+        print(f"\n  SIGINT -> exit on a silent registry (waiting for the head): {took:.3f} s")
+
+    def test_sigterm_mid_blob(self):
+        registry = self.start(FakeRegistry(blob_mode="stall"))
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1")
+        self.assertTrue(registry.stalled.wait(START_TIMEOUT), "the layer download never started")
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll(), "the scan ended before the signal")
+        rc, took, out, err = self.signal_and_wait(proc, signal.SIGTERM)
+        what = f"exit {rc} after {took:.2f} s\nstdout:\n{out[:3000]}\nstderr:\n{err[:3000]}"
+        self.assertEqual(rc, 2, what)
+        self.assertLess(took, CANCEL_BUDGET, what)
+        image = json.loads(out)["images"][0]
+        self.assertFalse(image["complete"], what)
+        self.assertEqual(registry.blob_requests, 1, "the cancelled blob was not fetched again")
+        print(f"\n  SIGTERM -> exit with a stalled blob: {took:.3f} s")
+
+
+class TestLoopbackRedirects(HardeningTestCase):
+    def test_loopback_registry_may_redirect_to_another_loopback_port(self):
+        registry = FakeRegistry(blob_mode="redirect")
+        self.addCleanup(registry.stop)
+        origin = self.start(BlobOrigin(registry.blobs))
+        registry.redirect_base = f"http://127.0.0.1:{origin.port}"
+        home = h.make_tempdir(self, prefix="layerleak-home-")
+        argv = [h.layerleak_bin(), "scan", "--format", "json", f"docker://127.0.0.1:{registry.port}/x/y:1"]
+        result = h.run_command(argv, timeout=60, env=scan_env(home))
+        self.assertEqual(result.returncode, 1, result.describe())  # findings
+        doc = json.loads(result.stdout)
+        image = doc["images"][0]
+        self.assertTrue(image["complete"], result.describe())
+        self.assertEqual([f["location"]["path"] for f in image["findings"]], ["/app/.env"])
+        self.assertEqual(registry.blob_requests, 1)
+        self.assertEqual([p for p, _ in origin.requests], [f"/{registry.layer_digest}"])
+
+
+class TestFifoImages(HardeningTestCase):
+    def fifo(self):
+        d = h.make_tempdir(self, prefix="layerleak-fifo-")
+        path = d / "fifo"
+        os.mkfifo(path)
+        return d, path
+
+    def test_fifo_path_is_refused_at_once(self):
+        _, path = self.fifo()
+        for reference in (str(path), f"oci-archive:{path}", f"docker-archive:{path}"):
+            with self.subTest(reference=reference):
+                started = time.monotonic()
+                result = h.run_command([h.layerleak_bin(), "scan", "--format", "json", reference], timeout=30)
+                took = time.monotonic() - started
+                self.assertEqual(result.returncode, 2, result.describe())
+                self.assertLess(took, 3.0, result.describe())
+                self.assertIn(f"{path} is a FIFO, not a regular file", result.stderr, result.describe())
+                doc = json.loads(result.stdout)
+                self.assertEqual([e["code"] for e in doc["images"][0]["errors"]], ["unsupported"])
+
+    def test_fifo_inside_a_directory_is_not_opened(self):
+        d, _ = self.fifo()
+        (d / "app.env").write_text(f"SCW_SECRET_KEY={SECRET_KEY}\n")
+        result = h.run_command([h.layerleak_bin(), "scan", "--format", "json", f"dir:{d}"], timeout=30)
+        self.assertEqual(result.returncode, 1, result.describe())
+        image = json.loads(result.stdout)["images"][0]
+        self.assertEqual([f["location"]["path"] for f in image["findings"]], ["/app.env"])
+
+
+if __name__ == "__main__":
+    unittest.main()
