@@ -11,5 +11,4 @@ find_package(CLI11 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(CURL 7.85 REQUIRED)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)       # scanner/cache
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)   # scanner/serve (until server.cpp moves to http_server)
 pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)  # scanner/serve http_server

@@ -109,12 +109,6 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
-bool is_hex64(std::string_view text) {
-  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 bool is_manifest_media_type(const std::string& type) {
   return type == "application/vnd.oci.image.manifest.v1+json" || type == "application/vnd.oci.image.index.v1+json" ||
          type == "application/vnd.docker.distribution.manifest.v2+json" ||
@@ -278,8 +272,10 @@ Result<std::vector<PushedManifest>> parse_registry_events(std::string_view body)
     const std::string repository = string_at(target, "repository");
     const std::string digest = string_at(target, "digest");
     const std::string host = string_at(member(event, "request"), "host");
-    if (repository.empty() || host.empty() || !digest.starts_with("sha256:") || !is_hex64(digest.substr(7))) continue;
-    std::string reference = "docker://" + host + "/" + repository + "@" + digest;
+    if (repository.empty() || host.empty() || !Digest::parse(digest)) continue;
+    auto parsed = oci::parse_registry_reference(host + "/" + repository + "@" + digest);
+    if (!parsed || parsed->registry != host) continue;  // not a registry host as written in references
+    std::string reference = parsed->str();
     if (seen.insert(reference).second) out.push_back({std::move(reference), digest});
   }
   return out;
@@ -305,9 +301,9 @@ Result<std::string> pod_image_reference(std::string_view image) {
 std::optional<std::string> reference_digest(std::string_view reference) {
   const auto at = reference.rfind("@sha256:");
   if (at == std::string_view::npos) return std::nullopt;
-  const std::string_view digest = reference.substr(at + 1);
-  if (!is_hex64(digest.substr(7))) return std::nullopt;
-  return std::string(digest);
+  auto digest = Digest::parse(reference.substr(at + 1));
+  if (!digest) return std::nullopt;
+  return digest->str();
 }
 
 Result<ReviewRequest> parse_admission_review(std::string_view body) {
@@ -432,7 +428,7 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
     return make_error(Errc::invalid_argument, "registry.url must be http(s)://HOST[:PORT]");
   }
   if (out.repository.empty()) return make_error(Errc::invalid_argument, "artifact.repository is missing");
-  if (!out.digest.starts_with("sha256:") || !is_hex64(out.digest.substr(7))) {
+  if (!Digest::parse(out.digest)) {
     return make_error(Errc::invalid_argument, "artifact.digest must be sha256:<64 hex>");
   }
   auto parsed = oci::parse_registry_reference(url + "/" + out.repository + "@" + out.digest);
