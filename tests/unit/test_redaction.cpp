@@ -168,9 +168,14 @@ TEST_CASE("redact_report masks every field and keeps the findings' own secrets",
 TEST_CASE("a secret inside a longer one is masked whole; short values are left to redact()", "[redaction]") {
   const std::string inner = "abcdefghijkl";            // 12 characters: masked entirely
   const std::string outer = "XX" + inner + "YYYYYYYY";  // contains it
-  CHECK(rules::redact_occurrences("a " + outer + " b " + inner, {outer, inner}) ==
-        "a XXab****YYYY b ************");
-  CHECK(rules::redact_occurrences("nothing here", {outer}) == "nothing here");
+  const rules::SecretMasker masker({inner, outer, inner, ""});
+  CHECK(masker.mask("a " + outer + " b " + inner + inner) == "a XXab****YYYY b ************************");
+  CHECK(masker.mask(inner) == "************");
+  const rules::SecretMasker same_start({inner, inner + "mnopqrst"});  // both start "abcdefgh": longest wins
+  CHECK(same_start.mask("<" + inner + "mnopqrst>") == "<abcd****qrst>");
+  CHECK(masker.mask("nothing here") == "nothing here");
+  CHECK(masker.mask("") == "");
+  CHECK(rules::SecretMasker({}).empty());
   CHECK(rules::redact_secret(kKey) == "6f2c****6b7c");
   CHECK(report::redact(kKey) == rules::redact_secret(kKey));
 

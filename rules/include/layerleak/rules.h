@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "layerleak/core.h"
@@ -123,8 +124,20 @@ std::vector<std::string> lint_rules(const RuleSet& set);
 // report::redact and detect::redact_text both use it. Lives here, the lowest part both depend on.
 std::string redact_secret(std::string_view secret);
 
-// `text` with every occurrence of each of `secrets` replaced by redact_secret(secret). `secrets` must be
-// ordered longest first, so that a secret that contains another is masked whole. Empty secrets are ignored.
-std::string redact_occurrences(std::string_view text, const std::vector<std::string>& secrets);
+// Masks a fixed set of secrets in any number of texts: every occurrence becomes redact_secret(secret).
+// Built once; then one pass over each text whatever the number of secrets (an index on the secrets'
+// first bytes). Scans left to right; where several secrets start at the same place the longest wins, so
+// a secret that contains another is masked whole. Empty secrets are ignored. Immutable: thread-safe.
+class SecretMasker {
+ public:
+  explicit SecretMasker(std::vector<std::string> secrets);
+  bool empty() const { return secrets_.empty(); }
+  std::string mask(std::string_view text) const;
+
+ private:
+  std::vector<std::string> secrets_;  // distinct, longest first
+  std::size_t prefix_ = 0;            // bytes of the index key: min(8, shortest secret)
+  std::unordered_map<std::string_view, std::vector<std::size_t>> by_prefix_;  // into secrets_, longest first
+};
 
 }  // namespace layerleak::rules

@@ -1,6 +1,4 @@
 // redact_text: the detector as a filter over short strings that leave the process.
-#include <algorithm>
-
 #include "layerleak/detect.h"
 
 namespace layerleak::detect {
@@ -13,15 +11,11 @@ Result<std::string> redact_text(DetectorSession& session, std::string_view text)
   std::vector<std::string> secrets;
   for (const Detection& d : *found) {
     for (const std::string* s : {&d.secret, &d.paired_access_key}) {
-      if (!s->empty() && text.find(*s) != std::string_view::npos) secrets.push_back(*s);
+      if (!s->empty()) secrets.push_back(*s);  // absent literally (decoded from base64): masks nothing
     }
   }
   if (secrets.empty()) return std::string(text);
-  std::sort(secrets.begin(), secrets.end(), [](const std::string& a, const std::string& b) {
-    return a.size() != b.size() ? a.size() > b.size() : a < b;
-  });
-  secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
-  return rules::redact_occurrences(text, secrets);
+  return rules::SecretMasker(std::move(secrets)).mask(text);
 }
 
 }  // namespace layerleak::detect

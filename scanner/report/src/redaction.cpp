@@ -4,7 +4,6 @@
 // build step that passed it (`RUN |1 SCW_SECRET_KEY=… make`), a label, an Env entry, a directory named
 // after it, an error message quoting a path. Reporters mask a finding's own `secret` field; this pass
 // masks every other occurrence, so that no reporter, present or future, has to remember to.
-#include <algorithm>
 #include <unordered_map>
 
 #include "reporters.h"
@@ -24,18 +23,13 @@ void add_secrets(const std::vector<Finding>& findings, std::vector<std::string>&
   }
 }
 
-// Every finding's secret and paired access key across all images, distinct, longest first (then
-// lexicographic, so the order is deterministic).
+// Every finding's secret and paired access key across all images (SecretMasker sorts and dedups).
 std::vector<std::string> known_secrets(const ScanReport& report) {
   std::vector<std::string> out;
   for (const ImageReport& image : report.images) {
     add_secrets(image.findings, out);
     add_secrets(image.suppressed, out);
   }
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
-    return a.size() != b.size() ? a.size() > b.size() : a < b;
-  });
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -46,10 +40,10 @@ std::vector<std::string> known_secrets(const ScanReport& report) {
 class Redactor {
  public:
   Redactor(std::vector<std::string> secrets, const std::function<std::string(std::string_view)>& hook)
-      : secrets_(std::move(secrets)), hook_(hook) {}
+      : masker_(std::move(secrets)), hook_(hook) {}
 
   void known(std::string& s) const {
-    if (!secrets_.empty() && !s.empty()) s = rules::redact_occurrences(s, secrets_);
+    if (!masker_.empty() && !s.empty()) s = masker_.mask(s);
   }
 
   void free_text(std::string& s) {
@@ -113,7 +107,7 @@ class Redactor {
   }
 
  private:
-  std::vector<std::string> secrets_;
+  rules::SecretMasker masker_;
   const std::function<std::string(std::string_view)>& hook_;
   std::unordered_map<std::string, std::string> hook_results_;
 };
