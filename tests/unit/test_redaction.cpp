@@ -205,6 +205,17 @@ TEST_CASE("detect::redact_text masks what the detector finds, literally present,
   REQUIRE(bare);
   CHECK(*bare == "/srv/" + kPathKey + "/x.txt");
 
+  // Found through base64 (a Kubernetes Secret's data): the decoded key is not in the text, which stays
+  // as it is (a documented limit: the encoded form is not masked).
+  const std::string encoded = "SCW_SECRET_KEY: NmYyYzFiN2UtM2Q0YS00YzViLTllOGYtMGExYjJjM2Q2Yjdj";
+  auto found = (*session)->scan("<text>", encoded);
+  REQUIRE(found);
+  REQUIRE(found->size() == 1);
+  CHECK(found->at(0).secret == kKey);
+  auto base64 = detect::redact_text(**session, encoded);
+  REQUIRE(base64);
+  CHECK(*base64 == encoded);
+
   auto plain = detect::redact_text(**session, "COPY app /app");
   REQUIRE(plain);
   CHECK(*plain == "COPY app /app");
