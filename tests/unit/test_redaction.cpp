@@ -178,6 +178,8 @@ TEST_CASE("a secret inside a longer one is masked whole; short values are left t
   CHECK(rules::SecretMasker({}).empty());
   CHECK(rules::redact_secret(kKey) == "6f2c****6b7c");
   CHECK(report::redact(kKey) == rules::redact_secret(kKey));
+  CHECK(rules::redact_secret("6f2c****6b7c") == "6f2c****6b7c");  // idempotent: stored reports are rewritten
+  CHECK(rules::redact_secret("abcdefgh") == "********");
 
   ScanReport r;
   report::ImageReport image;

@@ -120,7 +120,8 @@ Status merge_rules(RuleSet& base, RuleSet extra);
 std::vector<std::string> lint_rules(const RuleSet& set);
 
 // How a secret is shown when it is not shown in full: the first 4 and last 4 characters kept, the middle
-// replaced by "****"; a secret of 12 characters or fewer is masked entirely. The one implementation:
+// replaced by "****"; a secret of 12 characters or fewer is masked entirely. Idempotent: an already
+// redacted value ("6f2c****6b7c") is returned as it is. The one implementation:
 // report::redact and detect::redact_text both use it. Lives here, the lowest part both depend on.
 std::string redact_secret(std::string_view secret);
 
