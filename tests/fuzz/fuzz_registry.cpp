@@ -27,8 +27,8 @@ LAYERLEAK_FUZZ_TARGET(registry) {
     (void)oci::is_loopback_host(line);
     (void)oci::registry::parse_challenge(line);
     (void)oci::registry::normalise_auth_key(line);
-    if (auto decoded = oci::registry::base64_decode(line)) {
-      if (oci::registry::base64_decode(oci::registry::base64_encode(*decoded)) != decoded) __builtin_trap();
+    if (auto decoded = layerleak::base64_decode(line)) {
+      if (layerleak::base64_decode(layerleak::base64_encode(*decoded)) != decoded) __builtin_trap();
     }
     (void)oci::registry::url_origin(line);
     (void)oci::registry::url_encode(line);

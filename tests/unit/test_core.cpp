@@ -154,3 +154,24 @@ TEST_CASE("JSON nesting is measured without parsing, ignoring brackets inside st
   CHECK_FALSE(layerleak::json_nesting_within(std::string(100000, '['), 64));
   CHECK(layerleak::json_nesting_within("", 0));
 }
+
+TEST_CASE("base64: one codec for both alphabets, padding optional, garbage refused") {
+  CHECK(layerleak::base64_encode("") == "");
+  CHECK(layerleak::base64_encode("f") == "Zg==");
+  CHECK(layerleak::base64_encode("fo") == "Zm8=");
+  CHECK(layerleak::base64_encode("foo") == "Zm9v");
+  CHECK(layerleak::base64_encode("\xfb\xff") == "+/8=");
+  CHECK(layerleak::base64_decode("+/8=") == std::optional<std::string>("\xfb\xff"));
+  CHECK(layerleak::base64_decode("-_8") == std::optional<std::string>("\xfb\xff"));  // URL-safe, unpadded
+  CHECK(layerleak::base64_decode("Zm9v") == std::optional<std::string>("foo"));
+  CHECK(layerleak::base64_decode("Zg") == std::optional<std::string>("f"));
+  CHECK_FALSE(layerleak::base64_decode("Zm9vY"));     // 6 bits cannot end a byte
+  CHECK_FALSE(layerleak::base64_decode("Zm 9v"));     // no spaces
+  CHECK_FALSE(layerleak::base64_decode("Zm=9v"));     // padding only at the end
+  CHECK_FALSE(layerleak::base64_decode("Zg==="));     // at most two
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (std::size_t n = 0; n <= all.size(); n += 37) {
+    CHECK(layerleak::base64_decode(layerleak::base64_encode(all.substr(0, n))) == std::optional<std::string>(all.substr(0, n)));
+  }
+}

@@ -154,12 +154,12 @@ TEST_CASE("redirect locations are resolved against the request URL", "[registry]
 
 TEST_CASE("base64 round-trips", "[registry]") {
   for (std::string text : {"", "a", "ab", "abc", "user:5f0cd8b4-0c9b-4c4e-9a0b-6a1b2c3d4e5f"}) {
-    auto decoded = registry::base64_decode(registry::base64_encode(text));
+    auto decoded = layerleak::base64_decode(layerleak::base64_encode(text));
     REQUIRE(decoded);
     CHECK(*decoded == text);
   }
-  CHECK(registry::base64_decode("dXNlcjpwYXNz") == std::optional<std::string>("user:pass"));
-  CHECK_FALSE(registry::base64_decode("not base64!"));
+  CHECK(layerleak::base64_decode("dXNlcjpwYXNz") == std::optional<std::string>("user:pass"));
+  CHECK_FALSE(layerleak::base64_decode("not base64!"));
 }
 
 TEST_CASE("auth file keys are normalised", "[registry]") {
@@ -205,8 +205,8 @@ TEST_CASE("credentials come from --creds, the environment and auth files", "[reg
   SECTION("~/.docker/config.json, the longest namespace key wins") {
     std::filesystem::create_directories(dir / ".docker");
     write_file(dir / ".docker/config.json", R"({"auths": {
-      "127.0.0.1:5000": {"auth": ")" + registry::base64_encode("host:hostpass") + R"("},
-      "127.0.0.1:5000/team": {"auth": ")" + registry::base64_encode("team:teampass") + R"("},
+      "127.0.0.1:5000": {"auth": ")" + layerleak::base64_encode("host:hostpass") + R"("},
+      "127.0.0.1:5000/team": {"auth": ")" + layerleak::base64_encode("team:teampass") + R"("},
       "https://index.docker.io/v1/": {"username": "hub", "password": "hubpass"}}})");
     auto team = registry::find_credentials(options, "127.0.0.1:5000", "team/app");
     REQUIRE(team);

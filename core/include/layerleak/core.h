@@ -121,6 +121,12 @@ Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes);
 // level, and a hostile 1e6-deep array would overflow the stack before any limit could apply.
 bool json_nesting_within(std::string_view text, int max_depth) noexcept;
 
+// Base64 (RFC 4648): encode with the standard alphabet and padding; decode either alphabet (standard or
+// URL-safe), padding optional; nullopt on any other character or an impossible length. The one
+// implementation (registry credentials, docker `auth` values, Kubernetes Secret data, Harbor).
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
 // A content digest such as "sha256:<64 hex>". Only sha256 is accepted (OCI allows sha512, nobody
 // uses it; rejecting it is an explicit Errc::unsupported, not a silent pass).
 struct Digest {

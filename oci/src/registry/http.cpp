@@ -441,27 +441,4 @@ std::string url_origin(std::string_view url) {
   return lower(url.substr(0, path == std::string_view::npos ? url.size() : path));
 }
 
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  std::string padded(text);
-  while (padded.size() % 4 != 0) padded += '=';
-  if (padded.empty()) return std::string{};
-  std::string out(padded.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(padded.data()), static_cast<int>(padded.size()));
-  if (n < 0) return std::nullopt;
-  // EVP_DecodeBlock counts padding as zero bytes: drop them.
-  std::size_t size = static_cast<std::size_t>(n);
-  for (std::size_t i = padded.size(); i > 0 && padded[i - 1] == '=' && size > 0; --i) --size;
-  out.resize(size);
-  return out;
-}
-
 }  // namespace layerleak::oci::registry

@@ -160,8 +160,5 @@ std::string resolve_url(std::string_view base, std::string_view location);
 // "https://host:port" of an absolute URL, lower-cased ("" when not absolute).
 std::string url_origin(std::string_view url);
 
-std::string base64_encode(std::string_view bytes);
-// Standard base64 with optional padding; nullopt on anything else.
-std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace layerleak::oci::registry

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
-#include <sstream>
 #include "layerleak/cache.h"
 #include "layerleak/cli.h"
 #include "layerleak/detect.h"
@@ -20,9 +20,9 @@
 #include "layerleak/rules.h"
 #include "layerleak/serve.h"
 #include "layerleak/suppress.h"
+#include "report_file.h"
 
 namespace layerleak::cli {
-#include "report_file.h"
 
 namespace {
 
@@ -137,12 +137,12 @@ int run_scan(const ScanCommand& cmd) {
   } else {
     return fail("--format " + cmd.format + " is not supported (text, json, sarif, gitlab)");
   }
-  pipeline::ScanOptions options;
-  auto platform = oci::Platform::parse(cmd.platform);
   // Why before scanning: a scan may take minutes; an output file that cannot be written fails now.
   if (!cmd.output.empty()) {
     if (auto st = check_report_path(cmd.output); !st) return fail(st.error().message);
   }
+  pipeline::ScanOptions options;
+  auto platform = oci::Platform::parse(cmd.platform);
   if (!platform) return fail(platform.error().message);
   options.select.platform = *platform;
   options.select.all_platforms = cmd.all_platforms;
@@ -269,7 +269,6 @@ struct ServeCommand {
   std::string fail_on = "medium";
   bool fail_open = false;
   bool fail_closed = false;
-  std::string platform = "linux/amd64";
   unsigned jobs = 1;
   std::uint64_t max_file_size = 1ull << 30;
   unsigned max_archive_depth = 5;
@@ -281,12 +280,9 @@ int run_serve_command(ServeCommand cmd) {
   auto fail_on = rules::parse_severity(cmd.fail_on);
   if (!fail_on) return fail("--fail-on must be one of info, low, medium, high, critical");
   if (cmd.fail_open && cmd.fail_closed) return fail("--fail-open and --fail-closed exclude each other");
-  auto platform = oci::Platform::parse(cmd.platform);
-  if (!platform) return fail(platform.error().message);
   serve::ServeOptions& options = cmd.options;
   options.fail_on = *fail_on;
   options.fail_open = cmd.fail_open;
-  options.scan.select.platform = *platform;
   options.scan.jobs = std::max(1u, cmd.jobs);
   options.scan.max_file_size = cmd.max_file_size;
   options.scan.max_archive_depth = cmd.max_archive_depth;
@@ -379,8 +375,6 @@ int run(int argc, char** argv) {
   serve_cmd->add_option("--cache", serve.options.cache_dir,
                         "Directory of the result cache (SQLite, shared with `scan --cache`); default: in memory");
   serve_cmd->add_option("-j,--jobs", serve.jobs, "Worker threads per scan")->capture_default_str();
-  serve_cmd->add_option("--platform", serve.platform, "OS/ARCH[/VARIANT] picked from multi-platform images")
-      ->capture_default_str();
   serve_cmd->add_option("--max-file-size", serve.max_file_size, "Skip (and report) larger files; 0 = no limit")
       ->capture_default_str();
   serve_cmd->add_option("--max-archive-depth", serve.max_archive_depth, "Nested archive levels opened")->capture_default_str();
@@ -393,8 +387,15 @@ int run(int argc, char** argv) {
   serve_cmd->add_option("--authfile", serve.options.scan.source.registry.authfile,
                         "Registry credentials file (docker config.json or containers auth.json)");
   serve_cmd->add_option("--tls-verify", serve.options.scan.source.registry.tls_verify,
-                        "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP)")
+                        "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP); a request "
+                        "never changes it")
       ->capture_default_str();
+  serve_cmd->add_option("--allow-registry", serve.options.allowed_registries,
+                        "HOST[:PORT] of a registry serve may contact (repeatable); others are never contacted and "
+                        "their images get no verdict. Required with --creds");
+  serve_cmd->add_flag("--allow-local-images", serve.options.allow_local_images,
+                      "Let POST /v1/scans read local sources (dir:, oci:, archives, paths) with serve's permissions; "
+                      "their results are never stored as verdicts");
 
   try {
     app.parse(argc, argv);

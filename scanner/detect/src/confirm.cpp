@@ -113,11 +113,11 @@ bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
   switch (shape) {
     case rules::SecretShape::uuid: return is_canonical_uuid(secret) && !is_placeholder_uuid(secret);
     case rules::SecretShape::uuid_base64: {
-      auto decoded = decode_base64(secret);
+      auto decoded = base64_decode(secret);
       return decoded && is_canonical_uuid(*decoded) && !is_placeholder_uuid(*decoded);
     }
     case rules::SecretShape::uuid_base64_newline: {
-      auto decoded = decode_base64(secret);
+      auto decoded = base64_decode(secret);
       return decoded && decoded->size() == 37 && decoded->back() == '\n' &&
              is_canonical_uuid(decoded->substr(0, 36)) && !is_placeholder_uuid(decoded->substr(0, 36));
     }
@@ -162,42 +162,18 @@ bool is_id_name(std::string_view key) {
   return !secret_word && (contains(k, "project") || contains(k, "application") || contains(k, "user"));
 }
 
-std::optional<std::string> decode_base64(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return std::nullopt;
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 bool is_serverless_jwt(std::string_view token) {
   auto first = token.find('.');
   if (first == std::string_view::npos) return false;
   auto second = token.find('.', first + 1);
   if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) return false;
   if (token.size() - second - 1 < 16) return false;  // a signature, not a truncated token
-  auto payload = decode_base64(token.substr(first + 1, second - first - 1));
+  auto payload = base64_decode(token.substr(first + 1, second - first - 1));
   return payload && payload->rfind("{\"application_claim\"", 0) == 0;
 }
 
 std::optional<DockerAuth> decode_docker_auth(std::string_view base64_value) {
-  auto decoded = decode_base64(base64_value);
+  auto decoded = base64_decode(base64_value);
   if (!decoded) return std::nullopt;
   auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;

@@ -49,8 +49,6 @@ bool is_id_name(std::string_view key);
 // True when the name says it holds a secret (secret, token, password, key, auth, credential).
 bool names_secret(std::string_view key);
 
-// Standard or URL-safe base64, padding optional; nullopt on any other character.
-std::optional<std::string> decode_base64(std::string_view text);
 
 // The JWT payload starts with {"application_claim" (Scaleway Serverless tokens).
 bool is_serverless_jwt(std::string_view token);

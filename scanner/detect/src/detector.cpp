@@ -534,7 +534,7 @@ class FileScanner {
     }
     if (!fixed_secret_ok(shape, c.token)) return Ok{};
     if (shape == rules::SecretShape::uuid_base64 || shape == rules::SecretShape::uuid_base64_newline) {
-      Detection d = make_detection(c, decode_base64(c.token)->substr(0, 36));
+      Detection d = make_detection(c, base64_decode(c.token)->substr(0, 36));
       d.encoding = "base64";
       emit(std::move(d), c.pattern);
       return Ok{};
@@ -552,7 +552,7 @@ class FileScanner {
       std::string_view run(c.token);
       run.remove_prefix(skip);
       run.remove_suffix(c.truncated_start ? run.size() % 4 : 0);
-      auto decoded = decode_base64(run);
+      auto decoded = base64_decode(run);
       if (!decoded || decoded->empty()) continue;
       if (!child_) {
         child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);

@@ -83,32 +83,6 @@ std::string describe_finding(const report::Finding& f) {
 
 constexpr std::size_t kReasonFindings = 5;
 
-std::string base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = value(c);
-    if (v < 0) return "";
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 bool is_manifest_media_type(const std::string& type) {
   return type == "application/vnd.oci.image.manifest.v1+json" || type == "application/vnd.oci.image.index.v1+json" ||
          type == "application/vnd.docker.distribution.manifest.v2+json" ||
@@ -436,7 +410,7 @@ Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
   out.registry = parsed->registry;
   const std::string authorization = string_at(registry, "authorization");
   if (authorization.starts_with("Basic ")) {
-    out.creds = base64_decode(authorization.substr(6));
+    out.creds = base64_decode(authorization.substr(6)).value_or("");
     if (out.creds.find(':') == std::string::npos) return make_error(Errc::invalid_argument, "registry.authorization is not valid Basic credentials");
   } else if (authorization.starts_with("Bearer ")) {
     out.bearer_token = authorization.substr(7);
