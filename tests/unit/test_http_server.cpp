@@ -247,6 +247,42 @@ TEST_CASE("http: a 1 MiB body sent in pieces arrives intact and larger bodies ge
   CHECK(calls == 1);
 }
 
+TEST_CASE("http: bodies held at once share one budget so many clients cannot exhaust memory", "[http]") {
+  ServerOptions options;
+  options.max_body_bytes = 1u << 20;
+  options.max_buffered_bytes = 2u << 20;  // two full bodies
+  std::atomic<int> calls{0};
+  Handler handler = echo_handler();
+  auto server = start_server(options, [&](const Request& request, Response& response) {
+    ++calls;
+    handler(request, response);
+  });
+  const std::string piece(512 * 1024, 'b');
+  // Four clients each send 1 MiB but stop short of the last byte: 2 MiB are held, the rest is refused.
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>("127.0.0.1", server->port()));
+    REQUIRE(clients.back()->send("POST /v1/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(2 * piece.size()) +
+                                 "\r\n\r\n"));
+    REQUIRE(clients.back()->send(piece));
+    REQUIRE(clients.back()->send(std::string_view(piece).substr(1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  int busy = 0, ok = 0;
+  for (auto& client : clients) {
+    REQUIRE(client->send("b"));
+    const int status = status_of(client->read_response());
+    busy += status == 503 ? 1 : 0;
+    ok += status == 201 ? 1 : 0;
+  }
+  CHECK(busy >= 2);
+  CHECK(ok >= 1);
+  // The budget is given back when requests complete: a new full body is accepted again.
+  Client after("127.0.0.1", server->port());
+  REQUIRE(after.send("POST /v1/upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(piece.size()) + "\r\n\r\n" + piece));
+  CHECK(status_of(after.read_response()) == 201);
+}
+
 TEST_CASE("http: 100 slow clients from one address do not delay /healthz from another", "[http]") {
   ServerOptions options;
   options.handler_threads = 4;

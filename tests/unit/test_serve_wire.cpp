@@ -133,6 +133,17 @@ TEST_CASE("AdmissionReview: every container list of a Pod or a pod template") {
   CHECK(request->uid == "705ab4f5-6393-11e8-b7cc-42010a800002");
   CHECK(request->images == std::vector<std::string>{"init:1", "app:1", "debug:1"});
 
+  // Image volumes carry an image's files into the pod: reviewed like containers.
+  json with_volume = pod;
+  with_volume["spec"]["volumes"] = json::array({{{"name", "cfg"}, {"configMap", {{"name", "x"}}}},
+                                                {{"name", "data"}, {"image", {{"reference", "data:1"}, {"pullPolicy", "Always"}}}}});
+  review["request"]["object"] = with_volume;
+  auto volumes = parse_admission_review(review.dump());
+  REQUIRE(volumes);
+  CHECK(volumes->images == std::vector<std::string>{"init:1", "app:1", "debug:1", "data:1"});
+  review["request"]["object"]["spec"]["volumes"] = json::array({{{"name", "data"}, {"image", {{"pullPolicy", "Always"}}}}});
+  CHECK_FALSE(parse_admission_review(review.dump())->not_understood.empty());
+
   json deployment = {{"kind", "Deployment"}, {"spec", {{"template", {{"spec", pod["spec"]}}}}}};
   review["request"]["object"] = deployment;
   auto from_template = parse_admission_review(review.dump());
@@ -290,7 +301,7 @@ TEST_CASE("requests are bounded: images per review") {
   REQUIRE(repeated);
   CHECK(repeated->images.size() == kMaxReviewImages);
   json review = {{"apiVersion", "imagepolicy.k8s.io/v1alpha1"}, {"kind", "ImageReview"}, {"spec", {{"containers", json::array()}}}};
-  for (std::size_t i = 0; i <= kMaxReviewImages; ++i) review["spec"]["containers"].push_back({{"image", "a" + std::to_string(i)}});
+  for (std::size_t i = 0; i <= kMaxReviewImages; ++i) review["spec"]["containers"].push_back({{"image", std::string("a").append(std::to_string(i))}});
   CHECK_FALSE(parse_image_review(review.dump()));
 }
 

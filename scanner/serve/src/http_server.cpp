@@ -72,6 +72,8 @@ struct Exchange {
   Request request;
   bool headers_seen = false;  // the access handler has been called once
   bool too_large = false;     // body over the cap: the rest is discarded, 413 at the end
+  bool over_budget = false;   // all bodies together over max_buffered_bytes: discarded, 503 at the end
+  std::size_t charged = 0;    // bytes of this body counted in Impl::buffered
   bool queued = false;        // handed to the pool, connection suspended
   // Written by the worker before MHD_resume_connection, read by the event thread after MHD has taken
   // the resumed connection back under its own mutex (that mutex orders the two, as for request/response).
@@ -338,6 +340,7 @@ struct Server::Impl {
   bool stopped = false;
 
   std::atomic<bool> started{false};
+  std::atomic<std::size_t> buffered{0};  // request body bytes held now, all connections together
   std::mutex log_mutex;
   std::string first_log;  // MHD's first message while starting: the reason a start failed
 
@@ -399,6 +402,7 @@ struct Server::Impl {
   static void on_completed(void* self, MHD_Connection* connection, void** context,
                            MHD_RequestTerminationCode code) {
     auto* impl = static_cast<Impl*>(self);
+    if (auto* exchange = static_cast<Exchange*>(*context)) impl->buffered -= exchange->charged;
     delete static_cast<Exchange*>(*context);
     *context = nullptr;
     if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK) return;
@@ -423,13 +427,22 @@ MHD_Result Server::Impl::on_access(void* self, MHD_Connection* connection, const
   if (impl->stopping.load()) return MHD_NO;  // close: answer nothing more
   if (!exchange.headers_seen) return impl->first_call(connection, exchange, url, method);
   if (*upload_data_size != 0) {
-    if (!exchange.too_large) {
-      if (exchange.request.body.size() + *upload_data_size > impl->options.max_body_bytes) {
+    if (!exchange.too_large && !exchange.over_budget) {
+      const std::size_t n = *upload_data_size;
+      if (exchange.request.body.size() + n > impl->options.max_body_bytes) {
         exchange.too_large = true;  // chunked body over the cap: discard the rest, never buffer it
+      } else if (impl->buffered.fetch_add(n) + n > impl->options.max_buffered_bytes) {
+        impl->buffered -= n;
+        exchange.over_budget = true;  // too many bodies at once: discard this one, 503 at the end
+      } else {
+        exchange.charged += n;
+        exchange.request.body.append(upload_data, n);
+      }
+      if (exchange.too_large || exchange.over_budget) {
+        impl->buffered -= exchange.charged;
+        exchange.charged = 0;
         exchange.request.body.clear();
         exchange.request.body.shrink_to_fit();
-      } else {
-        exchange.request.body.append(upload_data, *upload_data_size);
       }
     }
     *upload_data_size = 0;
@@ -477,6 +490,11 @@ MHD_Result Server::Impl::first_call(MHD_Connection* connection, Exchange& exchan
 MHD_Result Server::Impl::request_complete(MHD_Connection* connection, Exchange& exchange) {
   if (ConnectionState* state = connection_state(connection)) state->deadline_ms.store(0);
   if (exchange.too_large) return send(connection, error_response(413, "request body too large"));
+  if (exchange.over_budget) {
+    Response busy = error_response(503, "too many request bodies at once, retry later");
+    busy.headers.emplace_back("Retry-After", "1");
+    return send(connection, busy);
+  }
   Response response;
   bool answered = false;
   const bool finished = guarded(response, [&] { answered = inline_handler && inline_handler(exchange.request, response); });

@@ -47,6 +47,10 @@ struct ServerOptions {
   unsigned header_timeout_seconds = 10;     // a request whose headers+body are not complete by then is dropped
   unsigned idle_timeout_seconds = 30;       // keep-alive connections idle this long are closed
   std::size_t max_body_bytes = 8u << 20;    // larger bodies: 413 without reading them
+  // All request bodies held at once, together (every connection may send max_body_bytes): beyond it a
+  // request is read and dropped, and answered 503 with Retry-After. Bounds memory to about this much
+  // whatever the number of clients.
+  std::size_t max_buffered_bytes = 64u << 20;
 };
 
 using InlineHandler = std::function<bool(const Request&, Response&)>;
