@@ -1,5 +1,7 @@
 #include "image_json.h"
 
+#include <algorithm>
+
 namespace layerleak::oci {
 
 namespace {
@@ -66,9 +68,28 @@ Result<Descriptor> parse_descriptor(const nlohmann::json& j, const std::string& 
   return d;
 }
 
-bool is_index_type(std::string_view media_type) { return media_type == kOciIndex || media_type == kDockerList; }
+namespace {
+
+// A media type as its bare, lower-case type/subtype ("Application/X+JSON; charset=utf-8" is
+// "application/x+json"): RFC 6838 types are case-insensitive and parameters do not change the type.
+std::string media_type_base(std::string_view media_type) {
+  media_type = media_type.substr(0, media_type.find(';'));
+  while (!media_type.empty() && media_type.back() == ' ') media_type.remove_suffix(1);
+  while (!media_type.empty() && media_type.front() == ' ') media_type.remove_prefix(1);
+  std::string out(media_type);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+bool is_index_type(std::string_view media_type) {
+  const std::string base = media_type_base(media_type);
+  return base == kOciIndex || base == kDockerList;
+}
 bool is_manifest_type(std::string_view media_type) {
-  return media_type == kOciManifest || media_type == kDockerManifest;
+  const std::string base = media_type_base(media_type);
+  return base == kOciManifest || base == kDockerManifest;
 }
 
 Status apply_manifest(Image& image, const nlohmann::json& manifest, const std::string& what) {
@@ -208,9 +229,16 @@ namespace {
 
 constexpr int kMaxIndexDepth = 8;
 
+bool runs_nowhere(const Descriptor& d) {
+  return d.platform && d.platform->os == "unknown" && d.platform->architecture == "unknown";
+}
+
+// BuildKit's attestation manifests: the annotation AND the unknown/unknown platform BuildKit gives them.
+// Why both: runtimes pick an entry by platform and never read annotations, so an image with a real
+// platform that only claims to be an attestation could still be the one a node runs.
 bool is_attestation(const Descriptor& d) {
   auto it = d.annotations.find("vnd.docker.reference.type");
-  return it != d.annotations.end() && it->second == "attestation-manifest";
+  return it != d.annotations.end() && it->second == "attestation-manifest" && runs_nowhere(d);
 }
 
 }  // namespace
@@ -266,7 +294,9 @@ Status collect_from_index(const DocumentFetcher& fetch, const nlohmann::json& in
       if (auto st = collect_from_index(fetch, *nested, what, options, ref, depth + 1, out); !st) return st;
       continue;
     }
-    if (!is_manifest_type(d->media_type) && !d->media_type.empty()) continue;  // unknown types: not images
+    // Unknown types are artifacts (signatures, SBOMs), not images, unless they name a platform a node could
+    // pick them for: those are kept, and refused if selected (select_platform), never skipped silently.
+    if (!is_manifest_type(d->media_type) && !d->media_type.empty() && (!d->platform || runs_nowhere(*d))) continue;
     // The same manifest reachable twice under the same name is one image, scanned once.
     if (std::any_of(out.begin(), out.end(), [&](const auto& seen) { return seen.first.digest == d->digest && seen.second == ref; })) {
       continue;
@@ -276,9 +306,27 @@ Status collect_from_index(const DocumentFetcher& fetch, const nlohmann::json& in
   return Ok{};
 }
 
+namespace {
+
+// Selected entries must all be images layerleak can read: an entry of another type that a node could
+// pick for its platform makes the scan fail (incomplete, so never `allow`) rather than pass unread.
+Result<std::vector<std::pair<Descriptor, std::string>>> only_readable(std::vector<std::pair<Descriptor, std::string>> selected,
+                                                                      const std::string& what) {
+  for (const auto& [d, ref] : selected) {
+    if (!d.media_type.empty() && !is_manifest_type(d.media_type)) {
+      return make_error(Errc::unsupported, what + ": the index entry " + d.digest.str() + " for " +
+                                               (d.platform ? d.platform->str() : std::string("any platform")) + " has media type \"" +
+                                               d.media_type.substr(0, 120) + "\", not an image manifest layerleak can read");
+    }
+  }
+  return selected;
+}
+
+}  // namespace
+
 Result<std::vector<std::pair<Descriptor, std::string>>> select_platform(
     std::vector<std::pair<Descriptor, std::string>> all, const SelectOptions& options, const std::string& what) {
-  if (options.all_platforms) return all;
+  if (options.all_platforms) return only_readable(std::move(all), what);
   std::vector<std::pair<Descriptor, std::string>> kept;
   std::vector<std::string> available;
   bool any_platform = false;
@@ -297,7 +345,7 @@ Result<std::vector<std::pair<Descriptor, std::string>>> select_platform(
     return make_error(Errc::not_found,
                       what + ": no image for platform " + options.platform.str() + " (available: " + list + ")");
   }
-  return kept;
+  return only_readable(std::move(kept), what);
 }
 
 }  // namespace layerleak::oci

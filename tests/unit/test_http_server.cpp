@@ -283,6 +283,30 @@ TEST_CASE("http: bodies held at once share one budget so many clients cannot exh
   CHECK(status_of(after.read_response()) == 201);
 }
 
+TEST_CASE("http: idle clients from many addresses filling the global cap do not lock out /healthz", "[http]") {
+  ServerOptions options;
+  options.max_connections = 64;
+  options.max_connections_per_address = 16;
+  auto server = start_server(options, echo_handler());
+  // Sixteen connections from each of 127.0.0.2-5 (the per-address cap), each with half a request line:
+  // together exactly the global cap. Without eviction a new connection would be refused.
+  std::vector<Client> idle;
+  for (int address = 2; address <= 5; ++address) {
+    const std::string source = "127.0.0." + std::to_string(address);
+    for (int i = 0; i < 16; ++i) {
+      idle.emplace_back(source.c_str(), server->port());
+      if (idle.back().fd >= 0) idle.back().send("GE");
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int answered = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    if (answers_health(exchange(server->port(), "GET", "/healthz")) && seconds_since(start) < 2.0) ++answered;
+  }
+  CHECK(answered == 5);
+}
+
 TEST_CASE("http: 100 slow clients from one address do not delay /healthz from another", "[http]") {
   ServerOptions options;
   options.handler_threads = 4;

@@ -487,7 +487,7 @@ TEST_CASE("registries outside the allow-list are refused before any request", "[
   auto unknown = open_registry("docker://no-such-host.invalid/x/y:1", options);
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().code == Errc::unsupported);
-  CHECK(seconds_since(start) < 0.2);
+  CHECK(seconds_since(start) < 1.0);  // generous for sanitizer builds; the connection count is the real check
   CHECK(server.connections() == 0);
 
   CHECK(registry_allowed(options, "docker.io"));
@@ -530,7 +530,7 @@ TEST_CASE("a cancel flag stops a silent registry, back-off and a credential help
     CHECK(opened.error().code == Errc::cancelled);
     CHECK(std::string(errc_name(opened.error().code)) == "cancelled");
     CHECK(took >= 0.3);
-    CHECK(took < 0.6);  // the flag is looked at every 100 ms
+    CHECK(took < 1.5);  // the flag is looked at every 100 ms (generous: sanitizers on a loaded machine)
     CHECK(silent.connections() >= 1);
   }
   SECTION("already cancelled: no connection at all") {
@@ -553,7 +553,7 @@ TEST_CASE("a cancel flag stops a silent registry, back-off and a credential help
     canceller.join();
     REQUIRE_FALSE(slept);
     CHECK(slept.error().code == Errc::cancelled);
-    CHECK(seconds_since(start) < 0.5);
+    CHECK(seconds_since(start) < 1.5);  // 8 s uncancelled
   }
   SECTION("a credential helper that hangs is killed") {
     const auto dir = temp_dir("cancel-helper");
@@ -574,7 +574,7 @@ TEST_CASE("a cancel flag stops a silent registry, back-off and a credential help
     canceller.join();
     REQUIRE_FALSE(found);
     CHECK(found.error().code == Errc::cancelled);
-    CHECK(seconds_since(start) < 0.6);
+    CHECK(seconds_since(start) < 1.5);  // 30 s uncancelled
     std::filesystem::remove_all(dir);
   }
 }

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ using ResponsePtr = std::unique_ptr<MHD_Response, ResponseDeleter>;
 // (0: no deadline, a request is being handled or answered); written by the event thread, read by the reaper.
 struct ConnectionState {
   int fd = -1;
+  std::int64_t accepted_ms = 0;  // when it was accepted: the oldest waiting connection is evicted first
   std::atomic<std::int64_t> deadline_ms{0};
   unsigned requests = 0;  // request lines seen; event thread only
   bool shut_down = false; // reaper only, under the reaper's mutex
@@ -210,6 +212,23 @@ class DeadlineReaper {
     if (thread_.joinable()) thread_.join();
   }
 
+  // When more than `threshold` connections are open, shuts down the one accepted first among those
+  // still waiting for a request (a deadline set: headers not complete yet, or idle keep-alive). Why:
+  // idle clients from many addresses could otherwise fill the global cap, and a new connection (a
+  // health probe) would find no room; requests being handled are never cut.
+  void evict_oldest_waiting(std::size_t threshold) {
+    std::lock_guard lock(mutex_);
+    if (connections_.size() <= threshold) return;
+    ConnectionState* oldest = nullptr;
+    for (ConnectionState* connection : connections_) {
+      if (connection->shut_down || connection->deadline_ms.load(std::memory_order_relaxed) == 0) continue;
+      if (oldest == nullptr || connection->accepted_ms < oldest->accepted_ms) oldest = connection;
+    }
+    if (oldest == nullptr) return;
+    oldest->shut_down = true;
+    ::shutdown(oldest->fd, SHUT_RDWR);
+  }
+
  private:
   void run() {
     std::unique_lock lock(mutex_);
@@ -356,6 +375,11 @@ struct Server::Impl {
     const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return info == nullptr ? nullptr : static_cast<ConnectionState*>(info->socket_context);
   }
+  // Room kept free under the global cap for new connections (health probes): a sixteenth, at least 4.
+  std::size_t eviction_threshold() const {
+    const std::size_t limit = options.max_connections;
+    return limit - std::min<std::size_t>(limit - 1, std::max<std::size_t>(4, limit / 16));
+  }
   std::int64_t header_deadline() const {
     return now_ms() + static_cast<std::int64_t>(options.header_timeout_seconds) * 1000;
   }
@@ -380,9 +404,11 @@ struct Server::Impl {
       auto state = std::make_unique<ConnectionState>();
       const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       state->fd = info == nullptr ? -1 : info->connect_fd;
+      state->accepted_ms = now_ms();
       state->deadline_ms.store(impl->header_deadline());
       impl->reaper->add(state.get());
       *socket_context = state.release();
+      impl->reaper->evict_oldest_waiting(impl->eviction_threshold());
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
       std::unique_ptr<ConnectionState> state(static_cast<ConnectionState*>(*socket_context));
       *socket_context = nullptr;
@@ -574,13 +600,13 @@ void Server::Impl::stop_all() {
   if (stopped) return;
   stopped = true;
   stopping.store(true);
-  if (daemon) {
-    const MHD_socket listener = MHD_quiesce_daemon(daemon.get());  // stop accepting now
-    if (listener != MHD_INVALID_SOCKET) ::close(listener);
-  }
+  // Stop accepting now; the listening socket is ours to close, but only once MHD's event thread has
+  // stopped (it may still be removing the descriptor from its epoll set: a data race ThreadSanitizer saw).
+  const MHD_socket listener = daemon ? MHD_quiesce_daemon(daemon.get()) : MHD_INVALID_SOCKET;
   if (pool) pool->stop();  // before MHD_stop_daemon: no connection may stay suspended
   if (reaper) reaper->stop();
   daemon.reset();  // closes every connection (close notices run; reaper no longer reads the states)
+  if (listener != MHD_INVALID_SOCKET) ::close(listener);
   pool.reset();
   reaper.reset();
 }
@@ -608,6 +634,21 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, InlineHandl
     if (!key) return key.error();
     impl->cert_pem = std::move(*cert);
     impl->key_pem = std::move(*key);
+  }
+  // Why: a global cap above what the process may open fails at accept (EMFILE) for everyone, health
+  // probes included. Raise the soft descriptor limit to the hard one, and keep the cap below it.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    if (files.rlim_cur < files.rlim_max) {
+      rlimit raised = files;
+      raised.rlim_cur = files.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+    }
+    constexpr rlim_t kReserved = 128;  // registry connections, the cache, logs
+    if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 2 * kReserved &&
+        options.max_connections > files.rlim_cur - kReserved) {
+      options.max_connections = static_cast<unsigned>(files.rlim_cur - kReserved);
+    }
   }
   const std::size_t queue_capacity = std::size_t{4} * options.handler_threads;
   const unsigned threads = options.handler_threads;

@@ -42,7 +42,10 @@ struct ServerOptions {
   int port = 0;      // 0 = any free port (port() tells which)
   std::string tls_cert_file, tls_key_file;  // PEM files; both or neither
   unsigned handler_threads = 16;            // requests being handled at once (handlers may block for seconds)
-  unsigned max_connections = 1024;          // all clients together
+  // All clients together (kept below the process's descriptor limit). Past fifteen sixteenths of it, each
+  // new connection shuts the oldest one still waiting for its request, so there is always room for a
+  // health probe; requests being handled are never cut.
+  unsigned max_connections = 1024;
   unsigned max_connections_per_address = 32;
   unsigned header_timeout_seconds = 10;     // a request whose headers+body are not complete by then is dropped
   unsigned idle_timeout_seconds = 30;       // keep-alive connections idle this long are closed
