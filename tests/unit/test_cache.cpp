@@ -389,6 +389,17 @@ TEST_CASE("a symlinked cache database is refused, never followed", "[cache]") {
   CHECK_FALSE(std::filesystem::exists(target));
 }
 
+TEST_CASE("a --cache directory reached through a symbolic link is used (only the database must not be one)", "[cache]") {
+  TempDir dir;
+  const std::string real = dir.file("volume");
+  std::filesystem::create_directory(real);
+  std::filesystem::create_directory_symlink(real, dir.file("link"));
+  auto opened = cache::ScanCache::open(dir.file("link"));
+  REQUIRE(opened);
+  CHECK((*opened)->put_report("sha256:" + std::string(64, 'a'), "p", "{}"));
+  CHECK(std::filesystem::is_regular_file(real + "/layerleak-cache.sqlite3"));
+}
+
 TEST_CASE("the cache keeps the mode of an existing directory and creates its own 0700, the file 0600", "[cache]") {
   namespace fs = std::filesystem;
   const auto rw = fs::perms::owner_read | fs::perms::owner_write;

@@ -144,6 +144,12 @@ TEST_CASE("AdmissionReview: every container list of a Pod or a pod template") {
   review["request"]["object"]["spec"]["volumes"] = json::array({{{"name", "data"}, {"image", {{"pullPolicy", "Always"}}}}});
   CHECK_FALSE(parse_admission_review(review.dump())->not_understood.empty());
 
+  review["request"]["object"] = {{"kind", "PodTemplate"}, {"template", {{"spec", pod["spec"]}}}};
+  auto pod_template = parse_admission_review(review.dump());
+  REQUIRE(pod_template);
+  CHECK(pod_template->not_understood.empty());
+  CHECK(pod_template->images.size() == 3);
+
   json deployment = {{"kind", "Deployment"}, {"spec", {{"template", {{"spec", pod["spec"]}}}}}};
   review["request"]["object"] = deployment;
   auto from_template = parse_admission_review(review.dump());

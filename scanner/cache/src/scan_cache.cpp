@@ -227,7 +227,13 @@ Result<std::string> move_aside(const std::string& path) {
 
 Result<std::unique_ptr<ScanCache>> ScanCache::open(const std::string& dir) {
   if (auto st = ensure_directory(dir); !st) return std::move(st).error();
-  const std::string path = (std::filesystem::path(dir) / kFileName).string();
+  // Why resolve the directory: SQLITE_OPEN_NOFOLLOW refuses a symbolic link anywhere in the path, and a
+  // --cache directory reached through one (a mounted volume) is the user's choice. Only the database
+  // file itself must never be a link.
+  std::error_code resolved_error;
+  const std::filesystem::path resolved = std::filesystem::canonical(dir, resolved_error);
+  if (resolved_error) return make_error(Errc::io, "cache: cannot resolve " + dir + ": " + resolved_error.message());
+  const std::string path = (resolved / kFileName).string();
   if (auto st = ensure_database_file(path); !st) return std::move(st).error();
   bool damaged = false;
   auto opened = open_file(path, &damaged);

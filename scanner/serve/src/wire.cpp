@@ -103,6 +103,8 @@ const json& pod_spec(const json& object) {
   static const json null;
   const json& spec = member(object, "spec");
   if (string_at(object, "kind") == "Pod") return spec;
+  // A PodTemplate object holds its template at the top level, not under spec.
+  if (string_at(object, "kind") == "PodTemplate") return member(member(object, "template"), "spec");
   if (const json& t = member(member(spec, "template"), "spec"); t.is_object()) return t;
   if (const json& c = member(member(member(member(spec, "jobTemplate"), "spec"), "template"), "spec"); c.is_object()) return c;
   return null;
