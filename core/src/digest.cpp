@@ -31,7 +31,7 @@ Result<Digest> Digest::parse(std::string_view text) {
 
 struct Sha256::Impl {
   struct CtxDeleter {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
   };
   std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx{EVP_MD_CTX_new()};
 };

@@ -128,6 +128,52 @@ wire::ImageDecision decision_from_job(const std::string& image, const std::strin
   return {image, all.verdict, all.reason};
 }
 
+// Prometheus text exposition of the service's counters, the queue and the cache.
+std::string metrics_text(const Metrics& metrics, const JobQueue& jobs, const cache::ScanCache& cache) {
+  std::ostringstream out;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  // A metric with one unlabelled sample.
+  auto single = [&](const char* name, const char* type, const char* help, const auto& value) {
+    metric(name, type, help);
+    out << name << ' ' << value << '\n';
+  };
+  metric("layerleak_scans_total", "counter", "Scans finished, by verdict (unknown: incomplete).");
+  out << "layerleak_scans_total{verdict=\"allow\"} " << metrics.scans_allow << '\n'
+      << "layerleak_scans_total{verdict=\"deny\"} " << metrics.scans_deny << '\n'
+      << "layerleak_scans_total{verdict=\"unknown\"} " << metrics.scans_unknown << '\n';
+  single("layerleak_scan_timeouts_total", "counter", "Scans cancelled at the time limit.", metrics.scans_timed_out);
+  single("layerleak_findings_total", "counter", "Findings in finished scans.", metrics.findings);
+  metric("layerleak_scan_duration_seconds", "histogram", "Duration of finished scans.");
+  const std::uint64_t count = metrics.scans_allow + metrics.scans_deny + metrics.scans_unknown;
+  for (std::size_t i = 0; i < std::size(Metrics::kBuckets); ++i) {
+    out << "layerleak_scan_duration_seconds_bucket{le=\"" << Metrics::kBuckets[i] << "\"} " << metrics.duration_buckets[i] << '\n';
+  }
+  out << "layerleak_scan_duration_seconds_bucket{le=\"+Inf\"} " << count << '\n'
+      << "layerleak_scan_duration_seconds_sum " << static_cast<double>(metrics.duration_ms_sum.load()) / 1000.0 << '\n'
+      << "layerleak_scan_duration_seconds_count " << count << '\n';
+  single("layerleak_queue_depth", "gauge", "Scans waiting for a worker.", jobs.queued());
+  single("layerleak_scans_running", "gauge", "Scans running now.", jobs.running());
+  single("layerleak_scan_requests_rejected_total", "counter", "Scan requests refused because the queue was full.", metrics.rejected);
+  const cache::CacheStats stats = cache.stats();
+  single("layerleak_layer_cache_hits_total", "counter", "Layers answered from the cache (blob not read).", stats.layer_hits);
+  single("layerleak_layer_cache_misses_total", "counter", "Layers not in the cache (read and scanned).", stats.layer_misses);
+  single("layerleak_layer_cache_stores_total", "counter", "Complete layer results stored.", stats.layer_puts);
+  single("layerleak_verdict_cache_hits_total", "counter", "Verdict lookups answered from stored reports.", stats.report_hits);
+  single("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.", stats.report_misses);
+  single("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.", stats.evicted);
+  single("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).", metrics.verdict_cache_answers);
+  single("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.", metrics.registry_manifests);
+  metric("layerleak_admission_reviews_total", "counter", "Admission and image reviews answered, by result.");
+  out << "layerleak_admission_reviews_total{result=\"allowed\"} " << metrics.admission_allowed << '\n'
+      << "layerleak_admission_reviews_total{result=\"denied\"} " << metrics.admission_denied << '\n';
+  single("layerleak_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong token.", metrics.unauthorized);
+  return out.str();
+}
+
+// The endpoints. Why one class of ~290 lines: one short method per endpoint over the same five members
+// (options, detector, cache, token, jobs); split, each part would take them all.
 class Service {
  public:
   Service(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::ScanCache& cache,
@@ -159,7 +205,7 @@ class Service {
     }
     const std::string& p = req.path;
     if (req.method == "GET") {
-      if (p == "/metrics") return reply_json(res, 200, metrics_text(), "text/plain; version=0.0.4");
+      if (p == "/metrics") return reply_json(res, 200, metrics_text(metrics_, jobs_, cache_), "text/plain; version=0.0.4");
       if (p == "/api/v1/metadata") {
         return reply_json(res, 200, wire::harbor_metadata(pipeline::version(), detector_->rules().digest),
                           "application/vnd.scanner.adapter.metadata+json; version=1.0");
@@ -413,48 +459,6 @@ class Service {
                                                                                      : wire::kHarborAdapterReportMime);
   }
 
-  std::string metrics_text() const {
-    std::ostringstream out;
-    auto metric = [&](const char* name, const char* type, const char* help) {
-      out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-    };
-    // A metric with one unlabelled sample.
-    auto single = [&](const char* name, const char* type, const char* help, const auto& value) {
-      metric(name, type, help);
-      out << name << ' ' << value << '\n';
-    };
-    metric("layerleak_scans_total", "counter", "Scans finished, by verdict (unknown: incomplete).");
-    out << "layerleak_scans_total{verdict=\"allow\"} " << metrics_.scans_allow << '\n'
-        << "layerleak_scans_total{verdict=\"deny\"} " << metrics_.scans_deny << '\n'
-        << "layerleak_scans_total{verdict=\"unknown\"} " << metrics_.scans_unknown << '\n';
-    single("layerleak_scan_timeouts_total", "counter", "Scans cancelled at the time limit.", metrics_.scans_timed_out);
-    single("layerleak_findings_total", "counter", "Findings in finished scans.", metrics_.findings);
-    metric("layerleak_scan_duration_seconds", "histogram", "Duration of finished scans.");
-    const std::uint64_t count = metrics_.scans_allow + metrics_.scans_deny + metrics_.scans_unknown;
-    for (std::size_t i = 0; i < std::size(Metrics::kBuckets); ++i) {
-      out << "layerleak_scan_duration_seconds_bucket{le=\"" << Metrics::kBuckets[i] << "\"} " << metrics_.duration_buckets[i] << '\n';
-    }
-    out << "layerleak_scan_duration_seconds_bucket{le=\"+Inf\"} " << count << '\n'
-        << "layerleak_scan_duration_seconds_sum " << static_cast<double>(metrics_.duration_ms_sum.load()) / 1000.0 << '\n'
-        << "layerleak_scan_duration_seconds_count " << count << '\n';
-    single("layerleak_queue_depth", "gauge", "Scans waiting for a worker.", jobs_.queued());
-    single("layerleak_scans_running", "gauge", "Scans running now.", jobs_.running());
-    single("layerleak_scan_requests_rejected_total", "counter", "Scan requests refused because the queue was full.", metrics_.rejected);
-    const cache::CacheStats stats = cache_.stats();
-    single("layerleak_layer_cache_hits_total", "counter", "Layers answered from the cache (blob not read).", stats.layer_hits);
-    single("layerleak_layer_cache_misses_total", "counter", "Layers not in the cache (read and scanned).", stats.layer_misses);
-    single("layerleak_layer_cache_stores_total", "counter", "Complete layer results stored.", stats.layer_puts);
-    single("layerleak_verdict_cache_hits_total", "counter", "Verdict lookups answered from stored reports.", stats.report_hits);
-    single("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.", stats.report_misses);
-    single("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.", stats.evicted);
-    single("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).", metrics_.verdict_cache_answers);
-    single("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.", metrics_.registry_manifests);
-    metric("layerleak_admission_reviews_total", "counter", "Admission and image reviews answered, by result.");
-    out << "layerleak_admission_reviews_total{result=\"allowed\"} " << metrics_.admission_allowed << '\n'
-        << "layerleak_admission_reviews_total{result=\"denied\"} " << metrics_.admission_denied << '\n';
-    single("layerleak_unauthorized_requests_total", "counter", "Requests refused for a missing or wrong token.", metrics_.unauthorized);
-    return out.str();
-  }
 
   const ServeOptions& options_;
   std::shared_ptr<const detect::Detector> detector_;
