@@ -1,0 +1,10 @@
+import requests
+
+CONTAINER_URL = "https://acmeocrq3n8w2p5d-ocr.functions.fnc.nl-ams.scw.cloud"
+TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhcHBsaWNhdGlvbl9jbGFpbSI6W3sibmFtZXNwYWNlX2lkIjoiNzQzY2NkODYtY2QzMi00NmQ5LWJkOTMtNDY4OTIyZGQ1YjUzIiwiYXBwbGljYXRpb25faWQiOiJiY2Y0MDk1NS05YjRiLTQ2Y2QtYTcwOC01Zjg0NjYyOGRlZWUifV0sInZlcnNpb24iOiJiYXNpYyIsImp0aSI6ImQ0OGM2MjgxLWQxYzItNGQzOC1hMjYxLTYzZDVkY2VjNDNkZiIsImlzcyI6IlNDQUxFV0FZIiwiaWF0IjoxNzE5ODU5OTI0fQ.g6VV890aksED4d8ilLjHbXZMv6WhrjuDPNBn1YiubDjMjn2jyYe_q-97MBnMMcjPeVYD7HnDZnHM67zsNoiCiRK7s6BwJmjVrctf9OdvxOt63iOHW_OyuX0_NbtFvK_HWZK5vlu2Txjy6O-j4zotmZIQ6zK3fXY8ogFBbCa29nrkooj1KcZ-rbZgYe3AO3xo-7KXF6Ar4JUplwveKw8w-y26CvRXX5lGp9nVnnPxU4isxjmbUp7xkzEJmuIf8BXUs5NUXiT8y1IZccXj8EEzM05d6joenylKC9NstBPcErIHbbM3Ru3om2ysROrCYR-DsU-tCxzfqXxzQloGsU59Xw"
+
+
+def ocr(pdf_bytes: bytes) -> str:
+    r = requests.post(CONTAINER_URL, data=pdf_bytes, headers={"X-Auth-Token": TOKEN}, timeout=60)
+    r.raise_for_status()
+    return r.text
