@@ -154,7 +154,7 @@ TEST_CASE("realistic corpus: the manifest lists exactly the files on disk and th
     INFO(e.key);
     listed.insert(e.key);
     if (e.positive) {
-      CHECK_FALSE(e.findings.empty());
+      // A positive context may hold companion files without secrets (an fstab next to passwd-s3fs).
       expected += e.findings.size();
       if (!e.findings.empty()) positive_contexts.insert(e.context);
     } else {
