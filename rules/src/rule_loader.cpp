@@ -45,7 +45,7 @@ constexpr std::pair<SecretShape, std::string_view> kShapes[] = {
     {SecretShape::access_key, "access_key"}, {SecretShape::alnum56, "alnum56"},
     {SecretShape::token64, "token64"},     {SecretShape::alnum64, "alnum64"},
     {SecretShape::jwt, "jwt"},             {SecretShape::docker_auth, "docker_auth"},
-    {SecretShape::base64_blob, "base64_blob"},
+    {SecretShape::base64_blob, "base64_blob"},     {SecretShape::nkey_seed, "nkey_seed"},
 };
 }  // namespace
 
@@ -153,7 +153,7 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   }
   if (!p.IsMap()) throw SchemaError{where(p) + "a pattern is a string or a mapping with \"regex\""};
   check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end", "host_after",
-                 "any_user"},
+                 "any_user", "named_context"},
              "pattern");
   pattern.regex = required_string(p, "regex");
   pattern.caseless = parse_bool(p["caseless"], defaults.caseless);
@@ -168,6 +168,7 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   if (p["secret_end"]) pattern.secret_end = p["secret_end"].as<unsigned>();
   if (p["host_after"]) pattern.host_after = string_list(p, "host_after");
   pattern.any_user = parse_bool(p["any_user"], false);
+  pattern.named_context = parse_bool(p["named_context"], false);
   return pattern;
 }
 
@@ -195,7 +196,7 @@ std::vector<Example> example_list(const YAML::Node& rule, const char* key) {
 Rule parse_rule(const YAML::Node& node) {
   if (!node.IsMap()) throw SchemaError{where(node) + "each rule must be a mapping"};
   check_keys(node, {"id", "title", "description", "remediation", "severity", "confidence", "secret", "requires",
-                    "check_key_name", "patterns", "examples", "negative_examples"},
+                    "check_key_name", "patterns", "examples", "negative_examples", "pairs_with", "unpaired_severity"},
              "rule");
   Rule rule;
   rule.id = required_string(node, "id");
@@ -224,12 +225,35 @@ Rule parse_rule(const YAML::Node& node) {
   for (const YAML::Node& p : patterns) rule.patterns.push_back(parse_pattern(p, defaults));
   rule.examples = example_list(node, "examples");
   rule.negative_examples = example_list(node, "negative_examples");
+  rule.pairs_with = optional_string(node, "pairs_with");
+  if (node["unpaired_severity"]) {
+    const std::string unpaired = required_string(node, "unpaired_severity");
+    rule.unpaired_severity = parse_severity(unpaired);
+    if (!rule.unpaired_severity) {
+      throw SchemaError{where(node["unpaired_severity"]) + "unknown severity \"" + unpaired + "\""};
+    }
+  }
   return rule;
+}
+
+std::vector<PublishedExample> published_example_list(const YAML::Node& root) {
+  std::vector<PublishedExample> out;
+  const YAML::Node list = root["published_examples"];
+  if (!list) return out;
+  if (!list.IsSequence()) throw SchemaError{where(list) + "\"published_examples\" must be a list"};
+  for (const YAML::Node& node : list) {
+    if (!node.IsMap()) throw SchemaError{where(node) + "each published example must be a mapping"};
+    check_keys(node, {"value", "kind", "source"}, "published example");
+    PublishedExample example{required_string(node, "value"), optional_string(node, "kind"),
+                             required_string(node, "source")};
+    out.push_back(std::move(example));
+  }
+  return out;
 }
 
 Anchor parse_anchor(const YAML::Node& node) {
   if (!node.IsMap()) throw SchemaError{where(node) + "each anchor must be a mapping"};
-  check_keys(node, {"id", "description", "patterns", "paths"}, "anchor");
+  check_keys(node, {"id", "description", "patterns", "paths", "path_contains"}, "anchor");
   Anchor anchor;
   anchor.id = required_string(node, "id");
   anchor.description = optional_string(node, "description");
@@ -238,7 +262,8 @@ Anchor parse_anchor(const YAML::Node& node) {
     for (const YAML::Node& p : patterns) anchor.patterns.push_back(parse_pattern(p, Pattern{}));
   }
   anchor.paths = string_list(node, "paths");
-  if (anchor.patterns.empty() && anchor.paths.empty()) {
+  anchor.path_contains = string_list(node, "path_contains");
+  if (anchor.patterns.empty() && anchor.paths.empty() && anchor.path_contains.empty()) {
     throw SchemaError{where(node) + "anchor " + anchor.id + " needs patterns or paths"};
   }
   return anchor;
@@ -250,12 +275,21 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
   const std::string prefix = std::string(origin) + ": ";
   try {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
-    if (!root.IsMap() || !root["rules"] || !root["rules"].IsSequence()) {
+    // A file of published examples alone (rules/data/published-examples.yaml) has no rules.
+    const bool has_rules = root.IsMap() && root["rules"] && root["rules"].IsSequence();
+    if (!root.IsMap() || (!has_rules && !root["published_examples"]) || (root["rules"] && !has_rules)) {
       return make_error(Errc::malformed, prefix + "a rules file is a mapping with a \"rules\" list");
     }
-    check_keys(root, {"rules", "anchors", "downgrade_paths", "prefilter"}, "top-level");
+    check_keys(root, {"rules", "anchors", "downgrade_paths", "prefilter", "foreign_names", "generic_names",
+                      "published_examples"},
+               "top-level");
     RuleSet set;
-    for (const YAML::Node& node : root["rules"]) set.rules.push_back(parse_rule(node));
+    if (has_rules) {
+      for (const YAML::Node& node : root["rules"]) set.rules.push_back(parse_rule(node));
+    }
+    set.foreign_names = string_list(root, "foreign_names");
+    set.generic_names = string_list(root, "generic_names");
+    set.published_examples = published_example_list(root);
     if (const YAML::Node anchors = root["anchors"]) {
       if (!anchors.IsSequence()) throw SchemaError{where(anchors) + "\"anchors\" must be a list"};
       for (const YAML::Node& node : anchors) set.anchors.push_back(parse_anchor(node));
@@ -297,6 +331,9 @@ Status merge_rules(RuleSet& base, RuleSet extra) {
     base.anchors.push_back(std::move(anchor));
   }
   for (std::string& path : extra.downgrade_paths) base.downgrade_paths.push_back(std::move(path));
+  for (std::string& name : extra.foreign_names) base.foreign_names.push_back(std::move(name));
+  for (std::string& name : extra.generic_names) base.generic_names.push_back(std::move(name));
+  for (PublishedExample& e : extra.published_examples) base.published_examples.push_back(std::move(e));
   base.digest = Sha256::of(base.digest + "\n" + extra.digest).str();
   return Ok{};
 }
@@ -351,6 +388,12 @@ std::vector<std::string> lint_rules(const RuleSet& set) {
         if (!known) problems.push_back(rule.id + ": requires unknown \"" + need + "\"");
       }
     }
+    if (!rule.pairs_with.empty() && set.find(rule.pairs_with) == nullptr) {
+      problems.push_back(rule.id + ": pairs_with unknown rule \"" + rule.pairs_with + "\"");
+    }
+  }
+  for (const PublishedExample& e : set.published_examples) {
+    if (e.value.size() < 8) problems.push_back("published example \"" + e.value + "\": too short to be a key");
   }
   return problems;
 }

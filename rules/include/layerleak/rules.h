@@ -37,6 +37,7 @@ enum class SecretShape {
   jwt,          // a JWT around the match; its payload must start {"application_claim" (Serverless)
   docker_auth,  // base64 "user:password" starting at the match end; the password must be a UUID
   base64_blob,  // a base64 run around the match, decoded and scanned again (encoding "base64")
+  nkey_seed,    // a NATS user NKEY seed: "SU" + 56 base32 characters (A-Z, 2-7)
 };
 std::string_view shape_name(SecretShape s) noexcept;
 std::optional<SecretShape> parse_shape(std::string_view text) noexcept;
@@ -59,6 +60,9 @@ struct Pattern {
   // docker_auth: accept any user name (the pattern itself proves a Scaleway registry); otherwise only
   // the users Scaleway's registry documents (nologin, scaleway).
   bool any_user = false;
+  // With check_key_name: when the secret's key path (its own name, the names enclosing it, its INI/TOML
+  // section) names Scaleway, `requires_any` is waived and the confidence becomes high.
+  bool named_context = false;
 };
 
 // A named piece of file-level context: content patterns and/or path suffixes that make a file
@@ -68,6 +72,7 @@ struct Anchor {
   std::string description;
   std::vector<Pattern> patterns;    // only regex/caseless are used
   std::vector<std::string> paths;   // the file path ends with one of these
+  std::vector<std::string> path_contains;  // the file path contains one of these (any case)
 };
 
 // A positive or negative example: a file's content and, optionally, its path.
@@ -85,6 +90,19 @@ struct Rule {
   std::vector<Pattern> patterns;
   std::vector<Example> examples;           // each must produce at least one finding of this rule
   std::vector<Example> negative_examples;  // each must produce no finding of this rule
+  // Pairing: a finding of this rule records the nearest finding of rule `pairs_with` in the same file
+  // (a secret key its access key, and back). Without such a finding in the file, the severity becomes
+  // `unpaired_severity` when set (an access key alone identifies a key but grants nothing).
+  std::string pairs_with;
+  std::optional<Severity> unpaired_severity;
+};
+
+// A value Scaleway publishes in its documentation, SDKs or examples: found in many images through
+// /usr/share/doc, READMEs and vendored SDKs, never a leak. Findings of it are reported as `info`.
+struct PublishedExample {
+  std::string value;
+  std::string kind;    // access_key, secret_key, project_id, organization_id, token
+  std::string source;  // where it is published
 };
 
 struct RuleSet {
@@ -98,6 +116,13 @@ struct RuleSet {
   // Merging a rules file that adds rules or anchors without a `prefilter` of its own empties it,
   // because its patterns may match text without these literals.
   std::vector<Pattern> prefilter;
+  // Key names of other vendors (snyk, codecov, heroku, ...): a value under such a name is never a
+  // Scaleway credential, whatever else the file mentions. Lower-case substrings of the name.
+  std::vector<std::string> foreign_names;
+  // Names that say nothing about what they hold (value, default, data): the key path above them
+  // names the secret instead (Terraform outputs.<name>.value, HCL variable "<name>" { default = ... }).
+  std::vector<std::string> generic_names;
+  std::vector<PublishedExample> published_examples;
   std::string digest;  // "sha256:..." over the rule sources, in load order
 
   const Rule* find(std::string_view id) const;

@@ -55,6 +55,7 @@ std::size_t fixed_length(rules::SecretShape shape) {
     case rules::SecretShape::alnum56: return 56;
     case rules::SecretShape::token64: return 64;
     case rules::SecretShape::alnum64: return 64;
+    case rules::SecretShape::nkey_seed: return 58;
     default: return 0;
   }
 }
@@ -62,7 +63,7 @@ std::size_t fixed_length(rules::SecretShape shape) {
 bool continues(rules::SecretShape shape, char c) {
   switch (shape) {
     case rules::SecretShape::uuid: return is_alnum(c) || c == '_' || c == '-';
-    case rules::SecretShape::uuid_base64: return is_base64(c);
+    case rules::SecretShape::uuid_base64: return is_base64(c) || c == '.';  // not the first half of a SCIM token
     case rules::SecretShape::uuid_base64_newline: return is_base64(c);
     case rules::SecretShape::access_key: return is_alnum(c);
     case rules::SecretShape::alnum56: return is_alnum(c);
@@ -71,6 +72,7 @@ bool continues(rules::SecretShape shape, char c) {
     case rules::SecretShape::jwt: return is_alnum(c) || c == '_' || c == '-' || c == '.';
     case rules::SecretShape::docker_auth: return is_base64(c);
     case rules::SecretShape::base64_blob: return is_base64(c);
+    case rules::SecretShape::nkey_seed: return (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
   }
   return false;
 }
@@ -84,6 +86,19 @@ bool is_canonical_uuid(std::string_view s) {
   return true;
 }
 
+// An ascending run ("0123456789", "ABCDEFGH") of at least `length` characters in `alphabet` order.
+bool has_ascending_run(std::string_view text, std::string_view alphabet, std::size_t length) {
+  std::size_t run = 1;
+  for (std::size_t i = 1; i < text.size(); ++i) {
+    const std::size_t a = alphabet.find(text[i - 1]), b = alphabet.find(text[i]);
+    const bool next = a != std::string_view::npos && b != std::string_view::npos &&
+                      (b == a + 1 || (text[i - 1] == '9' && text[i] == '0'));
+    run = next ? run + 1 : 1;
+    if (run >= length) return true;
+  }
+  return false;
+}
+
 bool is_placeholder_uuid(std::string_view uuid) {
   std::set<char> distinct;
   for (char c : uuid) {
@@ -92,7 +107,17 @@ bool is_placeholder_uuid(std::string_view uuid) {
   // Random UUIDs use 12+ distinct hex digits; 11111111-…, 00000000-…-000000000001 do not.
   if (distinct.size() <= 3) return true;
   const std::string u = lower(uuid);
-  return contains(u, "12345678-1234") || contains(u, "xxxx") || contains(u, "00000000-0000-0000");
+  if (contains(u, "12345678-1234") || contains(u, "xxxx") || contains(u, "00000000-0000-0000")) return true;
+  // 11111111-2222-3333-4444-555555555555: every group one repeated digit.
+  bool uniform_groups = true;
+  for (std::size_t i = 1; i < u.size(); ++i) {
+    if (u[i] != '-' && u[i - 1] != '-' && u[i] != u[i - 1]) uniform_groups = false;
+  }
+  std::string digits;
+  for (char c : u) {
+    if (c != '-') digits.push_back(c);
+  }
+  return uniform_groups || has_ascending_run(digits, "0123456789abcdef", 10);
 }
 
 bool is_placeholder_access_key(std::string_view key) {
@@ -105,7 +130,7 @@ bool is_placeholder_access_key(std::string_view key) {
     run = body[i] == body[i - 1] ? run + 1 : 1;
     if (run >= 6) return true;
   }
-  return false;
+  return has_ascending_run(body, "0123456789ABCDEFGHJKMNPQRSTVWXYZ", 8);
 }
 
 bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
@@ -127,6 +152,10 @@ bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
     case rules::SecretShape::alnum56:
     case rules::SecretShape::alnum64:
       return std::all_of(secret.begin(), secret.end(), is_alnum) && !looks_filled(secret);
+    case rules::SecretShape::nkey_seed:
+      return secret.substr(0, 2) == "SU" &&
+             std::all_of(secret.begin(), secret.end(), [](char c) { return continues(rules::SecretShape::nkey_seed, c); }) &&
+             !looks_filled(secret);
     case rules::SecretShape::token64:
       return std::all_of(secret.begin(), secret.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; }) &&
              !looks_filled(secret);
@@ -136,7 +165,8 @@ bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
 
 std::string key_name_before(std::string_view line) {
   std::size_t end = line.size();
-  while (end > 0 && std::string_view(" \t\"'=:>,({[").find(line[end - 1]) != std::string_view::npos) --end;
+  static constexpr std::string_view kSeparators(" \t\"'=:>,({[\0\\", 13);
+  while (end > 0 && kSeparators.find(line[end - 1]) != std::string_view::npos) --end;
   std::size_t start = end;
   while (start > 0 && (is_alnum(line[start - 1]) || line[start - 1] == '_' || line[start - 1] == '-' ||
                        line[start - 1] == '.')) {

@@ -13,21 +13,6 @@
 
 namespace layerleak::detect {
 
-// The bytes around the current chunk: `tail` holds the bytes just before `chunk`, which starts at
-// absolute offset `chunk_start`. at(offset) is valid for offsets in [begin(), end()).
-struct Window {
-  const std::string& tail;
-  std::span<const char> chunk;
-  std::uint64_t chunk_start;
-
-  std::uint64_t begin() const { return chunk_start - tail.size(); }
-  std::uint64_t end() const { return chunk_start + chunk.size(); }
-  char at(std::uint64_t offset) const {
-    return offset >= chunk_start ? chunk[static_cast<std::size_t>(offset - chunk_start)]
-                                 : tail[static_cast<std::size_t>(offset - begin())];
-  }
-};
-
 // Fixed shapes have a known length and end at (match end - secret_end); open shapes are tokens that
 // extend over a character class around the match.
 bool is_open_shape(rules::SecretShape shape);

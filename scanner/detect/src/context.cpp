@@ -1,0 +1,235 @@
+#include "context.h"
+
+#include <algorithm>
+
+#include "confirm.h"
+
+namespace layerleak::detect {
+
+namespace {
+
+// Names read above a value, at most: the value's own key, three enclosing names, one section.
+constexpr std::size_t kMaxDepth = 3;
+// Lines looked at for a `name:` sibling of a generic `value:` (Kubernetes env, GitLab variables).
+constexpr int kSiblingLines = 4;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return out;
+}
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
+}
+
+struct Lines {
+  const Window& w;
+  std::uint64_t lower;  // nothing before this offset is read
+
+  // Start of the line holding `at`.
+  std::uint64_t start_of(std::uint64_t at) const {
+    while (at > lower && w.at(at - 1) != '\n') --at;
+    return at;
+  }
+  // End (the newline's offset, or `limit`) of the line starting at `from`.
+  std::uint64_t end_of(std::uint64_t from, std::uint64_t limit) const {
+    while (from < limit && w.at(from) != '\n') ++from;
+    return from;
+  }
+};
+
+// YAML indentation of a line: leading spaces, with "- " list markers counted as indentation.
+std::size_t indent_of(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size() && (line[i] == ' ' || (line[i] == '-' && i + 1 < line.size() && line[i + 1] == ' '))) ++i;
+  return i;
+}
+
+bool blank_or_comment(std::string_view line) {
+  std::size_t i = line.find_first_not_of(" \t\r");
+  return i == std::string_view::npos || line[i] == '#' || (line[i] == '/' && i + 1 < line.size() && line[i + 1] == '/');
+}
+
+// "  secretKey:", "- name: x", "\"key\": {" -> the key of a line that opens a mapping ("" otherwise).
+std::string yaml_key(std::string_view line) {
+  std::size_t i = indent_of(line);
+  std::string_view rest = line.substr(i);
+  if (!rest.empty() && (rest[0] == '"' || rest[0] == '\'')) rest.remove_prefix(1);
+  std::size_t n = 0;
+  while (n < rest.size() && (is_name_char(rest[n]) || rest[n] == ' ' || rest[n] == '/')) ++n;
+  std::string_view key = rest.substr(0, n);
+  std::string_view after = rest.substr(n);
+  if (!after.empty() && (after[0] == '"' || after[0] == '\'')) after.remove_prefix(1);
+  if (after.empty() || after[0] != ':') return "";
+  while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+  return std::string(key);
+}
+
+// "[scaleway]", "[profiles.default]", "[remote \"scw\"]" -> the section name.
+std::string section_name(std::string_view line) {
+  std::size_t i = line.find_first_not_of(" \t");
+  if (i == std::string_view::npos || line[i] != '[') return "";
+  std::size_t close = line.find(']', i);
+  if (close == std::string_view::npos) return "";
+  std::string_view rest = line.substr(close + 1);
+  if (rest.find_first_not_of(" \t\r") != std::string_view::npos && rest.find_first_not_of(" \t\r]") != std::string_view::npos) {
+    return "";
+  }
+  return std::string(line.substr(i + 1, close - i - 1));
+}
+
+// Enclosing names through unmatched openers ({ or [) before `start`: JSON, HCL, Terraform state.
+void brace_names(const Window& w, std::uint64_t lower, std::uint64_t start, std::vector<std::string>& out) {
+  int depth = 0;
+  std::size_t found = 0;
+  for (std::uint64_t at = start; at > lower && found < kMaxDepth; --at) {
+    const char c = w.at(at - 1);
+    if (c == '}' || c == ']') {
+      ++depth;
+    } else if (c == '{' || c == '[') {
+      if (depth > 0) {
+        --depth;
+        continue;
+      }
+      // The key before the opener: `"name": {`, `variable "name" {`, `name = [`.
+      const std::uint64_t from = at - 1 > lower + 160 ? at - 1 - 160 : lower;
+      std::string before = w.slice(from, at - 1);
+      if (auto nl = before.rfind('\n'); nl != std::string::npos && before.find_first_not_of(" \t\r\n", nl) != std::string::npos) {
+        before.erase(0, nl + 1);
+      }
+      std::string key = key_name_before(before);
+      if (!key.empty()) out.push_back(std::move(key));
+      ++found;
+    }
+  }
+}
+
+// Enclosing YAML keys: the nearest earlier lines indented less than the value's line.
+void indent_names(const Window& w, const Lines& lines, std::uint64_t value_line, std::vector<std::string>& out) {
+  std::size_t indent = indent_of(w.slice(value_line, lines.end_of(value_line, w.end())));
+  std::uint64_t at = value_line;
+  std::size_t found = 0;
+  while (at > lines.lower && indent > 0 && found < kMaxDepth) {
+    const std::uint64_t prev = lines.start_of(at - 1);
+    const std::string line = w.slice(prev, at - 1);
+    at = prev;
+    if (blank_or_comment(line)) continue;
+    const std::size_t i = indent_of(line);
+    if (i >= indent) continue;
+    indent = i;
+    std::string key = yaml_key(line);
+    if (key.empty()) break;  // not YAML structure
+    out.push_back(std::move(key));
+    ++found;
+  }
+}
+
+// The nearest `[section]` header above the value.
+std::string nearest_section(const Window& w, const Lines& lines, std::uint64_t value_line) {
+  std::uint64_t at = value_line;
+  while (at > lines.lower) {
+    const std::uint64_t prev = lines.start_of(at - 1);
+    std::string name = section_name(w.slice(prev, at - 1));
+    if (!name.empty()) return name;
+    at = prev;
+  }
+  return "";
+}
+
+// A generic `value` whose name is a sibling: `- name: SCW_SECRET_KEY` / `value: ...`, or
+// {"key": "SCW_SECRET_KEY", "value": ...}.
+std::string sibling_name(const Window& w, const Lines& lines, std::uint64_t value_line, std::string_view same_line) {
+  auto name_in = [](std::string_view text) -> std::string {
+    const std::string l = lower(text);
+    for (std::string_view word : {"name", "key"}) {
+      std::size_t at = 0;
+      while ((at = l.find(word, at)) != std::string::npos) {
+        const std::size_t end = at + word.size();
+        const bool starts = at == 0 || !is_name_char(l[at - 1]);
+        std::size_t i = end;
+        if (starts && i < l.size() && (l[i] == '"' || l[i] == '\'')) ++i;
+        while (i < l.size() && l[i] == ' ') ++i;
+        if (starts && i < l.size() && (l[i] == ':' || l[i] == '=')) {
+          ++i;
+          while (i < l.size() && (l[i] == ' ' || l[i] == '"' || l[i] == '\'')) ++i;
+          std::size_t n = i;
+          while (n < text.size() && is_name_char(text[n])) ++n;
+          if (n > i) return std::string(text.substr(i, n - i));
+        }
+        at = end;
+      }
+    }
+    return "";
+  };
+  if (std::string name = name_in(same_line); !name.empty()) return name;
+  std::uint64_t at = value_line;
+  for (int i = 0; i < kSiblingLines && at > lines.lower; ++i) {
+    const std::uint64_t prev = lines.start_of(at - 1);
+    if (std::string name = name_in(w.slice(prev, at - 1)); !name.empty()) return name;
+    at = prev;
+  }
+  return "";
+}
+
+bool contains_any(std::string_view name, const std::vector<std::string>& words) {
+  const std::string l = lower(name);
+  return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return l.find(w) != std::string::npos; });
+}
+
+bool is_generic(std::string_view name, const rules::RuleSet& rules) {
+  const std::string l = lower(name);
+  return std::find(rules.generic_names.begin(), rules.generic_names.end(), l) != rules.generic_names.end();
+}
+
+}  // namespace
+
+KeyContext key_context(const Window& w, std::uint64_t start, const rules::RuleSet& rules) {
+  KeyContext context;
+  const std::uint64_t lower_bound = std::max(w.begin(), start > kBackScan ? start - kBackScan : 0);
+  const Lines lines{w, lower_bound};
+  const std::uint64_t value_line = lines.start_of(start);
+  const std::string same_line = w.slice(value_line, start);
+  context.own = key_name_before(same_line);
+  if (!context.own.empty()) context.names.push_back(context.own);
+  if (context.own.empty() || is_generic(context.own, rules)) {
+    if (std::string sibling = sibling_name(w, lines, value_line, same_line); !sibling.empty()) {
+      context.names.push_back(std::move(sibling));
+    }
+  }
+  const std::size_t before = context.names.size();
+  brace_names(w, lower_bound, start, context.names);
+  if (context.names.size() == before) indent_names(w, lines, value_line, context.names);
+  if (std::string section = nearest_section(w, lines, value_line); !section.empty()) {
+    context.names.push_back(std::move(section));
+  }
+  for (const std::string& name : context.names) {
+    if (!is_generic(name, rules)) {
+      context.effective = name;
+      break;
+    }
+  }
+  return context;
+}
+
+NameVerdict judge_names(const KeyContext& context, const rules::RuleSet& rules) {
+  static const std::vector<std::string> kScaleway = {"scw", "scaleway"};
+  // Another vendor's name anywhere on the path wins, unless the value's own name is Scaleway's.
+  if (!contains_any(context.effective, kScaleway)) {
+    for (const std::string& name : context.names) {
+      if (contains_any(name, rules.foreign_names)) return NameVerdict::foreign;
+    }
+  }
+  if (context.effective.empty()) return NameVerdict::none;
+  if (is_id_name(context.effective)) return NameVerdict::id;
+  return names_secret(context.effective) ? NameVerdict::secret : NameVerdict::none;
+}
+
+bool names_scaleway(const KeyContext& context) {
+  static const std::vector<std::string> kScaleway = {"scw", "scaleway"};
+  return std::any_of(context.names.begin(), context.names.end(),
+                     [](const std::string& n) { return contains_any(n, kScaleway); });
+}
+
+}  // namespace layerleak::detect

@@ -1,0 +1,111 @@
+// Detector::compile: every rule and anchor pattern into one streaming Hyperscan database, the
+// prefilter (the gate) into another.
+#include <memory>
+#include <vector>
+
+#include "engine.h"
+
+namespace layerleak::detect {
+
+namespace {
+struct CompileErrorDeleter {
+  void operator()(hs_compile_error_t* e) const { hs_free_compile_error(e); }
+};
+}  // namespace
+
+Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Detector::~Detector() = default;
+const rules::RuleSet& Detector::rules() const { return impl_->rules; }
+
+Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_set) {
+  auto impl = std::make_unique<Impl>();
+  impl->rules = std::move(rule_set);
+  std::vector<const char*> expressions;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  auto add = [&](const rules::Pattern& p, PatternRef ref) {
+    expressions.push_back(p.regex.c_str());
+    flags.push_back(p.caseless ? HS_FLAG_CASELESS : 0u);
+    ids.push_back(static_cast<unsigned>(impl->patterns.size()));
+    impl->patterns.push_back(ref);
+  };
+  for (const rules::Rule& rule : impl->rules.rules) {
+    for (const rules::Pattern& p : rule.patterns) {
+      add(p, PatternRef{&rule, &p, 0});
+      Impl::Requirement& need = impl->requirements[&p];
+      for (const std::string& name : p.requires_any) {
+        if (name.rfind("rule:", 0) == 0) {
+          const rules::Rule* target = impl->rules.find(std::string_view(name).substr(5));
+          if (!target) return make_error(Errc::invalid_argument, rule.id + " requires unknown rule \"" + name + "\"");
+          need.rules.push_back(target);
+        } else {
+          const rules::Anchor* anchor = impl->rules.find_anchor(name);
+          if (!anchor) return make_error(Errc::invalid_argument, rule.id + " requires unknown anchor \"" + name + "\"");
+          need.anchors.push_back(static_cast<std::size_t>(anchor - impl->rules.anchors.data()));
+        }
+      }
+    }
+  }
+  for (const rules::Rule& rule : impl->rules.rules) {
+    if (rule.pairs_with.empty()) continue;
+    const rules::Rule* other = impl->rules.find(rule.pairs_with);
+    if (!other) return make_error(Errc::invalid_argument, rule.id + " pairs with unknown rule \"" + rule.pairs_with + "\"");
+    impl->pairs[&rule] = other;
+  }
+  for (std::size_t a = 0; a < impl->rules.anchors.size(); ++a) {
+    for (const rules::Pattern& p : impl->rules.anchors[a].patterns) add(p, PatternRef{nullptr, nullptr, a});
+  }
+  if (expressions.empty()) return make_error(Errc::invalid_argument, "no rule patterns to compile");
+
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* raw_error = nullptr;
+  hs_error_t rc = hs_compile_multi(expressions.data(), flags.data(), ids.data(),
+                                   static_cast<unsigned>(expressions.size()), HS_MODE_STREAM, nullptr, &db,
+                                   &raw_error);
+  std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> error(raw_error);
+  if (rc != HS_SUCCESS) {
+    std::string which = "a rule";
+    if (error && error->expression >= 0 && static_cast<std::size_t>(error->expression) < impl->patterns.size()) {
+      const PatternRef& ref = impl->patterns[static_cast<std::size_t>(error->expression)];
+      which = ref.rule ? "rule " + ref.rule->id : "anchor " + impl->rules.anchors[ref.anchor].id;
+    }
+    return make_error(Errc::invalid_argument, "Hyperscan rejected a pattern of " + which + ": " +
+                                                  (error ? error->message : "unknown error"));
+  }
+  impl->database.reset(db);
+  hs_scratch_t* scratch = nullptr;
+  if (hs_alloc_scratch(db, &scratch) != HS_SUCCESS) {
+    return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
+  }
+  impl->prototype_scratch.reset(scratch);
+
+  if (!impl->rules.prefilter.empty()) {
+    std::vector<const char*> gate_expressions;
+    std::vector<unsigned> gate_flags;
+    std::vector<unsigned> gate_ids;
+    for (const rules::Pattern& p : impl->rules.prefilter) {
+      gate_expressions.push_back(p.regex.c_str());
+      gate_flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
+      gate_ids.push_back(static_cast<unsigned>(gate_ids.size()));
+    }
+    hs_database_t* gate = nullptr;
+    hs_compile_error_t* raw_gate_error = nullptr;
+    rc = hs_compile_multi(gate_expressions.data(), gate_flags.data(), gate_ids.data(),
+                          static_cast<unsigned>(gate_expressions.size()), HS_MODE_STREAM, nullptr, &gate, &raw_gate_error);
+    std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> gate_error(raw_gate_error);
+    if (rc != HS_SUCCESS) {
+      return make_error(Errc::invalid_argument, std::string("Hyperscan rejected a prefilter pattern: ") +
+                                                    (gate_error ? gate_error->message : "unknown error"));
+    }
+    impl->prefilter.reset(gate);
+    // One scratch serves both databases.
+    if (hs_alloc_scratch(gate, &scratch) != HS_SUCCESS) {
+      return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
+    }
+    impl->prototype_scratch.release();
+    impl->prototype_scratch.reset(scratch);
+  }
+  return std::shared_ptr<const Detector>(new Detector(std::move(impl)));
+}
+
+}  // namespace layerleak::detect

@@ -1,0 +1,48 @@
+// The compiled detector: the Hyperscan databases and what each Hyperscan id stands for. Internal to
+// the detect library; built once by Detector::compile, immutable and shared by every session.
+#pragma once
+
+#include <hs/hs.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "layerleak/detect.h"
+
+namespace layerleak::detect {
+
+struct DatabaseDeleter {
+  void operator()(hs_database_t* db) const { hs_free_database(db); }
+};
+struct ScratchDeleter {
+  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
+};
+struct StreamDeleter {
+  void operator()(hs_stream_t* s) const { hs_close_stream(s, nullptr, nullptr, nullptr); }
+};
+
+// What a Hyperscan id stands for: a rule pattern, or an anchor pattern.
+struct PatternRef {
+  const rules::Rule* rule = nullptr;        // null for anchors
+  const rules::Pattern* pattern = nullptr;  // for rules
+  std::size_t anchor = 0;                   // for anchors: index into RuleSet::anchors
+};
+
+struct Detector::Impl {
+  rules::RuleSet rules;
+  std::unique_ptr<hs_database_t, DatabaseDeleter> database;
+  std::unique_ptr<hs_database_t, DatabaseDeleter> prefilter;  // null when the rules have no gate
+  std::unique_ptr<hs_scratch_t, ScratchDeleter> prototype_scratch;
+  std::vector<PatternRef> patterns;  // by Hyperscan id
+  // Resolved `requires_any`: per rule pattern, anchor indexes and rule pointers.
+  struct Requirement {
+    std::vector<std::size_t> anchors;
+    std::vector<const rules::Rule*> rules;
+  };
+  std::map<const rules::Pattern*, Requirement> requirements;
+  // Resolved `pairs_with`, by rule.
+  std::map<const rules::Rule*, const rules::Rule*> pairs;
+};
+
+}  // namespace layerleak::detect

@@ -1,0 +1,295 @@
+#include "file_scanner.h"
+
+#include <algorithm>
+
+#include "confirm.h"
+#include "decode_stage.h"
+#include "findings.h"
+
+namespace layerleak::detect {
+
+namespace {
+// Bytes held at a file's start to decide whether it is UTF-16 text.
+constexpr std::size_t kSniffBytes = 128;
+// UUIDs remembered per file as identifiers (a value also used as an ID is not a key).
+constexpr std::size_t kMaxIdValues = 4096;
+}  // namespace
+
+FileScanner::FileScanner(std::shared_ptr<const Detector> detector, int depth)
+    : detector_(std::move(detector)), depth_(depth) {}
+FileScanner::~FileScanner() = default;
+
+Status FileScanner::open() {
+  const Detector::Impl& d = detector_->impl();
+  if (auto st = matcher_.open(d); !st) return st;
+  anchors_seen_.assign(d.rules.anchors.size(), false);
+  if (depth_ == 0) {
+    for (LineDecodeStage::Kind kind : {LineDecodeStage::Kind::percent, LineDecodeStage::Kind::json}) {
+      line_stages_.push_back(std::make_unique<LineDecodeStage>(kind, detector_, depth_ + 1));
+    }
+  }
+  return Ok{};
+}
+
+void FileScanner::begin(std::string_view path) {
+  path_.assign(path);
+  matcher_.set_where(path_);
+  position_.reset();
+  waiting_.clear();
+  confirmed_.clear();
+  held_.clear();
+  id_values_.clear();
+  std::fill(anchors_seen_.begin(), anchors_seen_.end(), false);
+  const auto& anchors = detector_->rules().anchors;
+  std::string lower_path = path_;
+  for (char& c : lower_path) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  for (std::size_t a = 0; a < anchors.size(); ++a) {
+    for (const std::string& suffix : anchors[a].paths) {
+      if (path_.ends_with(suffix)) anchors_seen_[a] = true;
+    }
+    for (const std::string& part : anchors[a].path_contains) {
+      if (lower_path.find(part) != std::string::npos) anchors_seen_[a] = true;
+    }
+  }
+  // A path anchor can make any pattern count: such files skip the gate.
+  matcher_.begin(std::none_of(anchors_seen_.begin(), anchors_seen_.end(), [](bool b) { return b; }));
+  sniff_.clear();
+  sniffed_ = depth_ > 0;  // decoded views are never UTF-16 again
+  narrower_.reset();
+  utf16_ = Utf16::none;
+  bom_ = 0;
+  for (auto& stage : line_stages_) stage->begin(path_);
+}
+
+void FileScanner::add_anchors(const std::vector<bool>& anchors) {
+  for (std::size_t a = 0; a < anchors.size() && a < anchors_seen_.size(); ++a) {
+    if (anchors[a]) anchors_seen_[a] = true;
+  }
+}
+
+Status FileScanner::feed(std::span<const char> chunk) {
+  if (!sniffed_) {
+    const std::size_t take = std::min(chunk.size(), kSniffBytes - sniff_.size());
+    sniff_.append(chunk.data(), take);
+    chunk = chunk.subspan(take);
+    if (sniff_.size() < kSniffBytes) return Ok{};
+    if (auto st = decide_utf16(false); !st) return st;
+  }
+  if (narrower_) {
+    std::string narrow;
+    narrower_->feed(chunk, narrow);
+    return utf16_child_->feed(std::span<const char>(narrow.data(), narrow.size()));
+  }
+  return feed_text(chunk);
+}
+
+// UTF-16 text goes, narrowed to one byte per code unit, to a child scanner instead of the matcher.
+Status FileScanner::decide_utf16(bool at_end) {
+  sniffed_ = true;
+  std::string head = std::move(sniff_);
+  sniff_.clear();
+  utf16_ = sniff_utf16(head, bom_);
+  if (utf16_ == Utf16::none || (at_end && head.size() < 16)) {
+    utf16_ = Utf16::none;
+    return feed_text(std::span<const char>(head.data(), head.size()));
+  }
+  narrower_ = std::make_unique<Utf16Narrower>(utf16_);
+  if (!utf16_child_) {
+    utf16_child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
+    if (auto st = utf16_child_->open(); !st) return st;
+  }
+  utf16_child_->begin(path_);
+  std::string narrow;
+  narrower_->feed(std::span<const char>(head.data() + bom_, head.size() - bom_), narrow);
+  return utf16_child_->feed(std::span<const char>(narrow.data(), narrow.size()));
+}
+
+Status FileScanner::feed_text(std::span<const char> chunk) {
+  return matcher_.feed(chunk, [this](std::span<const char> bytes, std::vector<Hit>& hits) { return on_scanned(bytes, hits); });
+}
+
+Status FileScanner::on_scanned(std::span<const char> chunk, std::vector<Hit>& hits) {
+  if (!chunk.empty()) {
+    for (auto& stage : line_stages_) {
+      if (auto st = stage->feed(chunk, position_.position()); !st) return st;
+    }
+    if (auto st = continue_waiting(chunk); !st) return st;
+  }
+  if (auto st = process_hits(chunk, hits); !st) return st;
+  position_.advance(chunk);
+  return Ok{};
+}
+
+Result<std::vector<Detection>> FileScanner::finish() {
+  if (!sniffed_) {
+    if (auto st = decide_utf16(true); !st) return std::move(st).error();
+  }
+  bool opened = false;
+  if (narrower_) {
+    narrower_.reset();
+    if (auto st = merge_child(*utf16_child_, utf16_ == Utf16::le ? "utf-16le" : "utf-16be", bom_); !st) {
+      return std::move(st).error();
+    }
+  } else {
+    auto sink = [this](std::span<const char> bytes, std::vector<Hit>& hits) { return on_scanned(bytes, hits); };
+    if (auto st = matcher_.finish(sink, opened); !st) return std::move(st).error();
+  }
+  std::vector<Candidate> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (Candidate& c : waiting) {  // end of file ends every token and is a valid boundary
+    if (auto st = confirm(std::move(c)); !st) return std::move(st).error();
+  }
+  resolve_held();
+  if (opened) {
+    for (auto& stage : line_stages_) {
+      auto decoded = stage->finish(anchors_seen_);
+      if (!decoded) return std::move(decoded).error();
+      for (Detection& d : *decoded) {
+        const bool known = std::any_of(confirmed_.begin(), confirmed_.end(), [&](const Detection& x) {
+          return x.rule == d.rule && x.secret == d.secret;
+        });
+        if (!known) confirmed_.push_back(std::move(d));
+      }
+    }
+  }
+  std::vector<Detection> out = std::move(confirmed_);
+  confirmed_.clear();
+  finalize_findings(out, detector_->impl(), path_, id_values_);
+  return out;
+}
+
+// Findings of a decoded view of the whole file, placed back in the file's bytes.
+Status FileScanner::merge_child(FileScanner& child, std::string_view encoding, std::uint64_t bom) {
+  child.add_anchors(anchors_seen_);
+  auto found = child.finish();
+  if (!found) return std::move(found).error();
+  for (Detection& d : *found) {
+    d.offset = bom + 2 * d.offset;  // one narrowed byte per UTF-16 code unit
+    d.encoding = d.encoding == "plain" ? std::string(encoding) : std::string(encoding) + "+" + d.encoding;
+    confirmed_.push_back(std::move(d));
+  }
+  return Ok{};
+}
+
+// Open tokens and boundary checks that were waiting for the next bytes.
+Status FileScanner::continue_waiting(std::span<const char> chunk) {
+  if (waiting_.empty()) return Ok{};
+  std::vector<Candidate> still;
+  std::vector<Candidate> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (Candidate& c : waiting) {
+    if (extend(c, chunk, 0)) {
+      if (auto st = confirm(std::move(c)); !st) return st;
+    } else {
+      still.push_back(std::move(c));
+    }
+  }
+  waiting_ = std::move(still);
+  return Ok{};
+}
+
+Status FileScanner::process_hits(std::span<const char> chunk, const std::vector<Hit>& hits) {
+  if (hits.empty()) return Ok{};
+  const Window window = position_.window(chunk);
+  PositionTracker::Cursor cursor = position_.cursor();
+  const Detector::Impl& d = detector_->impl();
+  for (const auto& [id, end] : hits) {
+    const PatternRef& ref = d.patterns[id];
+    if (ref.rule == nullptr) {
+      anchors_seen_[ref.anchor] = true;
+      continue;
+    }
+    if (ref.pattern->secret == rules::SecretShape::base64_blob && depth_ > 0) continue;
+    auto candidate = start_candidate(ref, window, end);
+    if (!candidate) continue;
+    position_.locate(candidate->start, window, cursor, candidate->line, candidate->column);
+    read_context(*candidate, window);
+    const std::size_t next = static_cast<std::size_t>(end - position_.position());
+    if (extend(*candidate, chunk, next)) {
+      if (auto st = confirm(std::move(*candidate)); !st) return st;
+    } else {
+      waiting_.push_back(std::move(*candidate));
+    }
+  }
+  return Ok{};
+}
+
+// The names above the candidate, read while the window still holds them.
+void FileScanner::read_context(Candidate& c, const Window& window) const {
+  if (!c.pattern->check_key_name) return;
+  const KeyContext context = key_context(window, c.start, detector_->rules());
+  c.verdict = judge_names(context, detector_->rules());
+  c.named_scaleway = names_scaleway(context);
+}
+
+Status FileScanner::confirm(Candidate c) {
+  if (c.rejected || !host_ok(c)) return Ok{};
+  if (c.pattern->secret == rules::SecretShape::base64_blob) return confirm_blob(c);
+  auto found = check_shape(c);
+  if (!found) return Ok{};
+  if (c.pattern->check_key_name) {
+    if (c.verdict == NameVerdict::id && id_values_.size() < kMaxIdValues) id_values_.insert(found->secret);
+    if (c.verdict != NameVerdict::secret) return Ok{};
+    if (c.pattern->named_context && c.named_scaleway) {
+      found->confidence = rules::Confidence::high;
+      confirmed_.push_back(std::move(*found));
+      return Ok{};
+    }
+  }
+  emit(std::move(*found), c.pattern);
+  return Ok{};
+}
+
+// A base64 run that encodes Scaleway key names or a registry config: decode it and scan the result.
+Status FileScanner::confirm_blob(const Candidate& c) {
+  // A run whose start lies beyond kBackScan is decoded from each of the 4 possible alignments.
+  const std::size_t alignments = c.truncated_start ? 4 : 1;
+  std::vector<Detection> found_all;
+  for (std::size_t skip = 0; skip < alignments && skip < c.token.size(); ++skip) {
+    std::string_view run(c.token);
+    run.remove_prefix(skip);
+    run.remove_suffix(c.truncated_start ? run.size() % 4 : 0);
+    auto decoded = base64_decode(run);
+    if (!decoded || decoded->empty()) continue;
+    if (!blob_child_) {
+      blob_child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
+      if (auto st = blob_child_->open(); !st) return st;
+    }
+    blob_child_->begin(path_);
+    if (auto st = blob_child_->feed(std::span<const char>(decoded->data(), decoded->size())); !st) return st;
+    auto found = blob_child_->finish();
+    if (!found) return std::move(found).error();
+    for (Detection& d : *found) found_all.push_back(std::move(d));
+  }
+  for (Detection& d : found_all) {
+    d.encoding = d.encoding == "plain" ? "base64" : "base64+" + d.encoding;
+    d.offset = c.start;
+    d.line = c.line;
+    d.column = c.column;
+    confirmed_.push_back(std::move(d));
+  }
+  return Ok{};
+}
+
+void FileScanner::emit(Detection d, const rules::Pattern* pattern) {
+  if (pattern->requires_any.empty()) {
+    confirmed_.push_back(std::move(d));
+  } else {
+    held_.push_back(Held{std::move(d), pattern});
+  }
+}
+
+void FileScanner::resolve_held() {
+  const Detector::Impl& d = detector_->impl();
+  for (Held& h : held_) {
+    const Detector::Impl::Requirement& need = d.requirements.at(h.pattern);
+    bool ok = std::any_of(need.anchors.begin(), need.anchors.end(), [&](std::size_t a) { return anchors_seen_[a]; });
+    ok = ok || std::any_of(need.rules.begin(), need.rules.end(), [&](const rules::Rule* r) {
+           return std::any_of(confirmed_.begin(), confirmed_.end(), [&](const Detection& x) { return x.rule == r; });
+         });
+    if (ok) confirmed_.push_back(std::move(h.detection));
+  }
+  held_.clear();
+}
+
+}  // namespace layerleak::detect

@@ -1,0 +1,82 @@
+// The per-file engine: matcher, position tracker, confirmation, decoded views, findings. Internal to
+// detect; a DetectorSession owns one, and a FileScanner owns children for the views it decodes
+// (base64 blobs, UTF-16 text, percent-encoded and JSON-escaped lines).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "candidate.h"
+#include "context.h"
+#include "decoders.h"
+#include "engine.h"
+#include "matcher.h"
+#include "position.h"
+
+namespace layerleak::detect {
+
+class LineDecodeStage;
+
+class FileScanner {
+ public:
+  FileScanner(std::shared_ptr<const Detector> detector, int depth);
+  ~FileScanner();
+  FileScanner(const FileScanner&) = delete;
+  FileScanner& operator=(const FileScanner&) = delete;
+
+  Status open();
+  void begin(std::string_view path);
+  Status feed(std::span<const char> chunk);
+  Result<std::vector<Detection>> finish();
+
+  // File-level context of the enclosing file counts for a decoded view of it.
+  void add_anchors(const std::vector<bool>& anchors);
+  const std::vector<bool>& anchors() const { return anchors_seen_; }
+
+ private:
+  // A detection that still depends on file-level context.
+  struct Held {
+    Detection detection;
+    const rules::Pattern* pattern;
+  };
+
+  Status feed_text(std::span<const char> chunk);
+  Status decide_utf16(bool at_end);
+  Status on_scanned(std::span<const char> chunk, std::vector<Hit>& hits);
+  Status continue_waiting(std::span<const char> chunk);
+  Status process_hits(std::span<const char> chunk, const std::vector<Hit>& hits);
+  void read_context(Candidate& c, const Window& window) const;
+  Status confirm(Candidate c);
+  Status confirm_blob(const Candidate& c);
+  void emit(Detection d, const rules::Pattern* pattern);
+  void resolve_held();
+  Status merge_child(FileScanner& child, std::string_view encoding, std::uint64_t bom);
+
+  std::shared_ptr<const Detector> detector_;
+  int depth_;
+  Matcher matcher_;
+  PositionTracker position_;
+  std::string path_;
+  std::vector<Candidate> waiting_;
+  std::vector<Detection> confirmed_;
+  std::vector<Held> held_;
+  std::vector<bool> anchors_seen_;
+  std::unordered_set<std::string> id_values_;  // UUIDs this file uses as identifiers
+
+  // Decoded views (depth 0 only).
+  std::unique_ptr<FileScanner> blob_child_;
+  std::string sniff_;  // the first bytes, held until UTF-16 is decided
+  bool sniffed_ = false;
+  std::unique_ptr<Utf16Narrower> narrower_;
+  std::unique_ptr<FileScanner> utf16_child_;
+  std::size_t bom_ = 0;
+  Utf16 utf16_ = Utf16::none;
+  std::vector<std::unique_ptr<LineDecodeStage>> line_stages_;
+};
+
+}  // namespace layerleak::detect
