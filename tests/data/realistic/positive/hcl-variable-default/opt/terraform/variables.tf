@@ -1,19 +1,19 @@
 variable "scw_access_key" {
   description = "Scaleway access key of the terraform IAM application"
   type        = string
-  default     = "SCW0ME49WXBH4CVNQBRR"
+  default     = "SCWHFV46A7G44WS0ZA6Z"
 }
 
 variable "scw_secret_key" {
   description = "Scaleway secret key"
   type        = string
   sensitive   = true
-  default     = "bff564a3-69ca-4fc4-aecf-281fd747028d"
+  default     = "efa5464c-ad4f-404d-8a0a-050fd71c06ab"
 }
 
 variable "scw_project_id" {
   type    = string
-  default = "4e4709dc-3e1f-4b35-8807-23ad68ad4b4b"
+  default = "e270ed8a-a02b-4dc1-8ae8-79e1e49d6501"
 }
 
 variable "region" {

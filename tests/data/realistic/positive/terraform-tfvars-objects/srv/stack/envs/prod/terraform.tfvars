@@ -3,15 +3,15 @@ environment = "prod"
 region      = "nl-ams"
 
 scaleway = {
-  access_key = "SCWHQEA2KAARE6XNECDZ"
-  secret_key = "5505168c-2c2b-4d03-b996-6d3668cccf01"
-  project_id = "04822904-6870-4f0c-903e-7adb8de94b19"
+  access_key = "SCW8YG0TYW8K4RFHPDZ3"
+  secret_key = "f6713820-cab6-4fd0-a104-121982db28d9"
+  project_id = "f1432ea2-54a4-4d90-8277-991011baa739"
 }
 
 object_storage = {
   bucket   = "acme-prod-assets"
   endpoint = "https://s3.nl-ams.scw.cloud"
-  secret   = "d73b5deb-f049-4305-810d-b6a18dbd97f5"
+  secret   = "d8e22aca-d7a1-45d2-ba26-a710e11883a2"
 }
 
 allowed_cidrs = ["10.20.0.0/16", "192.0.2.17/32"]
