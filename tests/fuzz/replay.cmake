@@ -14,7 +14,8 @@ add_executable(layerleak_fuzz_replay
   ${LAYERLEAK_FUZZ_DIR}/fuzz_detector.cpp
   ${LAYERLEAK_FUZZ_DIR}/fuzz_registry.cpp
   ${LAYERLEAK_FUZZ_DIR}/fuzz_serve_wire.cpp
-  ${LAYERLEAK_FUZZ_DIR}/fuzz_layer_codec.cpp)
+  ${LAYERLEAK_FUZZ_DIR}/fuzz_layer_codec.cpp
+  ${LAYERLEAK_FUZZ_DIR}/fuzz_git_pack.cpp)
 # Each target's LLVMFuzzerTestOneInput becomes layerleak_fuzz_<target> (see fuzz_entry.h).
 target_compile_definitions(layerleak_fuzz_replay PRIVATE LAYERLEAK_FUZZ_REPLAY=1)
 target_include_directories(layerleak_fuzz_replay PRIVATE ${LAYERLEAK_FUZZ_DIR} ${LAYERLEAK_FUZZ_DIR}/../../oci/src)

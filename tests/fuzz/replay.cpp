@@ -24,6 +24,7 @@ extern "C" int layerleak_fuzz_detector(const std::uint8_t* data, std::size_t siz
 extern "C" int layerleak_fuzz_registry(const std::uint8_t* data, std::size_t size);
 extern "C" int layerleak_fuzz_serve_wire(const std::uint8_t* data, std::size_t size);
 extern "C" int layerleak_fuzz_layer_codec(const std::uint8_t* data, std::size_t size);
+extern "C" int layerleak_fuzz_git_pack(const std::uint8_t* data, std::size_t size);
 
 namespace {
 
@@ -39,6 +40,7 @@ constexpr Target kTargets[] = {
     {"layer_stream", layerleak_fuzz_layer_stream}, {"rules_loader", layerleak_fuzz_rules_loader},
     {"detector", layerleak_fuzz_detector},       {"registry", layerleak_fuzz_registry},
     {"serve_wire", layerleak_fuzz_serve_wire},   {"layer_codec", layerleak_fuzz_layer_codec},
+    {"git_pack", layerleak_fuzz_git_pack},
 };
 
 bool run_file(const Target& target, const fs::path& file) {

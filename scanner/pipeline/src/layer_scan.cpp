@@ -162,9 +162,14 @@ class FileScanner {
       joined.append(block->data(), block->size());
       head = std::span<const char>(joined.data(), joined.size());
     }
-    const archive::NestedKind kind = archive::sniff_nested(head);
+    archive::NestedKind kind = archive::sniff_git(path, head);
+    if (kind == archive::NestedKind::none) kind = archive::sniff_nested(head);
     if (kind != archive::NestedKind::none && options_.max_archive_depth > 0) {
-      if (depth >= options_.max_archive_depth) {
+      if (kind == archive::NestedKind::git_pack && size > options_.max_zip_buffer) {
+        // Why not streamed: deltas refer back anywhere in the pack, which must be in memory.
+        skip(path, "git pack of " + std::to_string(size) + " bytes is larger than the in-memory limit of " +
+                       std::to_string(options_.max_zip_buffer) + " bytes; scanned as plain bytes");
+      } else if (depth >= options_.max_archive_depth) {
         skip(path, "archive nested deeper than --max-archive-depth " + std::to_string(options_.max_archive_depth) +
                        "; scanned as plain bytes");
       } else {
@@ -203,16 +208,26 @@ class FileScanner {
     std::string buffered;  // zip: the whole file, read from memory for random access
     std::unique_ptr<ByteReader> decompressor;  // gzip, zstd: outlives `nested`, which reads from it
     Result<std::unique_ptr<archive::EntryReader>> nested = make_error(Errc::internal, "not opened");
-    if (kind == archive::NestedKind::zip && size <= options_.max_zip_buffer) {
+    const bool git_pack = kind == archive::NestedKind::git_pack;
+    if ((kind == archive::NestedKind::zip || git_pack) && size <= options_.max_zip_buffer) {
       auto all = read_all(data, options_.max_zip_buffer);
       if (!all) {
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
-        skip(path, "cannot read zip archive: " + all.error().message);
+        skip(path, std::string(git_pack ? "cannot read git pack: " : "cannot read zip archive: ") + all.error().message);
         return true;
       }
       // Why not a fallback buffer: the whole file is in memory already.
       buffered = std::move(all).value();
-      nested = archive::open_nested_memory(buffered, single_member_name(path));
+      if (git_pack) {
+        archive::GitLimits limits;
+        // Inflated bytes that are not members (trees, deltas) count against the same budget.
+        limits.charge = [this, &path, &budget](std::uint64_t n) { return charge(n, path, budget); };
+        nested = archive::open_git_pack(buffered, std::move(limits));
+      } else {
+        nested = archive::open_nested_memory(buffered, single_member_name(path));
+      }
+    } else if (kind == archive::NestedKind::git_loose) {
+      nested = archive::open_git_loose(data, path);
     } else if (kind == archive::NestedKind::gzip || kind == archive::NestedKind::zstd) {
       // ISA-L and libzstd in front of libarchive, as for layers (libarchive's own gzip filter is zlib).
       archive::Compression compression = archive::Compression::none;
@@ -231,11 +246,18 @@ class FileScanner {
       if (data.outer_error()) return fail_outer(*data.outer_error(), path);
       return scan_as_plain(data, buffered, path, depth, budget, nested.error());
     }
+    return scan_members(**nested, data, buffered, path, depth, budget);
+  }
+
+  // Scans every member of an opened nested archive (`buffered`: its bytes when it was read into memory).
+  bool scan_members(archive::EntryReader& nested, EntryDataReader& data, const std::string& buffered,
+                    const std::string& path, unsigned depth, NestBudget& budget) {
     bool any_member = false;
     while (!budget.exhausted) {
-      auto member = (*nested)->next_entry();
+      auto member = nested.next_entry();
       if (!member) {
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
+        if (budget.exhausted) return true;  // the limit was reported where it was hit
         if (!any_member) return scan_as_plain(data, buffered, path, depth, budget, member.error());
         skip(path, "archive member unreadable (truncated or corrupt), the rest of the archive was not scanned: " +
                        member.error().message);
@@ -249,9 +271,10 @@ class FileScanner {
         budget.exhausted = true;
         break;
       }
-      if ((*member)->type != archive::Entry::Type::file) continue;
       const std::string member_path = path + "!" + (*member)->path;
-      if (!scan(**nested, member_path, (*member)->size, depth + 1, budget)) {
+      if (!(*member)->skip_reason.empty()) skip(member_path, (*member)->skip_reason);
+      if ((*member)->type != archive::Entry::Type::file) continue;
+      if (!scan(nested, member_path, (*member)->size, depth + 1, budget)) {
         // A failure inside the nested reader is this archive's problem unless it came from outside.
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
         const Error inner = *result_.error;
@@ -294,6 +317,11 @@ class FileScanner {
   bool count(std::uint64_t n, const std::string& path, unsigned depth, NestBudget& budget) {
     result_.bytes_scanned += n;
     if (depth == 0) return true;
+    return charge(n, path, budget);
+  }
+
+  // Adds inflated bytes to the budget of the outermost file without scanning them (git trees, deltas).
+  bool charge(std::uint64_t n, const std::string& path, NestBudget& budget) {
     budget.bytes += n;
     const std::uint64_t ratio_limit = options_.max_ratio * std::max<std::uint64_t>(budget.outer_size, 1) + (1u << 20);
     if (options_.max_ratio != 0 && budget.bytes > ratio_limit) {

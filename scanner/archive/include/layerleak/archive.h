@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,8 +65,9 @@ class EntryReader {
 // nullopt, the reader has consumed `stream` to its end (so digests over it are complete).
 Result<std::unique_ptr<EntryReader>> open_tar(ByteReader& stream);
 
-// Archives and compressed files found inside layers, recognised by content.
-enum class NestedKind { none, tar, zip, gzip, zstd, bzip2, xz };
+// Archives and compressed files found inside layers, recognised by content (git object stores: by path
+// and content, see sniff_git).
+enum class NestedKind { none, tar, zip, gzip, zstd, bzip2, xz, git_loose, git_pack };
 // `head` is the first bytes of a file (512 are enough to see a tar header).
 NestedKind sniff_nested(std::span<const char> head);
 
@@ -78,6 +80,53 @@ Result<std::unique_ptr<EntryReader>> open_nested_decompressed(ByteReader& stream
 // The same over bytes in memory: zip needs random access to its central directory. `bytes` must
 // outlive the reader.
 Result<std::unique_ptr<EntryReader>> open_nested_memory(std::string_view bytes, std::string single_name);
+
+// Git object stores shipped in images (`COPY . .` with .git): every past version of every file.
+//
+// sniff_git: git_loose for a file at `<dir>.git/objects/[0-9a-f]{2}/[0-9a-f]{38}` (".git" or a bare
+// "name.git") that starts with a zlib header; git_pack for a `*.pack` starting with "PACK" version 2 or 3;
+// none otherwise. `path` is the file's path (nested paths with "!/" work too).
+//
+// Members of both: one per blob, commit and tag (messages can hold keys), named "/<40-hex object id>";
+// trees (binary ids and names) are inflated but never members. Why ids and not "<path>@<commit>":
+// naming a blob by its path needs every commit and tree resolved before the first blob is served, which
+// means two passes over the pack and an id map of all objects; the id is exact and `git log --all
+// --find-object=<id>` gives the paths and commits. Ids are SHA-1 over "<type> <size>\0<content>"
+// (OpenSSL EVP), so they match `git cat-file -p <id>`.
+NestedKind sniff_git(std::string_view path, std::span<const char> head);
+
+// Why these bounds (errors or skipped members, never crashes):
+// A pack's object table costs ~100 bytes per object; a 32 MiB pack (the pipeline's in-memory limit) holds
+// at most a few hundred thousand real objects, so more than 1 Mi declared objects is refused.
+inline constexpr std::uint64_t kGitMaxObjects = 1u << 20;
+// An object and its delta base are held in memory at once; larger objects are skipped and reported.
+inline constexpr std::uint64_t kGitMaxObjectBytes = 128ull << 20;
+// git writes chains of at most 50 links (pack.depth, gc.aggressiveDepth); deeper objects are skipped
+// and reported. Rebuilding an uncached object walks its chain, so this bounds the work per object.
+inline constexpr unsigned kGitMaxDeltaDepth = 64;
+
+struct GitLimits {
+  std::uint64_t max_objects = kGitMaxObjects;
+  std::uint64_t max_object_bytes = kGitMaxObjectBytes;
+  unsigned max_delta_depth = kGitMaxDeltaDepth;
+  // Called with every inflated or rebuilt byte that is not served as member data (trees, delta
+  // instructions, bases rebuilt again, objects inflated only to be skipped), before the work is done;
+  // returning false stops the reader with Errc::limit. Unset: no budget. With the member bytes the
+  // caller counts itself, every inflated byte is accounted for.
+  std::function<bool(std::uint64_t)> charge;
+};
+
+// A loose object at `path` (which must match sniff_git's pattern: the id comes from it), inflated while
+// read; a tree gives no member. Errc::malformed for a bad zlib stream, header or size.
+Result<std::unique_ptr<EntryReader>> open_git_loose(ByteReader& stream, std::string_view path);
+
+// A whole packfile in memory (`bytes` must outlive the reader), walked object by object without its
+// .idx; OFS_DELTA and REF_DELTA are resolved (a REF_DELTA whose base comes later waits for the end;
+// one whose base is not in the pack, as in thin packs, is skipped). Skipped objects come out as
+// Entry::Type::other with a skip_reason, named "/object-at-offset-<n>". A truncated or corrupt pack,
+// a bad delta (wrong base or result size, a copy outside its base) fails with Errc::malformed naming
+// the object's offset; later calls return the same error.
+Result<std::unique_ptr<EntryReader>> open_git_pack(std::string_view bytes, GitLimits limits = {});
 
 // A directory tree, walked in sorted order without following symlinks: every name is opened relative
 // to its parent's descriptor with O_NOFOLLOW (O_NONBLOCK for files), so a symlink swapped in after
