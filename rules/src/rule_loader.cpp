@@ -153,7 +153,7 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   }
   if (!p.IsMap()) throw SchemaError{where(p) + "a pattern is a string or a mapping with \"regex\""};
   check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end", "host_after",
-                 "any_user", "named_context"},
+                 "any_user", "named_context", "resource_types", "line_after"},
              "pattern");
   pattern.regex = required_string(p, "regex");
   pattern.caseless = parse_bool(p["caseless"], defaults.caseless);
@@ -168,7 +168,13 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   if (p["secret_end"]) pattern.secret_end = p["secret_end"].as<unsigned>();
   if (p["host_after"]) pattern.host_after = string_list(p, "host_after");
   pattern.any_user = parse_bool(p["any_user"], false);
-  pattern.named_context = parse_bool(p["named_context"], false);
+  if (const YAML::Node named = p["named_context"]; named && named.IsScalar()) {
+    if (parse_bool(named, false)) pattern.named_context = {"scw", "scaleway"};
+  } else if (named) {
+    pattern.named_context = string_list(p, "named_context");
+  }
+  if (p["resource_types"]) pattern.resource_types = string_list(p, "resource_types");
+  if (p["line_after"]) pattern.line_after = string_list(p, "line_after");
   return pattern;
 }
 

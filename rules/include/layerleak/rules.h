@@ -60,9 +60,15 @@ struct Pattern {
   // docker_auth: accept any user name (the pattern itself proves a Scaleway registry); otherwise only
   // the users Scaleway's registry documents (nologin, scaleway).
   bool any_user = false;
-  // With check_key_name: when the secret's key path (its own name, the names enclosing it, its INI/TOML
-  // section) names Scaleway, `requires_any` is waived and the confidence becomes high.
-  bool named_context = false;
+  // With check_key_name: when a name on the secret's key path (its own name, the names enclosing it,
+  // its INI/TOML section) contains one of these words (lower case), `requires_any` is waived and the
+  // confidence becomes high. `named_context: true` means [scw, scaleway].
+  std::vector<std::string> named_context;
+  // The nearest Terraform resource type above the secret ("type": "…" in state, resource "…" in HCL)
+  // must be one of these. Empty: no condition.
+  std::vector<std::string> resource_types;
+  // The rest of the secret's line must contain one of these (any case): `echo <key> | docker login`.
+  std::vector<std::string> line_after;
 };
 
 // A named piece of file-level context: content patterns and/or path suffixes that make a file

@@ -10,6 +10,8 @@ namespace {
 
 // The host name after a URL's userinfo, read to check it.
 constexpr std::size_t kMaxHost = 256;
+// Bytes of the rest of the line read after a secret (Pattern::line_after).
+constexpr std::size_t kLineAfter = 256;
 // Bytes of the line before a secret kept for key-name checks.
 constexpr std::size_t kLineBefore = 160;
 // How far back a NUL byte makes a hit "inside a binary" (C string tables, Go string data, SQLite pages).
@@ -19,11 +21,17 @@ bool is_hex_or_dash(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
 }
 
-// In a binary, strings are packed without separators ("SCW_SECRET_KEY6f2c…" in Go string data, SQLite
-// record columns): a UUID is delimited by its own alphabet, so only hex digits and dashes join it.
-bool joins(const Candidate& c, char neighbour) {
+bool is_upper_or_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); }
+
+// Whether the byte before (left) or after the secret continues it, so the match is part of a longer
+// token. An access key is upper case and digits: a lower-case letter does not continue it (Go packs
+// "…HPX0casfrom…"). In a binary, strings are packed without separators ("SCW_SECRET_KEY6f2c…" in Go
+// string data, SQLite record columns "…secret_key6f2c…2025-02-14"): a UUID is delimited by its own
+// layout, so only hex digits and dashes join it on the left and only a dash on the right.
+bool joins(const Candidate& c, char neighbour, bool left) {
   const rules::SecretShape shape = c.pattern->secret;
-  if (c.binary && shape == rules::SecretShape::uuid) return is_hex_or_dash(neighbour);
+  if (shape == rules::SecretShape::access_key) return is_upper_or_digit(neighbour) && !(c.binary && !left);
+  if (c.binary && shape == rules::SecretShape::uuid) return left ? is_hex_or_dash(neighbour) : neighbour == '-';
   return continues(shape, neighbour);
 }
 
@@ -78,18 +86,21 @@ std::optional<Candidate> start_candidate(const PatternRef& ref, const Window& wi
   if (!is_open_shape(shape)) {
     // A boundary byte inside the match is known now; otherwise wait for the byte after it.
     if (ref.pattern->secret_end > 0) {
-      if (joins(c, window.at(token_end))) return std::nullopt;
+      if (joins(c, window.at(token_end), false)) return std::nullopt;
     } else {
       c.need_boundary = true;
     }
     c.need_host = !ref.pattern->host_after.empty();
   }
+  c.need_line_after = !ref.pattern->line_after.empty();
   for (std::uint64_t at = c.start; at < token_end; ++at) c.token.push_back(window.at(at));
   const char left = c.start > window.begin() ? window.at(c.start - 1) : '\n';
   // A dash may end the separator before a UUID ("${SCW_SECRET_KEY:-<uuid>}"); letters, digits and
   // underscores may not: then the UUID is part of a longer word.
-  const bool left_joins = shape == rules::SecretShape::uuid ? (joins(c, left) && left != '-') : continues(shape, left);
+  const bool left_joins = shape == rules::SecretShape::uuid ? (joins(c, left, true) && left != '-') : joins(c, left, true);
   if (!is_open_shape(shape) && left_joins) return std::nullopt;
+  // {6f2c…} is a GUID in a registry export, a .sln or a COM class id, never a key.
+  if (shape == rules::SecretShape::uuid && left == '{') return std::nullopt;
   std::uint64_t from = c.start;
   while (from > window.begin() && c.start - from < kLineBefore && window.at(from - 1) != '\n') --from;
   c.line_before = window.slice(from, c.start);
@@ -102,24 +113,39 @@ bool extend(Candidate& c, std::span<const char> chunk, std::size_t from) {
     if (c.need_boundary) {
       if (from >= chunk.size()) return false;
       c.need_boundary = false;
-      if (joins(c, chunk[from])) {
+      if (joins(c, chunk[from], false)) {
         c.rejected = true;
         return true;
       }
     }
-    if (!c.need_host) return true;
-    std::size_t i = from;
-    while (i < chunk.size() && c.host.size() < kMaxHost &&
-           std::string_view("/:?# \t\r\n\"'@").find(chunk[i]) == std::string_view::npos) {
-      c.host.push_back(chunk[i++]);
+    if (c.need_host) {
+      std::size_t i = from;
+      while (i < chunk.size() && c.host.size() < kMaxHost &&
+             std::string_view("/:?# \t\r\n\"'@").find(chunk[i]) == std::string_view::npos) {
+        c.host.push_back(chunk[i++]);
+      }
+      if (i < chunk.size() || c.host.size() >= kMaxHost) c.need_host = false;
+      if (c.need_host) return false;
     }
-    if (i < chunk.size() || c.host.size() >= kMaxHost) c.need_host = false;
-    return !c.need_host;
+    if (c.need_line_after) {
+      std::size_t i = from;
+      while (i < chunk.size() && c.line_after.size() < kLineAfter && chunk[i] != '\n') c.line_after.push_back(chunk[i++]);
+      if (i < chunk.size() || c.line_after.size() >= kLineAfter) c.need_line_after = false;
+    }
+    return !c.need_line_after;
   }
   const std::size_t limit = shape == rules::SecretShape::base64_blob ? kMaxBlob : kMaxToken;
   std::size_t i = from;
   while (i < chunk.size() && c.token.size() < limit && continues(shape, chunk[i])) c.token.push_back(chunk[i++]);
   return i < chunk.size() || c.token.size() >= limit;
+}
+
+bool line_after_ok(const Candidate& c) {
+  if (c.pattern->line_after.empty()) return true;
+  std::string rest = c.line_after;
+  for (char& ch : rest) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  return std::any_of(c.pattern->line_after.begin(), c.pattern->line_after.end(),
+                     [&](const std::string& word) { return rest.find(word) != std::string::npos; });
 }
 
 bool host_ok(const Candidate& c) {

@@ -31,7 +31,10 @@ struct Candidate {
   std::string host;
   bool truncated_start = false;  // open shape whose start lies beyond kBackScan
   NameVerdict verdict = NameVerdict::none;  // check_key_name: what the names above the secret say
-  bool named_scaleway = false;              // check_key_name: a name above the secret names Scaleway
+  bool named = false;                       // check_key_name: a name above it has a named_context word
+  bool type_ok = true;                      // resource_types: the resource type above is one of them
+  bool need_line_after = false;             // line_after: waiting for the rest of the line
+  std::string line_after;
   bool rejected = false;         // the secret runs on past its shape: not this secret
 };
 
@@ -41,6 +44,8 @@ std::optional<Candidate> start_candidate(const PatternRef& ref, const Window& wi
 bool extend(Candidate& c, std::span<const char> chunk, std::size_t from);
 // The host after a URL's userinfo ends with one of the pattern's host_after suffixes.
 bool host_ok(const Candidate& c);
+// The rest of the line holds one of the pattern's line_after words.
+bool line_after_ok(const Candidate& c);
 
 // A detection of the candidate's rule with `secret`, at the candidate's place.
 Detection make_detection(const Candidate& c, std::string secret);

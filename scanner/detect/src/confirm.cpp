@@ -177,6 +177,10 @@ std::string key_name_before(std::string_view line) {
 
 bool names_secret(std::string_view key) {
   const std::string k = lower(key);
+  // Short names only as whole words: "pass" in nodemailer's auth: { user, pass }, not "passport".
+  for (std::string_view word : {"pass", "pwd", "psk"}) {
+    if (k == word || k.ends_with(std::string("_") + std::string(word)) || k.ends_with(std::string(".") + std::string(word))) return true;
+  }
   for (std::string_view word : {"secret", "token", "password", "passwd", "key", "auth", "credential"}) {
     if (contains(k, word)) return true;
   }

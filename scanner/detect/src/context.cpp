@@ -173,6 +173,23 @@ std::string sibling_name(const Window& w, const Lines& lines, std::uint64_t valu
   return "";
 }
 
+// The value of the nearest `"type": "…"` (Terraform state, plan JSON) or `resource "…"` (HCL) above.
+std::string type_before(const Window& w, std::uint64_t lower, std::uint64_t start) {
+  const std::string text = w.slice(lower, start);
+  const std::size_t json = text.rfind("\"type\"");
+  const std::size_t hcl = text.rfind("resource \"");
+  std::size_t at = std::string::npos;
+  if (json != std::string::npos && (hcl == std::string::npos || json > hcl)) {
+    at = text.find('"', text.find(':', json + 6));
+  } else if (hcl != std::string::npos) {
+    at = hcl + 9;
+  }
+  if (at == std::string::npos || at + 1 >= text.size()) return "";
+  const std::size_t end = text.find('"', at + 1);
+  if (end == std::string::npos || end - at > 80) return "";
+  return text.substr(at + 1, end - at - 1);
+}
+
 bool contains_any(std::string_view name, const std::vector<std::string>& words) {
   const std::string l = lower(name);
   return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return l.find(w) != std::string::npos; });
@@ -201,9 +218,7 @@ KeyContext key_context(const Window& w, std::uint64_t start, const rules::RuleSe
   const std::size_t before = context.names.size();
   brace_names(w, lower_bound, start, context.names);
   if (context.names.size() == before) indent_names(w, lines, value_line, context.names);
-  if (std::string section = nearest_section(w, lines, value_line); !section.empty()) {
-    context.names.push_back(std::move(section));
-  }
+  context.section = nearest_section(w, lines, value_line);
   for (const std::string& name : context.names) {
     if (!is_generic(name, rules)) {
       context.effective = name;
@@ -220,16 +235,20 @@ NameVerdict judge_names(const KeyContext& context, const rules::RuleSet& rules) 
     for (const std::string& name : context.names) {
       if (contains_any(name, rules.foreign_names)) return NameVerdict::foreign;
     }
+    if (contains_any(context.section, rules.foreign_names)) return NameVerdict::foreign;
   }
   if (context.effective.empty()) return NameVerdict::none;
   if (is_id_name(context.effective)) return NameVerdict::id;
   return names_secret(context.effective) ? NameVerdict::secret : NameVerdict::none;
 }
 
-bool names_scaleway(const KeyContext& context) {
-  static const std::vector<std::string> kScaleway = {"scw", "scaleway"};
-  return std::any_of(context.names.begin(), context.names.end(),
-                     [](const std::string& n) { return contains_any(n, kScaleway); });
+bool names_any(const KeyContext& context, const std::vector<std::string>& words) {
+  return contains_any(context.section, words) ||
+         std::any_of(context.names.begin(), context.names.end(), [&](const std::string& n) { return contains_any(n, words); });
+}
+
+std::string nearest_resource_type(const Window& w, std::uint64_t start) {
+  return type_before(w, std::max(w.begin(), start > kBackScan ? start - kBackScan : 0), start);
 }
 
 }  // namespace layerleak::detect

@@ -21,6 +21,7 @@ struct KeyContext {
   std::string own;                 // the key right before the value on its line ("" when none)
   std::vector<std::string> names;  // own key (when any), then enclosing names, innermost first
   std::string effective;           // the first name of `names` that is not generic ("" when none)
+  std::string section;             // the INI/TOML section above: context, never the value's name
 };
 
 // The names above the value that starts at `start` (inside `window`).
@@ -34,7 +35,11 @@ enum class NameVerdict {
 };
 NameVerdict judge_names(const KeyContext& context, const rules::RuleSet& rules);
 
-// True when a name on the path names Scaleway (scw, scaleway).
-bool names_scaleway(const KeyContext& context);
+// True when a name on the path (or the section) contains one of `words` (lower case).
+bool names_any(const KeyContext& context, const std::vector<std::string>& words);
+
+// The value of the nearest `"type": "…"` (Terraform state, plan JSON) or `resource "…"` (HCL) before
+// `start`, within kBackScan bytes.
+std::string nearest_resource_type(const Window& window, std::uint64_t start);
 
 }  // namespace layerleak::detect

@@ -23,6 +23,9 @@ Status FileScanner::open() {
   const Detector::Impl& d = detector_->impl();
   if (auto st = matcher_.open(d); !st) return st;
   anchors_seen_.assign(d.rules.anchors.size(), false);
+  for (const rules::Rule& rule : d.rules.rules) {
+    if (!rule.patterns.empty() && rule.patterns.front().secret == rules::SecretShape::access_key) access_key_rule_ = &rule;
+  }
   if (depth_ == 0) {
     for (LineDecodeStage::Kind kind : {LineDecodeStage::Kind::percent, LineDecodeStage::Kind::json}) {
       line_stages_.push_back(std::make_unique<LineDecodeStage>(kind, detector_, depth_ + 1));
@@ -127,7 +130,7 @@ Result<std::vector<Detection>> FileScanner::finish() {
   bool opened = false;
   if (narrower_) {
     narrower_.reset();
-    if (auto st = merge_child(*utf16_child_, utf16_ == Utf16::le ? "utf-16le" : "utf-16be", bom_); !st) {
+    if (auto st = merge_child(*utf16_child_, utf16_ == Utf16::le ? "utf16le" : "utf16be", bom_); !st) {
       return std::move(st).error();
     }
   } else {
@@ -216,21 +219,31 @@ Status FileScanner::process_hits(std::span<const char> chunk, const std::vector<
 
 // The names above the candidate, read while the window still holds them.
 void FileScanner::read_context(Candidate& c, const Window& window) const {
-  if (!c.pattern->check_key_name) return;
+  const rules::Pattern& p = *c.pattern;
+  if (!p.resource_types.empty()) {
+    const std::string type = nearest_resource_type(window, c.start);
+    c.type_ok = std::find(p.resource_types.begin(), p.resource_types.end(), type) != p.resource_types.end();
+  }
+  if (!p.check_key_name) return;
   const KeyContext context = key_context(window, c.start, detector_->rules());
   c.verdict = judge_names(context, detector_->rules());
-  c.named_scaleway = names_scaleway(context);
+  c.named = !p.named_context.empty() && names_any(context, p.named_context);
 }
 
 Status FileScanner::confirm(Candidate c) {
-  if (c.rejected || !host_ok(c)) return Ok{};
+  if (c.rejected || !c.type_ok || !host_ok(c) || !line_after_ok(c)) return Ok{};
   if (c.pattern->secret == rules::SecretShape::base64_blob) return confirm_blob(c);
   auto found = check_shape(c);
   if (!found) return Ok{};
   if (c.pattern->check_key_name) {
     if (c.verdict == NameVerdict::id && id_values_.size() < kMaxIdValues) id_values_.insert(found->secret);
+    if (c.verdict == NameVerdict::none && c.binary) {
+      // Compiled strings keep no structure: a UUID in a binary that also holds an access key.
+      held_.push_back(Held{std::move(*found), c.pattern, access_key_rule_});
+      return Ok{};
+    }
     if (c.verdict != NameVerdict::secret) return Ok{};
-    if (c.pattern->named_context && c.named_scaleway) {
+    if (c.named) {
       found->confidence = rules::Confidence::high;
       confirmed_.push_back(std::move(*found));
       return Ok{};
@@ -282,6 +295,12 @@ void FileScanner::emit(Detection d, const rules::Pattern* pattern) {
 void FileScanner::resolve_held() {
   const Detector::Impl& d = detector_->impl();
   for (Held& h : held_) {
+    if (h.only_rule) {
+      if (std::any_of(confirmed_.begin(), confirmed_.end(), [&](const Detection& x) { return x.rule == h.only_rule; })) {
+        confirmed_.push_back(std::move(h.detection));
+      }
+      continue;
+    }
     const Detector::Impl::Requirement& need = d.requirements.at(h.pattern);
     bool ok = std::any_of(need.anchors.begin(), need.anchors.end(), [&](std::size_t a) { return anchors_seen_[a]; });
     ok = ok || std::any_of(need.rules.begin(), need.rules.end(), [&](const rules::Rule* r) {

@@ -43,6 +43,7 @@ class FileScanner {
   struct Held {
     Detection detection;
     const rules::Pattern* pattern;
+    const rules::Rule* only_rule = nullptr;  // instead of the pattern's requirements: a finding of this rule
   };
 
   Status feed_text(std::span<const char> chunk);
@@ -67,6 +68,7 @@ class FileScanner {
   std::vector<Held> held_;
   std::vector<bool> anchors_seen_;
   std::unordered_set<std::string> id_values_;  // UUIDs this file uses as identifiers
+  const rules::Rule* access_key_rule_ = nullptr;
 
   // Decoded views (depth 0 only).
   std::unique_ptr<FileScanner> blob_child_;
