@@ -236,7 +236,10 @@ Status FileScanner::confirm(Candidate c) {
   auto found = check_shape(c);
   if (!found) return Ok{};
   if (c.pattern->check_key_name) {
-    if (c.verdict == NameVerdict::id && id_values_.size() < kMaxIdValues) id_values_.insert(found->secret);
+    if (c.verdict == NameVerdict::id && id_values_.size() < kMaxIdValues) {
+      auto& uses = id_values_[found->secret];
+      if (uses.size() < 4) uses.push_back(found->offset);
+    }
     if (c.verdict == NameVerdict::none && c.binary) {
       // Compiled strings keep no structure: a UUID in a binary that also holds an access key.
       held_.push_back(Held{std::move(*found), c.pattern, access_key_rule_});

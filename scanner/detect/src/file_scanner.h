@@ -8,13 +8,14 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "candidate.h"
 #include "context.h"
 #include "decoders.h"
 #include "engine.h"
+#include "findings.h"
 #include "matcher.h"
 #include "position.h"
 
@@ -67,7 +68,7 @@ class FileScanner {
   std::vector<Detection> confirmed_;
   std::vector<Held> held_;
   std::vector<bool> anchors_seen_;
-  std::unordered_set<std::string> id_values_;  // UUIDs this file uses as identifiers
+  IdValues id_values_;  // UUIDs this file uses as identifiers, and where
   const rules::Rule* access_key_rule_ = nullptr;
 
   // Decoded views (depth 0 only).

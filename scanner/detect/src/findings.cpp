@@ -36,7 +36,7 @@ const Detection* nearest(const std::vector<Detection>& all, const Detection& d, 
 }  // namespace
 
 void finalize_findings(std::vector<Detection>& out, const Detector::Impl& detector, std::string_view path,
-                       const std::unordered_set<std::string>& id_values) {
+                       const IdValues& id_values) {
   std::sort(out.begin(), out.end(), [](const Detection& a, const Detection& b) {
     if (a.offset != b.offset) return a.offset < b.offset;
     if (a.rule->id != b.rule->id) return a.rule->id < b.rule->id;
@@ -47,7 +47,11 @@ void finalize_findings(std::vector<Detection>& out, const Detector::Impl& detect
                           return a.offset == b.offset && a.rule == b.rule && a.secret == b.secret;
                         }),
             out.end());
-  std::erase_if(out, [&](const Detection& d) { return id_values.contains(d.secret); });
+  std::erase_if(out, [&](const Detection& d) {
+    auto uses = id_values.find(d.secret);
+    return uses != id_values.end() &&
+           std::any_of(uses->second.begin(), uses->second.end(), [&](std::uint64_t at) { return at != d.offset; });
+  });
   const rules::RuleSet& rules = detector.rules;
   const bool downgrade = std::any_of(rules.downgrade_paths.begin(), rules.downgrade_paths.end(),
                                      [&](const std::string& p) { return path.find(p) != std::string_view::npos; });
