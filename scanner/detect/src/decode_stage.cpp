@@ -134,4 +134,111 @@ Result<std::vector<Detection>> LineDecodeStage::finish(const std::vector<bool>& 
   return out;
 }
 
+namespace {
+// Bytes held at a file's start to decide whether it is UTF-16 text.
+constexpr std::size_t kSniffBytes = 128;
+}  // namespace
+
+Utf16Stage::Utf16Stage(std::shared_ptr<const Detector> detector, int depth)
+    : detector_(std::move(detector)), depth_(depth) {}
+Utf16Stage::~Utf16Stage() = default;
+
+void Utf16Stage::begin(std::string_view path) {
+  path_.assign(path);
+  sniff_.clear();
+  sniffed_ = false;
+  order_ = Utf16::none;
+  bom_ = 0;
+  narrower_.reset();
+}
+
+Status Utf16Stage::feed(std::span<const char> chunk, const TextSink& text) {
+  if (!sniffed_) {
+    const std::size_t take = std::min(chunk.size(), kSniffBytes - sniff_.size());
+    sniff_.append(chunk.data(), take);
+    chunk = chunk.subspan(take);
+    if (sniff_.size() < kSniffBytes) return Ok{};
+    if (auto st = decide(false, text); !st) return st;
+  }
+  if (!narrower_) return text(chunk);
+  std::string narrow;
+  narrower_->feed(chunk, narrow);
+  return child_->feed(std::span<const char>(narrow.data(), narrow.size()));
+}
+
+Status Utf16Stage::decide(bool at_end, const TextSink& text) {
+  sniffed_ = true;
+  std::string head = std::move(sniff_);
+  sniff_.clear();
+  order_ = sniff_utf16(head, bom_);
+  if (order_ == Utf16::none || (at_end && head.size() < 16)) {
+    order_ = Utf16::none;
+    return text(std::span<const char>(head.data(), head.size()));
+  }
+  narrower_ = std::make_unique<Utf16Narrower>(order_);
+  if (!child_) {
+    child_ = std::make_unique<FileScanner>(detector_, depth_);
+    if (auto st = child_->open(); !st) return st;
+  }
+  child_->begin(path_);
+  std::string narrow;
+  narrower_->feed(std::span<const char>(head.data() + bom_, head.size() - bom_), narrow);
+  return child_->feed(std::span<const char>(narrow.data(), narrow.size()));
+}
+
+Result<bool> Utf16Stage::finish(const TextSink& text) {
+  if (!sniffed_) {
+    if (auto st = decide(true, text); !st) return std::move(st).error();
+  }
+  return narrower_ != nullptr;
+}
+
+Result<std::vector<Detection>> Utf16Stage::findings(const std::vector<bool>& anchors) {
+  narrower_.reset();
+  child_->add_anchors(anchors);
+  auto found = child_->finish();
+  if (!found) return std::move(found).error();
+  const std::string name = order_ == Utf16::le ? "utf16le" : "utf16be";
+  for (Detection& d : *found) {
+    d.offset = bom_ + 2 * d.offset;  // one narrowed byte per UTF-16 code unit
+    d.encoding = d.encoding == "plain" ? name : name + "+" + d.encoding;
+  }
+  return found;
+}
+
+BlobStage::BlobStage(std::shared_ptr<const Detector> detector, int depth)
+    : detector_(std::move(detector)), depth_(depth) {}
+BlobStage::~BlobStage() = default;
+
+Result<std::vector<Detection>> BlobStage::decode(const Candidate& c, std::string_view path) {
+  // A run whose start lies beyond kBackScan is decoded from each of the 4 possible alignments.
+  const std::size_t alignments = c.truncated_start ? 4 : 1;
+  std::vector<Detection> out;
+  for (std::size_t skip = 0; skip < alignments && skip < c.token.size(); ++skip) {
+    std::string_view run(c.token);
+    run.remove_prefix(skip);
+    run.remove_suffix(c.truncated_start ? run.size() % 4 : 0);
+    auto decoded = base64_decode(run);
+    if (!decoded || decoded->empty()) continue;
+    if (!child_) {
+      child_ = std::make_unique<FileScanner>(detector_, depth_);
+      if (auto st = child_->open(); !st) return std::move(st).error();
+    }
+    child_->begin(path);
+    if (auto st = child_->feed(std::span<const char>(decoded->data(), decoded->size())); !st) {
+      return std::move(st).error();
+    }
+    auto found = child_->finish();
+    if (!found) return std::move(found).error();
+    for (Detection& d : *found) {
+      d.encoding = d.encoding == "plain" ? "base64" : "base64+" + d.encoding;
+      d.offset = c.start;
+      d.line = c.line;
+      d.column = c.column;
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
 }  // namespace layerleak::detect

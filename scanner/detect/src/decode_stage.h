@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "candidate.h"
 #include "decoders.h"
 #include "layerleak/detect.h"
 
@@ -59,6 +61,51 @@ class LineDecodeStage {
   std::uint64_t child_size_ = 0;
   std::uint64_t decoded_ = 0;
   std::vector<Segment> segments_;
+};
+
+// UTF-16 text (Windows .env files, PowerShell Out-File, .reg exports): the file's first kSniffBytes are
+// held until it is clear whether it is UTF-16; if so, the whole file goes, narrowed to one byte per code
+// unit, to a child scanner instead of the matcher, and findings come back at offset bom + 2 * offset.
+class Utf16Stage {
+ public:
+  using TextSink = std::function<Status(std::span<const char>)>;
+  Utf16Stage(std::shared_ptr<const Detector> detector, int depth);
+  ~Utf16Stage();
+
+  void begin(std::string_view path);
+  // Bytes that are not UTF-16 (or held bytes, once the file is known not to be) go to `text`.
+  Status feed(std::span<const char> chunk, const TextSink& text);
+  // Ends the file: decides if the file was too short to decide earlier. True when it was UTF-16.
+  Result<bool> finish(const TextSink& text);
+  // The UTF-16 view's findings, placed in the file's bytes. `anchors`: the file's own context.
+  Result<std::vector<Detection>> findings(const std::vector<bool>& anchors);
+
+ private:
+  Status decide(bool at_end, const TextSink& text);
+
+  std::shared_ptr<const Detector> detector_;
+  int depth_;
+  std::string path_;
+  std::string sniff_;
+  bool sniffed_ = false;
+  Utf16 order_ = Utf16::none;
+  std::size_t bom_ = 0;
+  std::unique_ptr<Utf16Narrower> narrower_;
+  std::unique_ptr<FileScanner> child_;
+};
+
+// A base64 run that encodes Scaleway key names, a registry config or a kubeconfig: decoded and scanned
+// as a file of its own; findings come back at the run's place, with "base64" before their encoding.
+class BlobStage {
+ public:
+  BlobStage(std::shared_ptr<const Detector> detector, int depth);
+  ~BlobStage();
+  Result<std::vector<Detection>> decode(const Candidate& run, std::string_view path);
+
+ private:
+  std::shared_ptr<const Detector> detector_;
+  int depth_;
+  std::unique_ptr<FileScanner> child_;
 };
 
 }  // namespace layerleak::detect

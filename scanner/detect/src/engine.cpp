@@ -11,6 +11,37 @@ namespace {
 struct CompileErrorDeleter {
   void operator()(hs_compile_error_t* e) const { hs_free_compile_error(e); }
 };
+// The prefilter: the gate's literals as a single-match streaming database sharing the scratch space.
+Status compile_gate(Detector::Impl& impl) {
+  if (impl.rules.prefilter.empty()) return Ok{};
+  std::vector<const char*> expressions;
+  std::vector<unsigned> flags;
+  std::vector<unsigned> ids;
+  for (const rules::Pattern& p : impl.rules.prefilter) {
+    expressions.push_back(p.regex.c_str());
+    flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
+    ids.push_back(static_cast<unsigned>(ids.size()));
+  }
+  hs_database_t* gate = nullptr;
+  hs_compile_error_t* raw_error = nullptr;
+  hs_error_t rc = hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(expressions.size()),
+                                   HS_MODE_STREAM, nullptr, &gate, &raw_error);
+  std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> error(raw_error);
+  if (rc != HS_SUCCESS) {
+    return make_error(Errc::invalid_argument,
+                      std::string("Hyperscan rejected a prefilter pattern: ") + (error ? error->message : "unknown error"));
+  }
+  impl.prefilter.reset(gate);
+  // One scratch serves both databases: grown in place for the gate.
+  hs_scratch_t* scratch = impl.prototype_scratch.release();
+  if (hs_alloc_scratch(gate, &scratch) != HS_SUCCESS) {
+    impl.prototype_scratch.reset(scratch);
+    return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
+  }
+  impl.prototype_scratch.reset(scratch);
+  return Ok{};
+}
+
 }  // namespace
 
 Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -79,32 +110,7 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
   }
   impl->prototype_scratch.reset(scratch);
 
-  if (!impl->rules.prefilter.empty()) {
-    std::vector<const char*> gate_expressions;
-    std::vector<unsigned> gate_flags;
-    std::vector<unsigned> gate_ids;
-    for (const rules::Pattern& p : impl->rules.prefilter) {
-      gate_expressions.push_back(p.regex.c_str());
-      gate_flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
-      gate_ids.push_back(static_cast<unsigned>(gate_ids.size()));
-    }
-    hs_database_t* gate = nullptr;
-    hs_compile_error_t* raw_gate_error = nullptr;
-    rc = hs_compile_multi(gate_expressions.data(), gate_flags.data(), gate_ids.data(),
-                          static_cast<unsigned>(gate_expressions.size()), HS_MODE_STREAM, nullptr, &gate, &raw_gate_error);
-    std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> gate_error(raw_gate_error);
-    if (rc != HS_SUCCESS) {
-      return make_error(Errc::invalid_argument, std::string("Hyperscan rejected a prefilter pattern: ") +
-                                                    (gate_error ? gate_error->message : "unknown error"));
-    }
-    impl->prefilter.reset(gate);
-    // One scratch serves both databases.
-    if (hs_alloc_scratch(gate, &scratch) != HS_SUCCESS) {
-      return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
-    }
-    impl->prototype_scratch.release();
-    impl->prototype_scratch.reset(scratch);
-  }
+  if (auto st = compile_gate(*impl); !st) return std::move(st).error();
   return std::shared_ptr<const Detector>(new Detector(std::move(impl)));
 }
 

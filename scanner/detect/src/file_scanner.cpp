@@ -9,8 +9,6 @@
 namespace layerleak::detect {
 
 namespace {
-// Bytes held at a file's start to decide whether it is UTF-16 text.
-constexpr std::size_t kSniffBytes = 128;
 // UUIDs remembered per file as identifiers (a value also used as an ID is not a key).
 constexpr std::size_t kMaxIdValues = 4096;
 }  // namespace
@@ -26,7 +24,8 @@ Status FileScanner::open() {
   for (const rules::Rule& rule : d.rules.rules) {
     if (!rule.patterns.empty() && rule.patterns.front().secret == rules::SecretShape::access_key) access_key_rule_ = &rule;
   }
-  if (depth_ == 0) {
+  if (depth_ == 0) {  // decoded views are not decoded again
+    utf16_ = std::make_unique<Utf16Stage>(detector_, depth_ + 1);
     for (LineDecodeStage::Kind kind : {LineDecodeStage::Kind::percent, LineDecodeStage::Kind::json}) {
       line_stages_.push_back(std::make_unique<LineDecodeStage>(kind, detector_, depth_ + 1));
     }
@@ -56,11 +55,7 @@ void FileScanner::begin(std::string_view path) {
   }
   // A path anchor can make any pattern count: such files skip the gate.
   matcher_.begin(std::none_of(anchors_seen_.begin(), anchors_seen_.end(), [](bool b) { return b; }));
-  sniff_.clear();
-  sniffed_ = depth_ > 0;  // decoded views are never UTF-16 again
-  narrower_.reset();
-  utf16_ = Utf16::none;
-  bom_ = 0;
+  if (utf16_) utf16_->begin(path_);
   for (auto& stage : line_stages_) stage->begin(path_);
 }
 
@@ -71,40 +66,8 @@ void FileScanner::add_anchors(const std::vector<bool>& anchors) {
 }
 
 Status FileScanner::feed(std::span<const char> chunk) {
-  if (!sniffed_) {
-    const std::size_t take = std::min(chunk.size(), kSniffBytes - sniff_.size());
-    sniff_.append(chunk.data(), take);
-    chunk = chunk.subspan(take);
-    if (sniff_.size() < kSniffBytes) return Ok{};
-    if (auto st = decide_utf16(false); !st) return st;
-  }
-  if (narrower_) {
-    std::string narrow;
-    narrower_->feed(chunk, narrow);
-    return utf16_child_->feed(std::span<const char>(narrow.data(), narrow.size()));
-  }
-  return feed_text(chunk);
-}
-
-// UTF-16 text goes, narrowed to one byte per code unit, to a child scanner instead of the matcher.
-Status FileScanner::decide_utf16(bool at_end) {
-  sniffed_ = true;
-  std::string head = std::move(sniff_);
-  sniff_.clear();
-  utf16_ = sniff_utf16(head, bom_);
-  if (utf16_ == Utf16::none || (at_end && head.size() < 16)) {
-    utf16_ = Utf16::none;
-    return feed_text(std::span<const char>(head.data(), head.size()));
-  }
-  narrower_ = std::make_unique<Utf16Narrower>(utf16_);
-  if (!utf16_child_) {
-    utf16_child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
-    if (auto st = utf16_child_->open(); !st) return st;
-  }
-  utf16_child_->begin(path_);
-  std::string narrow;
-  narrower_->feed(std::span<const char>(head.data() + bom_, head.size() - bom_), narrow);
-  return utf16_child_->feed(std::span<const char>(narrow.data(), narrow.size()));
+  if (!utf16_) return feed_text(chunk);
+  return utf16_->feed(chunk, [this](std::span<const char> text) { return feed_text(text); });
 }
 
 Status FileScanner::feed_text(std::span<const char> chunk) {
@@ -124,15 +87,17 @@ Status FileScanner::on_scanned(std::span<const char> chunk, std::vector<Hit>& hi
 }
 
 Result<std::vector<Detection>> FileScanner::finish() {
-  if (!sniffed_) {
-    if (auto st = decide_utf16(true); !st) return std::move(st).error();
-  }
   bool opened = false;
-  if (narrower_) {
-    narrower_.reset();
-    if (auto st = merge_child(*utf16_child_, utf16_ == Utf16::le ? "utf16le" : "utf16be", bom_); !st) {
-      return std::move(st).error();
-    }
+  bool utf16 = false;
+  if (utf16_) {
+    auto decided = utf16_->finish([this](std::span<const char> text) { return feed_text(text); });
+    if (!decided) return std::move(decided).error();
+    utf16 = *decided;
+  }
+  if (utf16) {
+    auto found = utf16_->findings(anchors_seen_);
+    if (!found) return std::move(found).error();
+    for (Detection& d : *found) confirmed_.push_back(std::move(d));
   } else {
     auto sink = [this](std::span<const char> bytes, std::vector<Hit>& hits) { return on_scanned(bytes, hits); };
     if (auto st = matcher_.finish(sink, opened); !st) return std::move(st).error();
@@ -159,19 +124,6 @@ Result<std::vector<Detection>> FileScanner::finish() {
   confirmed_.clear();
   finalize_findings(out, detector_->impl(), path_, id_values_);
   return out;
-}
-
-// Findings of a decoded view of the whole file, placed back in the file's bytes.
-Status FileScanner::merge_child(FileScanner& child, std::string_view encoding, std::uint64_t bom) {
-  child.add_anchors(anchors_seen_);
-  auto found = child.finish();
-  if (!found) return std::move(found).error();
-  for (Detection& d : *found) {
-    d.offset = bom + 2 * d.offset;  // one narrowed byte per UTF-16 code unit
-    d.encoding = d.encoding == "plain" ? std::string(encoding) : std::string(encoding) + "+" + d.encoding;
-    confirmed_.push_back(std::move(d));
-  }
-  return Ok{};
 }
 
 // Open tokens and boundary checks that were waiting for the next bytes.
@@ -256,34 +208,11 @@ Status FileScanner::confirm(Candidate c) {
   return Ok{};
 }
 
-// A base64 run that encodes Scaleway key names or a registry config: decode it and scan the result.
 Status FileScanner::confirm_blob(const Candidate& c) {
-  // A run whose start lies beyond kBackScan is decoded from each of the 4 possible alignments.
-  const std::size_t alignments = c.truncated_start ? 4 : 1;
-  std::vector<Detection> found_all;
-  for (std::size_t skip = 0; skip < alignments && skip < c.token.size(); ++skip) {
-    std::string_view run(c.token);
-    run.remove_prefix(skip);
-    run.remove_suffix(c.truncated_start ? run.size() % 4 : 0);
-    auto decoded = base64_decode(run);
-    if (!decoded || decoded->empty()) continue;
-    if (!blob_child_) {
-      blob_child_ = std::make_unique<FileScanner>(detector_, depth_ + 1);
-      if (auto st = blob_child_->open(); !st) return st;
-    }
-    blob_child_->begin(path_);
-    if (auto st = blob_child_->feed(std::span<const char>(decoded->data(), decoded->size())); !st) return st;
-    auto found = blob_child_->finish();
-    if (!found) return std::move(found).error();
-    for (Detection& d : *found) found_all.push_back(std::move(d));
-  }
-  for (Detection& d : found_all) {
-    d.encoding = d.encoding == "plain" ? "base64" : "base64+" + d.encoding;
-    d.offset = c.start;
-    d.line = c.line;
-    d.column = c.column;
-    confirmed_.push_back(std::move(d));
-  }
+  if (!blob_) blob_ = std::make_unique<BlobStage>(detector_, depth_ + 1);
+  auto found = blob_->decode(c, path_);
+  if (!found) return std::move(found).error();
+  for (Detection& d : *found) confirmed_.push_back(std::move(d));
   return Ok{};
 }
 

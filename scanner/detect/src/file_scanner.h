@@ -22,6 +22,8 @@
 namespace layerleak::detect {
 
 class LineDecodeStage;
+class Utf16Stage;
+class BlobStage;
 
 class FileScanner {
  public:
@@ -48,7 +50,6 @@ class FileScanner {
   };
 
   Status feed_text(std::span<const char> chunk);
-  Status decide_utf16(bool at_end);
   Status on_scanned(std::span<const char> chunk, std::vector<Hit>& hits);
   Status continue_waiting(std::span<const char> chunk);
   Status process_hits(std::span<const char> chunk, const std::vector<Hit>& hits);
@@ -57,7 +58,6 @@ class FileScanner {
   Status confirm_blob(const Candidate& c);
   void emit(Detection d, const rules::Pattern* pattern);
   void resolve_held();
-  Status merge_child(FileScanner& child, std::string_view encoding, std::uint64_t bom);
 
   std::shared_ptr<const Detector> detector_;
   int depth_;
@@ -71,14 +71,9 @@ class FileScanner {
   IdValues id_values_;  // UUIDs this file uses as identifiers, and where
   const rules::Rule* access_key_rule_ = nullptr;
 
-  // Decoded views (depth 0 only).
-  std::unique_ptr<FileScanner> blob_child_;
-  std::string sniff_;  // the first bytes, held until UTF-16 is decided
-  bool sniffed_ = false;
-  std::unique_ptr<Utf16Narrower> narrower_;
-  std::unique_ptr<FileScanner> utf16_child_;
-  std::size_t bom_ = 0;
-  Utf16 utf16_ = Utf16::none;
+  // Decoded views: base64 runs (depth 0 only, as the others), UTF-16 text, escaped lines.
+  std::unique_ptr<BlobStage> blob_;
+  std::unique_ptr<Utf16Stage> utf16_;
   std::vector<std::unique_ptr<LineDecodeStage>> line_stages_;
 };
 
