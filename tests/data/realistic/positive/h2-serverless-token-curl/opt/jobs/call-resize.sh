@@ -1,0 +1,7 @@
+#!/bin/sh
+# private function: needs the X-Auth-Token from `scw function token create`
+curl -fsS -X POST \
+  -H "X-Auth-Token: eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhcHBsaWNhdGlvbl9jbGFpbSI6W3sibmFtZXNwYWNlX2lkIjoiNDMwOTE1NzktZjdjZi00MmMwLTgxMmMtYTBiYWQ5NjlkMDc0IiwiYXBwbGljYXRpb25faWQiOiI5OTIzMGZjMC00NWVlLTRhMjAtYjcxZC05MmQxNDAzNTBhZjUifV0sInZlcnNpb24iOiJiYXNpYyIsImp0aSI6ImQ3M2JmMWI0LWI2ZGUtNDNhZS04NjM1LTMxYTBkMzMwMDA4NSIsImlzcyI6IlNDQUxFV0FZIiwiaWF0IjoxNzE5MDAwMDAwfQ.0_Rr2zYeFklTHAiERL62pPVLzX616yZFdDMS01HJBNhqkwwZss3F4E2VSEKAGtEDOqgHIVzjfIvuHkaqhB4jg0QpRr_cL21LnwuqQNC2TMWan3mhExrH1gGJSg32Y_tu22YfcYm53CR0Xcpuu_hXfxqHoX2G_0vmrtyl7kigedfbByZO0YzXtqzC9b32Bb6vv44T6XVqEOqGpP7K4d7AhxW9KbeN_K1t5vq8tGHTMHaC0_WpW5RnOPtUqRGlaUX5yXxMTZJIYRCJJ4-s-BoDkaR46QaoDCg70ioKgBRtUSbkk4SBhkKQyQ2EibhIb7uKUITue38yDwhOUSaI33LVLw" \
+  -H "Content-Type: application/json" \
+  -d "{\"key\": \"$1\"}" \
+  https://fnresize19598b88-resize.functions.fnc.fr-par.scw.cloud
