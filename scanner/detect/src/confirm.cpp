@@ -190,6 +190,10 @@ bool names_secret(std::string_view key) {
 bool is_id_name(std::string_view key) {
   const std::string k = lower(key);
   if (k.size() >= 2 && (k.ends_with("id") || k.ends_with("ids"))) return true;
+  // A Scaleway access key is SCW…, never a UUID: a UUID under an access-key name is an ID (Salt Cloud's
+  // Scaleway driver calls the organization ID access_key). secret_access_key stays a secret.
+  const bool access = contains(k, "access_key") || contains(k, "accesskey") || contains(k, "access-key");
+  if (access && !contains(k, "secret")) return true;
   if (contains(k, "organization") || contains(k, "organisation")) return true;
   const bool secret_word = contains(k, "secret") || contains(k, "token") || contains(k, "password") ||
                            contains(k, "passwd");

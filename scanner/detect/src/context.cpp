@@ -138,39 +138,57 @@ std::string nearest_section(const Window& w, const Lines& lines, std::uint64_t v
   return "";
 }
 
-// A generic `value` whose name is a sibling: `- name: SCW_SECRET_KEY` / `value: ...`, or
-// {"key": "SCW_SECRET_KEY", "value": ...}.
+// The value written after `word` and ':' or '=' in `text` ("name: X", "env[1].name=X", "\"key\": \"X\""),
+// or "" (the last such value when there are several). Values may hold dots and brackets ("env[0].value").
+std::string value_after_word(std::string_view text, std::string_view word) {
+  const std::string l = lower(text);
+  auto value_char = [](char c) { return is_name_char(c) || c == '[' || c == ']'; };
+  std::string_view found;
+  for (std::size_t at = l.find(word); at != std::string::npos; at = l.find(word, at + word.size())) {
+    const bool starts = at == 0 || !(is_name_char(l[at - 1]) && l[at - 1] != '.');
+    std::size_t i = at + word.size();
+    if (!starts) continue;
+    if (i < l.size() && (l[i] == '"' || l[i] == '\'')) ++i;
+    while (i < l.size() && l[i] == ' ') ++i;
+    if (i >= l.size() || (l[i] != ':' && l[i] != '=')) continue;
+    ++i;
+    while (i < l.size() && (l[i] == ' ' || l[i] == '"' || l[i] == '\'')) ++i;
+    std::size_t n = i;
+    while (n < text.size() && value_char(text[n])) ++n;
+    if (n > i) found = text.substr(i, n - i);  // the last one: nearest to the value
+  }
+  return std::string(found);
+}
+
+// "env[0].value" -> "value": the last part of a dotted or indexed name.
+std::string_view last_segment(std::string_view name) {
+  const std::size_t cut = name.find_last_of(".]");
+  return cut == std::string_view::npos ? name : name.substr(cut + 1);
+}
+
+// A generic `value` whose name is a sibling: `- name: SCW_SECRET_KEY` / `value: ...`,
+// {"key": "SCW_SECRET_KEY", "value": ...}, `--set env[1].name=SCW_SECRET_KEY --set env[1].value=...`. One
+// more step for Helm parameter lists (Argo CD): `- name: env[0].name` / `value: SCW_SECRET_KEY` /
+// `- name: env[0].value` / `value: <key>`: the sibling names a value, whose name is the value before.
 std::string sibling_name(const Window& w, const Lines& lines, std::uint64_t value_line, std::string_view same_line) {
-  auto name_in = [](std::string_view text) -> std::string {
-    const std::string l = lower(text);
-    for (std::string_view word : {"name", "key"}) {
-      std::size_t at = 0;
-      while ((at = l.find(word, at)) != std::string::npos) {
-        const std::size_t end = at + word.size();
-        const bool starts = at == 0 || !is_name_char(l[at - 1]);
-        std::size_t i = end;
-        if (starts && i < l.size() && (l[i] == '"' || l[i] == '\'')) ++i;
-        while (i < l.size() && l[i] == ' ') ++i;
-        if (starts && i < l.size() && (l[i] == ':' || l[i] == '=')) {
-          ++i;
-          while (i < l.size() && (l[i] == ' ' || l[i] == '"' || l[i] == '\'')) ++i;
-          std::size_t n = i;
-          while (n < text.size() && is_name_char(text[n])) ++n;
-          if (n > i) return std::string(text.substr(i, n - i));
-        }
-        at = end;
-      }
-    }
-    return "";
+  auto name_in = [](std::string_view text) {
+    std::string name = value_after_word(text, "name");
+    return name.empty() ? value_after_word(text, "key") : name;
   };
-  if (std::string name = name_in(same_line); !name.empty()) return name;
+  std::string name = name_in(same_line);
   std::uint64_t at = value_line;
-  for (int i = 0; i < kSiblingLines && at > lines.lower; ++i) {
+  for (int i = 0; name.empty() && i < kSiblingLines && at > lines.lower; ++i) {
     const std::uint64_t prev = lines.start_of(at - 1);
-    if (std::string name = name_in(w.slice(prev, at - 1)); !name.empty()) return name;
+    name = name_in(w.slice(prev, at - 1));
     at = prev;
   }
-  return "";
+  if (lower(last_segment(name)) != "value") return name;
+  for (int i = 0; i < kSiblingLines && at > lines.lower; ++i) {
+    const std::uint64_t prev = lines.start_of(at - 1);
+    if (std::string before = value_after_word(w.slice(prev, at - 1), "value"); !before.empty()) return before;
+    at = prev;
+  }
+  return name;
 }
 
 // The value of the nearest `"type": "…"` (Terraform state, plan JSON) or `resource "…"` (HCL) above.
@@ -196,7 +214,7 @@ bool contains_any(std::string_view name, const std::vector<std::string>& words) 
 }
 
 bool is_generic(std::string_view name, const rules::RuleSet& rules) {
-  const std::string l = lower(name);
+  const std::string l = lower(last_segment(name));
   return std::find(rules.generic_names.begin(), rules.generic_names.end(), l) != rules.generic_names.end();
 }
 
