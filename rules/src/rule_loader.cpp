@@ -169,7 +169,10 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   if (p["host_after"]) pattern.host_after = string_list(p, "host_after");
   pattern.any_user = parse_bool(p["any_user"], false);
   if (const YAML::Node named = p["named_context"]; named && named.IsScalar()) {
-    if (parse_bool(named, false)) pattern.named_context = {"scw", "scaleway"};
+    if (named.Scalar() != "true" && named.Scalar() != "false") {
+      throw SchemaError{where(named) + "named_context: expected true, false or a list of words, got \"" + named.Scalar() + "\""};
+    }
+    if (named.Scalar() == "true") pattern.named_context = {"scw", "scaleway"};
   } else if (named) {
     pattern.named_context = string_list(p, "named_context");
   }

@@ -200,7 +200,9 @@ Result<std::vector<Detection>> Utf16Stage::findings(const std::vector<bool>& anc
   if (!found) return std::move(found).error();
   const std::string name = order_ == Utf16::le ? "utf16le" : "utf16be";
   for (Detection& d : *found) {
-    d.offset = bom_ + 2 * d.offset;  // one narrowed byte per UTF-16 code unit
+    // One narrowed byte per UTF-16 code unit: offsets and byte columns double (the mark precedes line 1).
+    d.offset = bom_ + 2 * d.offset;
+    d.column = 2 * (d.column - 1) + 1 + (d.line == 1 ? bom_ : 0);
     d.encoding = d.encoding == "plain" ? name : name + "+" + d.encoding;
   }
   return found;
