@@ -52,10 +52,21 @@ bool blank_or_comment(std::string_view line) {
   return i == std::string_view::npos || line[i] == '#' || (line[i] == '/' && i + 1 < line.size() && line[i + 1] == '/');
 }
 
-// "  secretKey:", "- name: x", "\"key\": {" -> the key of a line that opens a mapping ("" otherwise).
+// "  secretKey:", "- name: x", "\"key\": {", "  <Scaleway>" -> the key of a line that opens a mapping
+// (or an XML element) ("" otherwise).
 std::string yaml_key(std::string_view line) {
   std::size_t i = indent_of(line);
   std::string_view rest = line.substr(i);
+  if (rest.size() > 2 && rest[0] == '<' && rest[1] != '/' && rest[1] != '!' && rest[1] != '?') {
+    std::size_t n = 1;
+    while (n < rest.size() && is_name_char(rest[n])) ++n;
+    const std::string_view tail = rest.substr(n);
+    // An opening tag alone on its line (its element continues below).
+    if (n > 1 && tail.find("</") == std::string_view::npos && tail.find("/>") == std::string_view::npos) {
+      return std::string(rest.substr(1, n - 1));
+    }
+    return "";
+  }
   if (!rest.empty() && (rest[0] == '"' || rest[0] == '\'')) rest.remove_prefix(1);
   std::size_t n = 0;
   while (n < rest.size() && (is_name_char(rest[n]) || rest[n] == ' ' || rest[n] == '/')) ++n;
@@ -227,6 +238,11 @@ KeyContext key_context(const Window& w, std::uint64_t start, const rules::RuleSe
   const std::uint64_t value_line = lines.start_of(start);
   const std::string same_line = w.slice(value_line, start);
   context.own = key_name_before(same_line);
+  // "Authorization: Bearer <key>": the scheme word is not the name; the header before it is.
+  if (const std::string l = lower(context.own); l == "bearer" || l == "basic") {
+    const std::size_t at = lower(same_line).rfind(l);
+    if (std::string header = key_name_before(same_line.substr(0, at)); !header.empty()) context.own = header;
+  }
   if (!context.own.empty()) context.names.push_back(context.own);
   if (context.own.empty() || is_generic(context.own, rules)) {
     if (std::string sibling = sibling_name(w, lines, value_line, same_line); !sibling.empty()) {
