@@ -207,10 +207,14 @@ TEST_CASE("sniff_utf16: marks, NUL-interleaved text, too short, binaries that ar
   std::string control;
   for (char c = 1; c < 20; ++c) control += std::string{c, '\0'};
   CHECK(sniff_utf16(control, bom) == Utf16::none);
-  CHECK(sniff_utf16(std::string("\x7F" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3E\0", 20), bom) == Utf16::none);
+  CHECK(sniff_utf16(std::string("\x7F"
+                                "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3E\0",
+                                20),
+                    bom) == Utf16::none);
   CHECK(sniff_utf16(std::string(64, '\0'), bom) == Utf16::none);
   // One non-ASCII unit among the first 64 rules it out (the mark is the way to say UTF-16 then).
-  std::string accented = utf16("SCW_SECRET_KEY=", Utf16::le, false) + std::string("\xE9\0", 2) + utf16("x", Utf16::le, false);
+  std::string accented =
+      utf16("SCW_SECRET_KEY=", Utf16::le, false) + std::string("\xE9\0", 2) + utf16("x", Utf16::le, false);
   CHECK(sniff_utf16(accented, bom) == Utf16::none);
 }
 
@@ -256,7 +260,8 @@ TEST_CASE("key_context: Terraform state outputs.<name>.value", "[detect-parts]")
   "version": 4,
   "outputs": {
     "scw_secret_key": {
-      "value": ")") + std::string(kUuid) + R"(",
+      "value": ")") + std::string(kUuid) +
+                            R"(",
       "type": "string",
       "sensitive": true
     }
@@ -295,8 +300,8 @@ TEST_CASE("key_context: HCL variable default", "[detect-parts]") {
 }
 
 TEST_CASE("key_context: YAML values nested under keys and on the next line", "[detect-parts]") {
-  const std::string nested = "providers:\n  scaleway:\n    secret:\n      # rotated monthly\n      value: " +
-                             std::string(kUuid) + "\n";
+  const std::string nested =
+      "providers:\n  scaleway:\n    secret:\n      # rotated monthly\n      value: " + std::string(kUuid) + "\n";
   const KeyContext c = context_everywhere(nested, kUuid);
   CHECK(c.own == "value");
   CHECK(c.effective == "secret");
@@ -370,7 +375,8 @@ TEST_CASE("key_context: another vendor's name wins, unless the value's own name 
   // In a section.
   CHECK(verdict("[datadog]\napi_key = " + std::string(kUuid) + "\n", kUuid) == NameVerdict::foreign);
   // In the name beside a generic value.
-  CHECK(verdict("env:\n  - name: GITHUB_TOKEN\n    value: " + std::string(kUuid) + "\n", kUuid) == NameVerdict::foreign);
+  CHECK(verdict("env:\n  - name: GITHUB_TOKEN\n    value: " + std::string(kUuid) + "\n", kUuid) ==
+        NameVerdict::foreign);
 
   // A Scaleway name on the value beats a vendor ancestor (a GitHub Actions secrets map, a Vault path).
   const std::string github = "github:\n  secrets:\n    SCW_SECRET_KEY: " + std::string(kUuid) + "\n";
@@ -417,14 +423,10 @@ TEST_CASE("nearest_resource_type: Terraform state and HCL, the nearest one wins"
 
 TEST_CASE("is_placeholder_uuid: uniform groups, ascending runs, few digits; random UUIDs pass", "[detect-parts]") {
   for (std::string_view placeholder : {
-           "11111111-1111-1111-1111-111111111111",
-           "00000000-0000-0000-0000-000000000001",
-           "11111111-2222-3333-4444-555555555555",
-           "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-           "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE",
-           "12345678-1234-5678-1234-567812345678",
-           "01234567-89ab-cdef-0123-456789abcdef",
-           "01234567-89AB-CDEF-0123-456789ABCDEF",
+           "11111111-1111-1111-1111-111111111111", "00000000-0000-0000-0000-000000000001",
+           "11111111-2222-3333-4444-555555555555", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+           "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE", "12345678-1234-5678-1234-567812345678",
+           "01234567-89ab-cdef-0123-456789abcdef", "01234567-89AB-CDEF-0123-456789ABCDEF",
            "f8e7d6c5-6789-0123-4a5b-c6d7e8f9a0b1",  // 5678901234: ascending across a group, 9 then 0
            "e1f2a3b3-4567-89ab-c1d2-8d3c2b1a0f9e",  // 3456789abc across the dashes
            "2b8d6113-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
@@ -447,10 +449,7 @@ TEST_CASE("is_placeholder_uuid: uniform groups, ascending runs, few digits; rand
 
 TEST_CASE("is_placeholder_access_key: filler words, runs of one character, ascending runs", "[detect-parts]") {
   for (std::string_view placeholder : {
-           "SCWXXXXXXXXXXXXXXXXX",
-           "SCWFAKE0000000000000",
-           "SCWEXAMPLE1234ABCDEF",
-           "SCW0000000000ABCDEFG",
+           "SCWXXXXXXXXXXXXXXXXX", "SCWFAKE0000000000000", "SCWEXAMPLE1234ABCDEF", "SCW0000000000ABCDEFG",
            "SCW111111R2D4F6H8K0M",  // six of one
            "SCW0123456789ABCDEFG",  // ascending in Crockford order
            "SCWR2ABCDEFGHJKD4F6H",  // ABCDEFGHJK: I skipped as Crockford does
@@ -460,8 +459,7 @@ TEST_CASE("is_placeholder_access_key: filler words, runs of one character, ascen
     CHECK(is_placeholder_access_key(placeholder));
   }
   for (std::string_view real : {
-           "SCW0RE86AB2CD4EF6GH8",
-           "SCWK4M8R2T6V9X3Z5B7D",
+           "SCW0RE86AB2CD4EF6GH8", "SCWK4M8R2T6V9X3Z5B7D",
            "SCW11111R2D4F6H8K0M3",  // five of one
            "SCW1234567RXD4F6H8K0",  // seven ascending
        }) {

@@ -159,8 +159,11 @@ TEST_CASE("the new rule fields parse", "[rules]") {
   CHECK(key->pairs_with == "scaleway.secret-key");
   CHECK(key->unpaired_severity == rules::Severity::info);
   CHECK(builtin->find("scaleway.secret-key")->pairs_with == "scaleway.access-key");
-  CHECK(std::find(builtin->foreign_names.begin(), builtin->foreign_names.end(), "snyk") != builtin->foreign_names.end());
-  CHECK(std::find(builtin->generic_names.begin(), builtin->generic_names.end(), "value") != builtin->generic_names.end());
+  const auto has = [](const std::vector<std::string>& names, const char* name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  CHECK(has(builtin->foreign_names, "snyk"));
+  CHECK(has(builtin->generic_names, "value"));
   CHECK(builtin->published_examples.size() >= 5);
 }
 
