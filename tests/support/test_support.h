@@ -1,12 +1,19 @@
-// Small helpers shared by the Catch2 unit tests: the compiled built-in rules and temporary directories.
+// Small helpers shared by the Catch2 unit tests: the compiled built-in rules, temporary directories, and
+// reading and scanning corpus files in chunks.
 // Not responsible for building images (fixture_builder.h does that).
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <span>
+#include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "layerleak/detect.h"
 
@@ -22,6 +29,30 @@ inline std::shared_ptr<const detect::Detector> builtin_detector() {
     return std::move(d).value();
   }();
   return compiled;
+}
+
+// A file's bytes, whole.
+inline std::string read_file_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  REQUIRE(in.good());
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// `bytes` scanned as the file `path`, fed in pieces of `chunk` bytes (0: whole).
+inline std::vector<detect::Detection> scan_in_chunks(detect::DetectorSession& session, const std::string& path,
+                                                     std::string_view bytes, std::size_t chunk) {
+  session.begin(path);
+  const std::size_t step = chunk == 0 ? std::max<std::size_t>(bytes.size(), 1) : chunk;
+  for (std::size_t at = 0; at < bytes.size(); at += step) {
+    const std::string_view piece = bytes.substr(at, step);
+    auto fed = session.feed(std::span<const char>(piece.data(), piece.size()));
+    REQUIRE(fed);
+  }
+  auto found = session.finish();
+  REQUIRE(found);
+  return std::move(found).value();
 }
 
 // A fresh directory under the system temp dir, removed with everything in it when destroyed.

@@ -55,24 +55,17 @@ struct CorpusFile {
   std::vector<ExpectedFinding> findings;
 };
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 const std::vector<CorpusFile>& corpus() {
   static const std::vector<CorpusFile> files = [] {
-    const nlohmann::json doc = nlohmann::json::parse(read_bytes(kCorpusDir / "expected.json"));
+    const nlohmann::json doc = nlohmann::json::parse(fx::read_file_bytes(kCorpusDir / "expected.json"));
     std::vector<CorpusFile> out;
     for (const auto& [key, entry] : doc.at("files").items()) {
       CorpusFile file;
       file.key = key;
       file.positive = key.rfind("positive/", 0) == 0;
       file.path = entry.at("path").get<std::string>();
-      file.content = read_bytes(kCorpusDir / key);
+      file.content = fx::read_file_bytes(kCorpusDir / key);
       for (const auto& f : entry.at("findings")) {
         ExpectedFinding e;
         e.rule_id = f.at("rule_id").get<std::string>();
@@ -117,18 +110,8 @@ std::string describe(const ExpectedFinding& e) {
 }
 
 std::vector<Found> scan_file(detect::DetectorSession& session, const CorpusFile& file, std::size_t chunk) {
-  session.begin(file.path);
-  const std::string_view bytes = file.content;
-  const std::size_t step = chunk == 0 ? std::max<std::size_t>(bytes.size(), 1) : chunk;
-  for (std::size_t at = 0; at < bytes.size(); at += step) {
-    const std::string_view piece = bytes.substr(at, step);
-    auto fed = session.feed(std::span<const char>(piece.data(), piece.size()));
-    REQUIRE(fed);
-  }
-  auto found = session.finish();
-  REQUIRE(found);
   std::vector<Found> out;
-  for (const detect::Detection& d : *found) {
+  for (const detect::Detection& d : fx::scan_in_chunks(session, file.path, file.content, chunk)) {
     out.push_back(Found{d.rule->id, d.secret, d.offset, d.line, d.column, d.encoding,
                         std::string(rules::confidence_name(d.confidence)),
                         std::string(rules::severity_name(d.severity)), d.paired_access_key});

@@ -31,6 +31,7 @@
 
 using namespace layerleak;
 namespace fs = std::filesystem;
+namespace fx = layerleak::testing;
 
 namespace {
 
@@ -54,17 +55,10 @@ struct Entry {
   rules::Severity max_severity = rules::Severity::info;  // findings above this count as false positives
 };
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 const std::vector<Entry>& manifest() {
   static const std::vector<Entry> entries = [] {
-    const nlohmann::json doc = nlohmann::json::parse(read_bytes(kRealisticDir / "manifest.json"));
+    const nlohmann::json doc = nlohmann::json::parse(fx::read_file_bytes(kRealisticDir / "manifest.json"));
     std::vector<Entry> out;
     for (const auto& [key, value] : doc.at("files").items()) {
       Entry e;
@@ -112,17 +106,8 @@ struct Found {
 };
 
 std::vector<Found> scan(detect::DetectorSession& session, const std::string& path, std::string_view bytes, std::size_t chunk) {
-  session.begin(path);
-  const std::size_t step = chunk == 0 ? std::max<std::size_t>(bytes.size(), 1) : chunk;
-  for (std::size_t at = 0; at < bytes.size(); at += step) {
-    const std::string_view piece = bytes.substr(at, step);
-    auto fed = session.feed(std::span<const char>(piece.data(), piece.size()));
-    REQUIRE(fed);
-  }
-  auto found = session.finish();
-  REQUIRE(found);
   std::vector<Found> out;
-  for (const detect::Detection& d : *found) {
+  for (const detect::Detection& d : fx::scan_in_chunks(session, path, bytes, chunk)) {
     out.push_back(Found{d.rule->id, d.secret, d.offset, d.line, d.column, d.encoding, d.severity,
                         std::string(rules::confidence_name(d.confidence)), d.paired_access_key});
   }
@@ -195,7 +180,7 @@ TEST_CASE("realistic corpus: identical findings in every chunking, recall >= 0.9
   std::map<std::string, std::pair<std::size_t, std::size_t>> per_context;  // context -> (expected, found)
   for (const Entry& e : manifest()) {
     const std::string where = e.key + " (" + e.path + ")";
-    const std::string bytes = read_bytes(kRealisticDir / e.key);
+    const std::string bytes = fx::read_file_bytes(kRealisticDir / e.key);
     const std::vector<Found> whole = scan(**session, e.path, bytes, 0);
     for (std::size_t chunk : kChunkSizes) {
       const std::vector<Found> chunked = scan(**session, e.path, bytes, chunk);
