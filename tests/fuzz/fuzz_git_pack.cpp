@@ -4,7 +4,8 @@
 //
 // Bounds: the per-object limit is lowered to 16 MiB and every inflated byte (members included) is charged
 // against 64 MiB per input, as the pipeline's nested budget does, because a few bytes of deflate or delta
-// copies legitimately expand a thousandfold.
+// copies legitimately expand a thousandfold. The pass naming blobs by path (trees and commits parsed, its
+// own bound) gets the same 64 MiB.
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,7 @@ LAYERLEAK_FUZZ_TARGET(git_pack) {
   {
     archive::GitLimits limits;
     limits.max_object_bytes = 16ull << 20;
+    limits.max_naming_bytes = kMaxBytes;
     limits.charge = [&used](std::uint64_t n) {
       used += n;
       return used <= kMaxBytes;

@@ -1,5 +1,5 @@
 // Git object stores inside images (issue 14): loose objects and packfiles are opened like nested archives,
-// deltas resolved, members named by object id; bounds and corrupt input give errors or skips, never
+// deltas resolved, members named by object id (a pack's blobs by path, commit and id); bounds and corrupt input give errors or skips, never
 // crashes or hangs.
 //
 // Packs and loose objects are built by hand here (zlib with stored blocks, written below), so each test
@@ -534,6 +534,130 @@ TEST_CASE("pack bounds: object count, object size and the inflated-bytes budget"
   }
 }
 
+namespace {
+
+std::string tree_entry(const std::string& mode, const std::string& name, Type t, std::string_view content) {
+  return mode + " " + name + std::string(1, '\0') + raw_id(t, content);
+}
+std::string commit_of(const std::string& root, long time, const std::string& message) {
+  return "tree " + id(tree, root) + "\nauthor a <a@b> " + std::to_string(time) + " +0000\ncommitter a <a@b> " +
+         std::to_string(time) + " +0200\n\n" + message + "\n";
+}
+
+// Two commits: the older (first in the pack) has .env and pkg/x_test.go and pkg/y.go; the newer has the
+// x_test.go blob again as renamed.env. The subtree is a delta, so is pkg/y.go; one blob no tree names.
+struct NamedPack {
+  std::string other = "no key here\n";
+  std::string y = kBase + "more\n";
+  std::string unnamed = "in no tree\n";
+  std::string sub = tree_entry("100644", "x_test.go", blob, kBase) + tree_entry("100644", "y.go", blob, y);
+  std::string root1 = tree_entry("100644", ".env", blob, other) + tree_entry("40000", "pkg", tree, sub) +
+                      tree_entry("160000", "vendor", commit, "a submodule");
+  std::string root2 = tree_entry("100644", "renamed.env", blob, kBase);
+  std::string c1 = commit_of(root1, 1000, "first");
+  std::string c2 = commit_of(root2, 2000, "second");
+  std::string bytes() const {
+    PackBuilder p;
+    p.whole(commit, c1);
+    p.whole(commit, c2);
+    const auto r2 = p.whole(tree, root2);
+    p.whole(tree, root1);
+    p.ofs(r2, Delta(root2.size(), sub.size()).insert(sub).bytes);  // one insert op holds up to 127 bytes
+    const auto base = p.whole(blob, kBase);
+    p.ofs(base, Delta(kBase.size(), y.size()).copy(0, static_cast<std::uint32_t>(kBase.size())).insert("more\n").bytes);
+    p.whole(blob, other);
+    p.whole(blob, unnamed);
+    return p.bytes();
+  }
+  std::string named(const std::string& path, const std::string& commit_text, const std::string& content) const {
+    return "/" + path + "@" + id(commit, commit_text).substr(0, 8) + "#" + id(blob, content);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a pack's blobs are named <path>@<newest commit>#<blob id> from its commits and trees") {
+  const NamedPack n;
+  REQUIRE(n.sub.size() < 128);
+  const std::string pack = n.bytes();
+  const std::string by_id_key = "/" + id(blob, kBase), by_id_y = "/" + id(blob, n.y), by_id_other = "/" + id(blob, n.other);
+  const std::string unnamed = "/" + id(blob, n.unnamed);
+  SECTION("names: the newest commit by committer time wins over pack order; unnamed blobs keep their ids") {
+    const Walk w = walk_pack(pack);
+    REQUIRE_FALSE(w.error);
+    CHECK(w.skips.empty());
+    CHECK(w.order == std::vector<std::string>{"/" + id(commit, n.c1), "/" + id(commit, n.c2), n.named("renamed.env", n.c2, kBase),
+                                              n.named("pkg/y.go", n.c1, n.y), n.named(".env", n.c1, n.other), unnamed});
+    CHECK(w.members.at(n.named("pkg/y.go", n.c1, n.y)) == n.y);
+    CHECK(w.members.at(n.named("renamed.env", n.c2, kBase)) == kBase);
+  }
+  SECTION("without a newer commit the blob has the older commit's path") {
+    PackBuilder p;
+    p.whole(commit, n.c1);
+    p.whole(tree, n.root1);
+    p.whole(tree, n.sub);
+    p.whole(blob, kBase);
+    const Walk w = walk_pack(p.bytes());
+    CHECK(w.order == std::vector<std::string>{"/" + id(commit, n.c1), n.named("pkg/x_test.go", n.c1, kBase)});
+  }
+  SECTION("a depth limit leaves deeper blobs with their ids") {
+    archive::GitLimits limits;
+    limits.max_tree_depth = 0;
+    const Walk w = walk_pack(pack, limits);
+    CHECK(w.members.contains(n.named("renamed.env", n.c2, kBase)));
+    CHECK(w.members.contains(n.named(".env", n.c1, n.other)));
+    CHECK(w.members.contains(by_id_y));
+    CHECK(w.skips.empty());
+  }
+  SECTION("a limit on named blobs keeps the first names and says so first") {
+    archive::GitLimits limits;
+    limits.max_named_blobs = 1;
+    const Walk w = walk_pack(pack, limits);
+    REQUIRE(w.skips.size() == 1);
+    CHECK(contains(w.skips[0], "/: git history not fully named by path: more than 1 blobs to name"));
+    CHECK(w.members.contains(n.named("renamed.env", n.c2, kBase)));
+    CHECK(w.members.contains(by_id_y));
+    CHECK(w.members.contains(by_id_other));
+  }
+  SECTION("the memory and inflated-bytes limits of the naming pass fall back to ids, with the reason") {
+    archive::GitLimits limits;
+    limits.max_naming_memory = 150;
+    const Walk w = walk_pack(pack, limits);
+    REQUIRE(w.skips.size() == 1);
+    CHECK(contains(w.skips[0], "trees hold more than the naming limit of 150 bytes"));
+    archive::GitLimits small;
+    small.max_naming_bytes = 100;
+    const Walk v = walk_pack(pack, small);
+    REQUIRE(v.skips.size() == 1);
+    CHECK(contains(v.skips[0], "inflates to more than the naming limit of 100 bytes"));
+    for (const Walk* x : {&w, &v}) {
+      CHECK(x->members.contains(by_id_key));
+      CHECK(x->members.contains(by_id_y));
+      CHECK(x->members.size() == 6);
+    }
+  }
+  SECTION("the naming pass is not charged: the serving pass charges exactly what it did without names") {
+    std::uint64_t named = 0, plain = 0;
+    archive::GitLimits limits;
+    limits.charge = [&named](std::uint64_t k) { return (named += k), true; };
+    REQUIRE_FALSE(walk_pack(pack, limits).error);
+    limits.charge = [&plain](std::uint64_t k) { return (plain += k), true; };
+    limits.name_paths = false;
+    const Walk w = walk_pack(pack, limits);
+    CHECK(named == plain);
+    CHECK(w.members.contains(by_id_key));
+    CHECK(w.members.contains(by_id_other));
+  }
+  SECTION("a truncated pack still names what its complete part holds, then fails as before") {
+    const std::string cut = pack.substr(0, pack.size() - 20 - 12);
+    const Walk w = walk_pack(cut);
+    REQUIRE(w.error);
+    CHECK(w.error->code == Errc::malformed);
+    CHECK(w.members.contains(n.named("renamed.env", n.c2, kBase)));
+    CHECK(w.members.contains(n.named("pkg/y.go", n.c1, n.y)));  // the last two blobs are cut (the reader takes 20 bytes as trailer)
+  }
+}
+
 TEST_CASE("loose objects: one member for a blob, commit or tag, none for a tree") {
   const std::string path = "/app/.git/objects/3b/" + std::string(38, 'a');
   const std::string member = "/3b" + std::string(38, 'a');
@@ -685,13 +809,56 @@ TEST_CASE("a key removed from a repository is found in its packed history (real 
   INFO("findings: " << Catch::Detail::stringify(finding_paths(image)));
   for (const auto& s : image.skipped) UNSCOPED_INFO("skipped " << s.path << ": " << s.reason);
   const std::string pack_path = "/app/.git/objects/pack/" + pack_name;
-  REQUIRE(has_path(image, pack_path + "!/" + ids.env));
-  REQUIRE(has_path(image, pack_path + "!/" + ids.large));
+  // Both old versions are in the first commit only: named by their path there and their blob id.
+  const std::string first = output_of("git -C '" + repo.string() + "' rev-list --max-parents=0 HEAD").substr(0, 8);
+  REQUIRE(has_path(image, pack_path + "!/.env@" + first + "#" + ids.env));
+  REQUIRE(has_path(image, pack_path + "!/large.env@" + first + "#" + ids.large));
   std::set<std::string> found;
   for (const auto& f : image.findings) {
     if (f.location.path.starts_with(pack_path + "!/")) found.insert(f.secret);
   }
   CHECK(found == std::set<std::string>{keys.env, keys.large, keys.message});  // the message is a commit's
+  CHECK(image.errors.empty());
+  CHECK(image.skipped.empty());
+}
+
+TEST_CASE("a packed history of test sources is downgraded by path: pkg/x_test.go is at most low, .env critical") {
+  REQUIRE(std::system("git --version >/dev/null 2>&1") == 0);
+  TempDir dir;
+  const std::filesystem::path repo = dir.path / "app";
+  std::filesystem::create_directories(repo / "pkg");
+  const std::string git = "git -C '" + repo.string() + "' -c user.name=t -c user.email=t@example.com -c init.defaultBranch=main -c gc.auto=0 -c commit.gpgsign=false";
+  const std::string test_key = random_uuid(), env_key = random_uuid();
+  const std::string test_source = "package pkg\n\nfunc TestClient(t *testing.T) {\n\tt.Setenv(\"SCW_SECRET_KEY\", \"" + test_key + "\")\n}\n";
+  const std::string env = "SCW_SECRET_KEY=" + env_key + "\n";
+  run(git + " init -q");
+  REQUIRE(fx::write_file((repo / "pkg/x_test.go").string(), test_source));
+  REQUIRE(fx::write_file((repo / ".env").string(), env));
+  run(git + " add .env pkg/x_test.go");
+  run(git + " commit -q -m fixtures");
+  REQUIRE(fx::write_file((repo / "pkg/x_test.go").string(), "package pkg\n"));
+  REQUIRE(fx::write_file((repo / ".env").string(), "SCW_SECRET_KEY=changeme\n"));
+  run(git + " commit -q -a -m 'keys removed'");
+  run(git + " -c gc.reflogExpire=now gc -q --aggressive --prune=now");
+  std::filesystem::remove_all(repo / ".git/logs");
+  const std::string first = output_of(git + " rev-list --max-parents=0 HEAD").substr(0, 8);
+
+  auto result = scan_dir(dir.path.string());
+  REQUIRE(result.images.size() == 1);
+  const auto& image = result.images[0];
+  INFO("findings: " << Catch::Detail::stringify(finding_paths(image)));
+  const report::Finding* in_test = nullptr;
+  const report::Finding* in_env = nullptr;
+  for (const auto& f : image.findings) {
+    if (f.secret == test_key) in_test = &f;
+    if (f.secret == env_key) in_env = &f;
+  }
+  REQUIRE(in_test != nullptr);
+  REQUIRE(in_env != nullptr);
+  CHECK(in_test->location.path.ends_with(".pack!/pkg/x_test.go@" + first + "#" + id(blob, test_source)));
+  CHECK(in_test->severity <= rules::Severity::low);
+  CHECK(in_env->location.path.ends_with(".pack!/.env@" + first + "#" + id(blob, env)));
+  CHECK(in_env->severity == rules::Severity::critical);
   CHECK(image.errors.empty());
   CHECK(image.skipped.empty());
 }
@@ -775,5 +942,34 @@ TEST_CASE("git packs in layers follow the nested-archive rules: depth, in-memory
     bool reported = false;
     for (const auto& s : r.images[0].skipped) reported |= s.path == "/repo/.git/objects/pack/pack-a.pack";
     CHECK(reported);
+  }
+}
+
+TEST_CASE("in layers, the naming pass stays within the file's budget and the report says when it stopped") {
+  const NamedPack n;
+  TempDir dir;
+  std::filesystem::create_directories(dir.path / "repo/.git/objects/pack");
+  REQUIRE(fx::write_file(dir.file("repo/.git/objects/pack/pack-a.pack"), n.bytes()));
+  pipeline::ScanOptions options;
+  options.jobs = 1;
+  auto scan = [&] { return pipeline::scan("dir:" + dir.path.string(), layerleak::testing::builtin_detector(), options); };
+  const std::string member = "/repo/.git/objects/pack/pack-a.pack!" + n.named("renamed.env", n.c2, kBase);
+  {
+    auto r = scan();
+    REQUIRE(r.images.size() == 1);
+    CHECK(has_path(r.images[0], member));
+    CHECK(r.images[0].skipped.empty());
+  }
+  {
+    options.max_archive_bytes = 400;  // the naming pass inflates the whole pack, more than that
+    auto r = scan();
+    REQUIRE(r.images.size() == 1);
+    std::vector<std::string> reasons;
+    for (const auto& s : r.images[0].skipped) reasons.push_back(s.path + ": " + s.reason);
+    INFO(Catch::Detail::stringify(reasons));
+    CHECK_FALSE(has_path(r.images[0], member));
+    CHECK(std::any_of(reasons.begin(), reasons.end(), [](const std::string& s) {
+      return contains(s, "pack-a.pack!/: git history not fully named by path") && contains(s, "naming limit of 400 bytes");
+    }));
   }
 }

@@ -10,13 +10,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "git_path_names.h"
 #include "layerleak/archive.h"
 
 namespace layerleak::archive {
 
 namespace {
-
-constexpr std::string_view kHexDigits = "0123456789abcdef";
 
 bool is_lower_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -156,23 +155,10 @@ constexpr std::size_t kServeBlock = 1 << 20;
 // packs far larger than the ones held in memory here); evicted oldest first.
 constexpr std::uint64_t kBaseCacheBytes = 32ull << 20;
 
-using ObjectId = std::array<unsigned char, 20>;
-struct IdHash {
-  std::size_t operator()(const ObjectId& id) const noexcept {
-    std::size_t h;
-    std::memcpy(&h, id.data(), sizeof h);
-    return h;
-  }
-};
-
-std::string hex(const ObjectId& id) {
-  std::string out;
-  for (unsigned char b : id) {
-    out.push_back(kHexDigits[b >> 4]);
-    out.push_back(kHexDigits[b & 15]);
-  }
-  return out;
-}
+using git::Content;
+using git::hex;
+using git::IdHash;
+using git::ObjectId;
 
 constexpr std::uint32_t kNoIndex = 0xffffffffu;
 
@@ -187,16 +173,22 @@ struct PackObject {
   std::uint16_t depth = 0;        // delta links down to a whole object
 };
 
-using Content = std::shared_ptr<const std::string>;
-
 struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
+// Serves the members of a pack (names from `names`, which may be null), or, given `collect`, is the naming
+// pass: blobs are inflated only to find where they end, commits and trees go to `collect`, nothing is served.
 class PackReader final : public EntryReader {
  public:
-  PackReader(std::string_view pack, GitLimits limits)
-      : pack_(pack), limits_(std::move(limits)), state_(std::make_unique<inflate_state>()), sha_(EVP_MD_CTX_new()) {}
+  PackReader(std::string_view pack, GitLimits limits, std::shared_ptr<const git::GitPathNamer> names,
+             git::GitPathNamer* collect = nullptr)
+      : pack_(pack), limits_(std::move(limits)), state_(std::make_unique<inflate_state>()), sha_(EVP_MD_CTX_new()),
+        names_(std::move(names)), collect_(collect) {
+    if (names_ && !names_->limited().empty()) {
+      note_ = "git history not fully named by path: " + names_->limited() + "; the other blobs are named by object id";
+    }
+  }
 
   Status open() {
     if (pack_.size() < kPackHeader + kPackTrailer || pack_.substr(0, 4) != "PACK") {
@@ -218,6 +210,14 @@ class PackReader final : public EntryReader {
   Result<std::optional<Entry>> next_entry() override {
     current_.reset();
     if (error_) return *error_;
+    if (!note_.empty()) {
+      Entry entry;
+      entry.path = "/";
+      entry.type = Entry::Type::other;
+      entry.skip_reason = std::move(note_);
+      note_.clear();
+      return std::optional<Entry>(std::move(entry));
+    }
     auto next = advance();
     if (!next) error_ = next.error();
     return next;
@@ -261,6 +261,7 @@ class PackReader final : public EntryReader {
         if (!entry) return std::move(entry).error();
         if (*entry) return entry;
       }
+      if (!progress && collect_) break;  // bases never hashed in the naming pass are blobs (or missing)
       if (!progress) {
         const std::uint32_t index = deferred_.front();
         deferred_.erase(deferred_.begin());
@@ -313,10 +314,13 @@ class PackReader final : public EntryReader {
     const bool oversized = o.size > limits_.max_object_bytes;
     // Whole objects that are members are served as they are (the reader of the members counts them),
     // so only the rest is charged: trees, delta instructions, and objects inflated only to skip them.
-    if (oversized || o.kind == kTree || o.kind == kOfsDelta || o.kind == kRefDelta) {
+    // The naming pass charges everything to its own bound, and skims blobs: inflated, not kept.
+    const PackObject* base = o.base == kNoIndex ? nullptr : &objects_[o.base];
+    const bool skim = collect_ && (o.kind == kBlob || (base && base->state == PackObject::resolved && base->type == kBlob));
+    if (oversized || collect_ || o.kind == kTree || o.kind == kOfsDelta || o.kind == kRefDelta) {
       if (auto st = charge(o.size, o.offset); !st) return std::move(st).error();
     }
-    auto own = inflate_at(objects_.back(), !oversized);
+    auto own = inflate_at(objects_.back(), !oversized && !skim);
     if (!own) return std::move(own).error();
     next_ = *own;
     if (oversized) return std::optional<std::string>();
@@ -331,6 +335,7 @@ class PackReader final : public EntryReader {
       return skipped(index, "object of " + std::to_string(o.size) + " bytes, more than the per-object limit of " +
                                 std::to_string(limits_.max_object_bytes) + "; not scanned");
     }
+    if (collect_ && skim_blob(index)) return std::optional<Entry>();
     Content content;
     if (o.kind == kOfsDelta || o.kind == kRefDelta) {
       const PackObject* base = base_of(index);
@@ -362,14 +367,41 @@ class PackReader final : public EntryReader {
     o.state = PackObject::resolved;
     const ObjectId id = object_id(o.type, *content);
     ids_.emplace(id, index);
+    if (collect_) {
+      if (o.type == kTree) collect_->add_tree(id, content);
+      if (o.type == kCommit) collect_->add_commit(id, *content);
+      return std::optional<Entry>();
+    }
     if (!is_member(o.type)) return std::optional<Entry>();
     current_ = std::move(content);
     served_ = 0;
     Entry entry;
-    entry.path = "/" + hex(id);
+    entry.path = "/" + member_name(o.type, id);
     entry.type = Entry::Type::file;
     entry.size = current_->size();
     return std::optional<Entry>(std::move(entry));
+  }
+
+  // Naming pass: a whole blob, or a delta whose base is a blob, is resolved without its content or id.
+  bool skim_blob(std::uint32_t index) {
+    PackObject& o = objects_[index];
+    if (o.kind != kBlob) {
+      const PackObject* base = base_of(index);
+      if (base == nullptr || base->state != PackObject::resolved || base->type != kBlob) return false;
+      o.base = static_cast<std::uint32_t>(base - objects_.data());
+      o.depth = static_cast<std::uint16_t>(std::min<unsigned>(base->depth + 1u, UINT16_MAX));
+    }
+    o.type = kBlob;
+    o.state = PackObject::resolved;
+    return true;
+  }
+
+  // "<path>@<commit>#<id>" for a blob the naming pass named, else "<id>" (see archive.h).
+  std::string member_name(std::uint8_t type, const ObjectId& id) const {
+    std::string name = hex(id);
+    if (type != kBlob || !names_) return name;
+    const std::string* path = names_->name(id);
+    return path == nullptr ? name : *path + "#" + name;
   }
 
   // The content of a resolved object: from the cache, or rebuilt from its whole base up.
@@ -608,7 +640,37 @@ class PackReader final : public EntryReader {
   Content current_;
   std::size_t served_ = 0;
   std::optional<Error> error_;
+  std::shared_ptr<const git::GitPathNamer> names_;
+  git::GitPathNamer* collect_ = nullptr;
+  std::string note_;  // why naming stopped short: served first, as a skipped entry
 };
+
+// The naming pass: walks the whole pack once under its own bound, then names the blobs. Errors are left
+// to the serving pass, which meets them at the same object after serving what comes before.
+std::shared_ptr<const git::GitPathNamer> name_blobs(std::string_view bytes, const GitLimits& limits) {
+  auto namer = std::make_shared<git::GitPathNamer>(limits);
+  GitLimits first = limits;
+  std::uint64_t used = 0;
+  bool over = false;
+  first.charge = [&used, &over, cap = limits.max_naming_bytes](std::uint64_t n) {
+    used += n;
+    over = used > cap;
+    return !over;
+  };
+  {
+    PackReader pass(bytes, std::move(first), nullptr, namer.get());
+    if (!pass.open()) return nullptr;
+    while (namer->limited().empty()) {
+      auto entry = pass.next_entry();
+      if (!entry || !*entry) break;
+    }
+  }
+  if (over) {
+    namer->abandon("the history inflates to more than the naming limit of " + std::to_string(limits.max_naming_bytes) + " bytes");
+  }
+  namer->build();
+  return namer;
+}
 
 // ".../objects/ab/<38 hex>" in a directory named ".git" or "<name>.git" (a bare repository).
 std::optional<std::string> loose_object_id(std::string_view path) {
@@ -645,7 +707,9 @@ Result<std::unique_ptr<EntryReader>> open_git_loose(ByteReader& stream, std::str
 }
 
 Result<std::unique_ptr<EntryReader>> open_git_pack(std::string_view bytes, GitLimits limits) {
-  auto reader = std::make_unique<PackReader>(bytes, std::move(limits));
+  std::shared_ptr<const git::GitPathNamer> names;
+  if (limits.name_paths) names = name_blobs(bytes, limits);
+  auto reader = std::make_unique<PackReader>(bytes, std::move(limits), std::move(names));
   if (auto st = reader->open(); !st) return std::move(st).error();
   return std::unique_ptr<EntryReader>(std::move(reader));
 }

@@ -222,6 +222,9 @@ class FileScanner {
         archive::GitLimits limits;
         // Inflated bytes that are not members (trees, deltas) count against the same budget.
         limits.charge = [this, &path, &budget](std::uint64_t n) { return charge(n, path, budget); };
+        // The pass naming blobs by path is not charged (it inflates again what the serving pass charges)
+        // but stays within what the budget has left, so --max-ratio bounds it too.
+        limits.max_naming_bytes = std::min(limits.max_naming_bytes, budget_left(budget));
         nested = archive::open_git_pack(buffered, std::move(limits));
       } else {
         nested = archive::open_nested_memory(buffered, single_member_name(path));
@@ -318,6 +321,14 @@ class FileScanner {
     result_.bytes_scanned += n;
     if (depth == 0) return true;
     return charge(n, path, budget);
+  }
+
+  // Decompressed bytes the outermost file may still produce before charge() refuses them.
+  std::uint64_t budget_left(const NestBudget& budget) const {
+    std::uint64_t limit = UINT64_MAX;
+    if (options_.max_ratio != 0) limit = options_.max_ratio * std::max<std::uint64_t>(budget.outer_size, 1) + (1u << 20);
+    if (options_.max_archive_bytes != 0) limit = std::min(limit, options_.max_archive_bytes);
+    return limit > budget.bytes ? limit - budget.bytes : 0;
   }
 
   // Adds inflated bytes to the budget of the outermost file without scanning them (git trees, deltas).

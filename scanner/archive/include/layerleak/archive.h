@@ -87,12 +87,27 @@ Result<std::unique_ptr<EntryReader>> open_nested_memory(std::string_view bytes, 
 // "name.git") that starts with a zlib header; git_pack for a `*.pack` starting with "PACK" version 2 or 3;
 // none otherwise. `path` is the file's path (nested paths with "!/" work too).
 //
-// Members of both: one per blob, commit and tag (messages can hold keys), named "/<40-hex object id>";
-// trees (binary ids and names) are inflated but never members. Why ids and not "<path>@<commit>":
-// naming a blob by its path needs every commit and tree resolved before the first blob is served, which
-// means two passes over the pack and an id map of all objects; the id is exact and `git log --all
-// --find-object=<id>` gives the paths and commits. Ids are SHA-1 over "<type> <size>\0<content>"
-// (OpenSSL EVP), so they match `git cat-file -p <id>`.
+// Members of both: one per blob, commit and tag (messages can hold keys); trees (binary ids and names) are
+// inflated but never members. Commits, tags and loose blobs are named "/<40-hex object id>". Blobs of a pack
+// are named by a path they had in the history:
+//
+//   "/<path in the repository>@<8-hex commit>#<40-hex blob id>"   e.g. "/pkg/x_test.go@1a2b3c4d#6584f4bf…"
+//
+// Parsed from the right: the last 41 characters are "#" and the blob id, the 9 before them "@" and the
+// commit's first 8 hex digits; the rest (which may hold "@" or "#" itself) is the path. The commit is the
+// newest by committer time whose tree has the blob (`git show <commit>:<path>` prints it), the path the first
+// met walking that tree. A blob no tree of the pack names (a thin or partial pack), or any blob when naming
+// was stopped by a bound below, keeps "/<40-hex blob id>"; a stopped naming comes out first as an
+// Entry::Type::other named "/" whose skip_reason says why. Why paths: findings are downgraded by path (test
+// sources, testdata), so a history of test fixtures named by id came out critical.
+// Why a first pass: a blob's path is known only once every commit and tree is resolved, and packs order
+// objects by type and recency, not by path. The first pass inflates the whole pack once (blobs only to find
+// where they end, neither kept nor hashed) and holds the trees; it is bounded on its own (max_naming_bytes,
+// max_naming_memory) and not charged to GitLimits::charge, whose pass serves the members as before (the
+// pipeline lowers max_naming_bytes to what its budget has left).
+// Loose objects keep their ids: the commits and trees that name them are other files of the layer, read
+// in the layer's order, possibly after the blob.
+// Ids are SHA-1 over "<type> <size>\0<content>" (OpenSSL EVP), so they match `git cat-file -p <id>`.
 NestedKind sniff_git(std::string_view path, std::span<const char> head);
 
 // Why these bounds (errors or skipped members, never crashes):
@@ -104,15 +119,31 @@ inline constexpr std::uint64_t kGitMaxObjectBytes = 128ull << 20;
 // git writes chains of at most 50 links (pack.depth, gc.aggressiveDepth); deeper objects are skipped
 // and reported. Rebuilding an uncached object walks its chain, so this bounds the work per object.
 inline constexpr unsigned kGitMaxDeltaDepth = 64;
+// Naming blobs by path (see above). The first pass inflates about what the second serves: scaleway-sdk-go's
+// 13 MB pack of 7207 commits inflates to 270 MB, so 1 GiB names the history of any pack that fits the
+// pipeline's 32 MiB in-memory limit at ordinary ratios; a pack above it keeps ids.
+inline constexpr std::uint64_t kGitMaxNamingBytes = 1ull << 30;
+// Trees held until every commit is known, plus the names: scaleway-sdk-go's trees are 10 MB inflated.
+inline constexpr std::uint64_t kGitMaxNamingMemory = 64ull << 20;
+// No more names than objects a pack may hold.
+inline constexpr std::uint64_t kGitMaxNamedBlobs = kGitMaxObjects;
+// Directories deeper than this are not walked for names (their blobs keep ids); it also bounds recursion.
+inline constexpr unsigned kGitMaxTreeDepth = 64;
 
 struct GitLimits {
   std::uint64_t max_objects = kGitMaxObjects;
   std::uint64_t max_object_bytes = kGitMaxObjectBytes;
   unsigned max_delta_depth = kGitMaxDeltaDepth;
+  bool name_paths = true;  // false: every member is named by its id (one pass)
+  std::uint64_t max_naming_bytes = kGitMaxNamingBytes;
+  std::uint64_t max_naming_memory = kGitMaxNamingMemory;
+  std::uint64_t max_named_blobs = kGitMaxNamedBlobs;
+  unsigned max_tree_depth = kGitMaxTreeDepth;
   // Called with every inflated or rebuilt byte that is not served as member data (trees, delta
   // instructions, bases rebuilt again, objects inflated only to be skipped), before the work is done;
   // returning false stops the reader with Errc::limit. Unset: no budget. With the member bytes the
-  // caller counts itself, every inflated byte is accounted for.
+  // caller counts itself, every inflated byte of the pass that serves members is accounted for; the
+  // naming pass before it has its own bound, max_naming_bytes.
   std::function<bool(std::uint64_t)> charge;
 };
 
