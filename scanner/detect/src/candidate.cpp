@@ -1,6 +1,7 @@
 #include "candidate.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "confirm.h"
 
@@ -76,12 +77,9 @@ std::optional<Candidate> start_candidate(const PatternRef& ref, const Window& wi
     c.start = token_end - length;
   }
   const std::uint64_t look_from = std::max(window.begin(), c.start > kBinaryLookBack ? c.start - kBinaryLookBack : 0);
-  for (std::uint64_t at = c.start; at > look_from; --at) {
-    if (window.at(at - 1) == '\0') {
-      c.binary = true;
-      break;
-    }
-  }
+  std::string buffer;
+  const std::string_view before = window.view(look_from, c.start, buffer);
+  c.binary = !before.empty() && std::memchr(before.data(), 0, before.size()) != nullptr;
   if (!c.binary && shape == rules::SecretShape::uuid && packed_after_name(window, c.start)) c.binary = true;
   if (!is_open_shape(shape)) {
     // A boundary byte inside the match is known now; otherwise wait for the byte after it.

@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "confirm.h"
 
@@ -24,19 +25,20 @@ bool is_name_char(char c) {
          c == '.';
 }
 
+// The text before a value (at most kBackScan bytes, one contiguous view) read line by line backwards.
 struct Lines {
-  const Window& w;
-  std::uint64_t lower;  // nothing before this offset is read
+  std::string_view text;  // ends right before the value
 
-  // Start of the line holding `at`.
-  std::uint64_t start_of(std::uint64_t at) const {
-    while (at > lower && w.at(at - 1) != '\n') --at;
-    return at;
+  // Start of the line holding position `at` (text.size() for the value's own line).
+  std::size_t start_of(std::size_t at) const {
+    if (at == 0) return 0;
+    const void* nl = memrchr(text.data(), '\n', at);
+    return nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1 : 0;
   }
-  // End (the newline's offset, or `limit`) of the line starting at `from`.
-  std::uint64_t end_of(std::uint64_t from, std::uint64_t limit) const {
-    while (from < limit && w.at(from) != '\n') ++from;
-    return from;
+  // The line before the one starting at `line_start` (which must be > 0), without its newline.
+  std::string_view previous(std::size_t line_start, std::size_t& prev_start) const {
+    prev_start = start_of(line_start - 1);
+    return text.substr(prev_start, line_start - 1 - prev_start);
   }
 };
 
@@ -92,11 +94,11 @@ std::string section_name(std::string_view line) {
 }
 
 // Enclosing names through unmatched openers ({ or [) before `start`: JSON, HCL, Terraform state.
-void brace_names(const Window& w, std::uint64_t lower, std::uint64_t start, std::vector<std::string>& out) {
+void brace_names(std::string_view text, std::vector<std::string>& out) {
   int depth = 0;
   std::size_t found = 0;
-  for (std::uint64_t at = start; at > lower && found < kMaxDepth; --at) {
-    const char c = w.at(at - 1);
+  for (std::size_t at = text.size(); at > 0 && found < kMaxDepth; --at) {
+    const char c = text[at - 1];
     if (c == '}' || c == ']') {
       ++depth;
     } else if (c == '{' || c == '[') {
@@ -105,10 +107,11 @@ void brace_names(const Window& w, std::uint64_t lower, std::uint64_t start, std:
         continue;
       }
       // The key before the opener: `"name": {`, `variable "name" {`, `name = [`.
-      const std::uint64_t from = at - 1 > lower + 160 ? at - 1 - 160 : lower;
-      std::string before = w.slice(from, at - 1);
-      if (auto nl = before.rfind('\n'); nl != std::string::npos && before.find_first_not_of(" \t\r\n", nl) != std::string::npos) {
-        before.erase(0, nl + 1);
+      std::string_view before = text.substr(0, at - 1);
+      if (before.size() > 160) before.remove_prefix(before.size() - 160);
+      if (auto nl = before.rfind('\n'); nl != std::string_view::npos &&
+                                         before.find_first_not_of(" \t\r\n", nl) != std::string_view::npos) {
+        before.remove_prefix(nl + 1);
       }
       std::string key = key_name_before(before);
       if (!key.empty()) out.push_back(std::move(key));
@@ -118,13 +121,13 @@ void brace_names(const Window& w, std::uint64_t lower, std::uint64_t start, std:
 }
 
 // Enclosing YAML keys: the nearest earlier lines indented less than the value's line.
-void indent_names(const Window& w, const Lines& lines, std::uint64_t value_line, std::vector<std::string>& out) {
-  std::size_t indent = indent_of(w.slice(value_line, lines.end_of(value_line, w.end())));
-  std::uint64_t at = value_line;
+void indent_names(const Lines& lines, std::size_t value_line, std::size_t value_indent, std::vector<std::string>& out) {
+  std::size_t indent = value_indent;
+  std::size_t at = value_line;
   std::size_t found = 0;
-  while (at > lines.lower && indent > 0 && found < kMaxDepth) {
-    const std::uint64_t prev = lines.start_of(at - 1);
-    const std::string line = w.slice(prev, at - 1);
+  while (at > 0 && indent > 0 && found < kMaxDepth) {
+    std::size_t prev = 0;
+    const std::string_view line = lines.previous(at, prev);
     at = prev;
     if (blank_or_comment(line)) continue;
     const std::size_t i = indent_of(line);
@@ -137,14 +140,16 @@ void indent_names(const Window& w, const Lines& lines, std::uint64_t value_line,
   }
 }
 
-// The nearest `[section]` header above the value.
-std::string nearest_section(const Window& w, const Lines& lines, std::uint64_t value_line) {
-  std::uint64_t at = value_line;
-  while (at > lines.lower) {
-    const std::uint64_t prev = lines.start_of(at - 1);
-    std::string name = section_name(w.slice(prev, at - 1));
-    if (!name.empty()) return name;
+// The nearest `[section]` header above the value: a line that starts with '[' after blanks.
+std::string nearest_section(const Lines& lines, std::size_t value_line) {
+  std::size_t at = value_line;
+  while (at > 0) {
+    std::size_t prev = 0;
+    const std::string_view line = lines.previous(at, prev);
     at = prev;
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first == std::string_view::npos || line[first] != '[') continue;
+    if (std::string name = section_name(line); !name.empty()) return name;
   }
   return "";
 }
@@ -181,30 +186,29 @@ std::string_view last_segment(std::string_view name) {
 // {"key": "SCW_SECRET_KEY", "value": ...}, `--set env[1].name=SCW_SECRET_KEY --set env[1].value=...`. One
 // more step for Helm parameter lists (Argo CD): `- name: env[0].name` / `value: SCW_SECRET_KEY` /
 // `- name: env[0].value` / `value: <key>`: the sibling names a value, whose name is the value before.
-std::string sibling_name(const Window& w, const Lines& lines, std::uint64_t value_line, std::string_view same_line) {
+std::string sibling_name(const Lines& lines, std::size_t value_line, std::string_view same_line) {
   auto name_in = [](std::string_view text) {
     std::string name = value_after_word(text, "name");
     return name.empty() ? value_after_word(text, "key") : name;
   };
   std::string name = name_in(same_line);
-  std::uint64_t at = value_line;
-  for (int i = 0; name.empty() && i < kSiblingLines && at > lines.lower; ++i) {
-    const std::uint64_t prev = lines.start_of(at - 1);
-    name = name_in(w.slice(prev, at - 1));
+  std::size_t at = value_line;
+  for (int i = 0; name.empty() && i < kSiblingLines && at > 0; ++i) {
+    std::size_t prev = 0;
+    name = name_in(lines.previous(at, prev));
     at = prev;
   }
   if (lower(last_segment(name)) != "value") return name;
-  for (int i = 0; i < kSiblingLines && at > lines.lower; ++i) {
-    const std::uint64_t prev = lines.start_of(at - 1);
-    if (std::string before = value_after_word(w.slice(prev, at - 1), "value"); !before.empty()) return before;
+  for (int i = 0; i < kSiblingLines && at > 0; ++i) {
+    std::size_t prev = 0;
+    if (std::string before = value_after_word(lines.previous(at, prev), "value"); !before.empty()) return before;
     at = prev;
   }
   return name;
 }
 
 // The value of the nearest `"type": "…"` (Terraform state, plan JSON) or `resource "…"` (HCL) above.
-std::string type_before(const Window& w, std::uint64_t lower, std::uint64_t start) {
-  const std::string text = w.slice(lower, start);
+std::string type_before(std::string_view text) {
   const std::size_t json = text.rfind("\"type\"");
   const std::size_t hcl = text.rfind("resource \"");
   std::size_t at = std::string::npos;
@@ -213,15 +217,20 @@ std::string type_before(const Window& w, std::uint64_t lower, std::uint64_t star
   } else if (hcl != std::string::npos) {
     at = hcl + 9;
   }
-  if (at == std::string::npos || at + 1 >= text.size()) return "";
+  if (at == std::string_view::npos || at + 1 >= text.size()) return "";
   const std::size_t end = text.find('"', at + 1);
-  if (end == std::string::npos || end - at > 80) return "";
-  return text.substr(at + 1, end - at - 1);
+  if (end == std::string_view::npos || end - at > 80) return "";
+  return std::string(text.substr(at + 1, end - at - 1));
 }
 
 bool contains_any(std::string_view name, const std::vector<std::string>& words) {
   const std::string l = lower(name);
   return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return l.find(w) != std::string::npos; });
+}
+
+bool names_scaleway_word(std::string_view name) {
+  const std::string l = lower(name);
+  return l.find("scw") != std::string::npos || l.find("scaleway") != std::string::npos;
 }
 
 bool is_generic(std::string_view name, const rules::RuleSet& rules) {
@@ -233,26 +242,37 @@ bool is_generic(std::string_view name, const rules::RuleSet& rules) {
 
 KeyContext key_context(const Window& w, std::uint64_t start, const rules::RuleSet& rules) {
   KeyContext context;
+  std::string buffer;
   const std::uint64_t lower_bound = std::max(w.begin(), start > kBackScan ? start - kBackScan : 0);
-  const Lines lines{w, lower_bound};
-  const std::uint64_t value_line = lines.start_of(start);
-  const std::string same_line = w.slice(value_line, start);
+  const Lines lines{w.view(lower_bound, start, buffer)};
+  const std::size_t value_line = lines.start_of(lines.text.size());
+  const std::string_view same_line = lines.text.substr(value_line);
   context.own = key_name_before(same_line);
   // "Authorization: Bearer <key>": the scheme word is not the name; the header before it is.
   if (const std::string l = lower(context.own); l == "bearer" || l == "basic") {
     const std::size_t at = lower(same_line).rfind(l);
     if (std::string header = key_name_before(same_line.substr(0, at)); !header.empty()) context.own = header;
   }
+  const bool generic = context.own.empty() || is_generic(context.own, rules);
   if (!context.own.empty()) context.names.push_back(context.own);
-  if (context.own.empty() || is_generic(context.own, rules)) {
-    if (std::string sibling = sibling_name(w, lines, value_line, same_line); !sibling.empty()) {
+  // Why stop here: a meaningful own name decides by itself unless it names a secret without naming
+  // Scaleway (then the path above may name Scaleway or another vendor). Most UUIDs are IDs: cheap.
+  if (!generic && (is_id_name(context.own) || !names_secret(context.own) || names_scaleway_word(context.own))) {
+    context.effective = context.own;
+    return context;
+  }
+  if (generic) {
+    if (std::string sibling = sibling_name(lines, value_line, same_line); !sibling.empty()) {
       context.names.push_back(std::move(sibling));
     }
   }
   const std::size_t before = context.names.size();
-  brace_names(w, lower_bound, start, context.names);
-  if (context.names.size() == before) indent_names(w, lines, value_line, context.names);
-  context.section = nearest_section(w, lines, value_line);
+  brace_names(lines.text, context.names);
+  if (context.names.size() == before) {
+    // The value line's indentation: its own text up to the value, and "- " list markers.
+    indent_names(lines, value_line, indent_of(same_line), context.names);
+  }
+  context.section = nearest_section(lines, value_line);
   for (const std::string& name : context.names) {
     if (!is_generic(name, rules)) {
       context.effective = name;
@@ -282,7 +302,8 @@ bool names_any(const KeyContext& context, const std::vector<std::string>& words)
 }
 
 std::string nearest_resource_type(const Window& w, std::uint64_t start) {
-  return type_before(w, std::max(w.begin(), start > kBackScan ? start - kBackScan : 0), start);
+  std::string buffer;
+  return type_before(w.view(std::max(w.begin(), start > kBackScan ? start - kBackScan : 0), start, buffer));
 }
 
 }  // namespace layerleak::detect

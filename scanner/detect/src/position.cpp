@@ -28,13 +28,21 @@ std::uint64_t count_newlines(std::span<const char> bytes) {
 }  // namespace
 
 std::string Window::slice(std::uint64_t from, std::uint64_t to) const {
+  std::string out;
+  out.assign(view(from, to, out));
+  return out;
+}
+
+std::string_view Window::view(std::uint64_t from, std::uint64_t to, std::string& buffer) const {
   from = std::max(from, begin());
   to = std::min(to, end());
-  std::string out;
-  if (from >= to) return out;
-  out.reserve(static_cast<std::size_t>(to - from));
-  for (std::uint64_t at = from; at < to; ++at) out.push_back(this->at(at));
-  return out;
+  if (from >= to) return {};
+  if (from >= chunk_start) return {chunk.data() + (from - chunk_start), static_cast<std::size_t>(to - from)};
+  const std::size_t tail_from = static_cast<std::size_t>(from - begin());
+  if (to <= chunk_start) return {tail.data() + tail_from, static_cast<std::size_t>(to - from)};
+  buffer.assign(tail, tail_from, std::string::npos);
+  buffer.append(chunk.data(), static_cast<std::size_t>(to - chunk_start));
+  return buffer;
 }
 
 void PositionTracker::reset() {
@@ -77,6 +85,7 @@ void PositionTracker::locate(std::uint64_t offset, const Window& window, Cursor&
 }
 
 void PositionTracker::advance(std::span<const char> chunk) {
+  if (chunk.empty()) return;  // (and memrchr must not see a null pointer)
   // Slide the window: bytes that fall out of it may hold the newest newline before it.
   const std::uint64_t new_position = position_ + chunk.size();
   const std::uint64_t new_window_start = new_position - std::min<std::uint64_t>(new_position, kWindow);

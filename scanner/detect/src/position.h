@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace layerleak::detect {
 
@@ -36,6 +37,8 @@ struct Window {
   }
   // The bytes [from, to) (clamped to the window) as a string.
   std::string slice(std::uint64_t from, std::uint64_t to) const;
+  // The same bytes without a copy when they lie in one piece (tail or chunk); else copied into `buffer`.
+  std::string_view view(std::uint64_t from, std::uint64_t to, std::string& buffer) const;
 };
 
 class PositionTracker {
