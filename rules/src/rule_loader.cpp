@@ -153,9 +153,13 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   }
   if (!p.IsMap()) throw SchemaError{where(p) + "a pattern is a string or a mapping with \"regex\""};
   check_keys(p, {"regex", "caseless", "secret", "confidence", "requires", "check_key_name", "secret_end", "host_after",
-                 "any_user", "named_context", "resource_types", "line_after"},
+                 "any_user", "named_context", "resource_types", "line_after", "id_value", "finder"},
              "pattern");
-  pattern.regex = required_string(p, "regex");
+  pattern.finder = optional_string(p, "finder");
+  if (!pattern.finder.empty() && pattern.finder != "uuid") {
+    throw SchemaError{where(p["finder"]) + "finder: unknown finder \"" + pattern.finder + "\" (known: uuid)"};
+  }
+  if (pattern.finder.empty() || p["regex"]) pattern.regex = required_string(p, "regex");
   pattern.caseless = parse_bool(p["caseless"], defaults.caseless);
   if (p["secret"]) {
     auto shape = parse_shape(p["secret"].Scalar());
@@ -178,6 +182,7 @@ Pattern parse_pattern(const YAML::Node& p, const Pattern& defaults) {
   }
   if (p["resource_types"]) pattern.resource_types = string_list(p, "resource_types");
   if (p["line_after"]) pattern.line_after = string_list(p, "line_after");
+  pattern.id_value = parse_bool(p["id_value"], false);
   return pattern;
 }
 
@@ -390,7 +395,7 @@ std::vector<std::string> lint_rules(const RuleSet& set) {
     if (rule.examples.empty()) problems.push_back(rule.id + ": no examples");
     if (rule.negative_examples.empty()) problems.push_back(rule.id + ": no negative_examples");
     for (const Pattern& p : rule.patterns) {
-      if (p.regex.empty()) problems.push_back(rule.id + ": empty pattern");
+      if (p.regex.empty() && p.finder.empty()) problems.push_back(rule.id + ": empty pattern");
       for (const std::string& need : p.requires_any) {
         const bool known = need.rfind("rule:", 0) == 0 ? set.find(std::string_view(need).substr(5)) != nullptr
                                                         : set.find_anchor(need) != nullptr;

@@ -69,6 +69,14 @@ struct Pattern {
   std::vector<std::string> resource_types;
   // The rest of the secret's line must contain one of these (any case): `echo <key> | docker login`.
   std::vector<std::string> line_after;
+  // The match is an identifier (a UUID under an ID name), never reported: remembered so that the same
+  // value elsewhere in the file is not taken for a key.
+  bool id_value = false;
+  // Candidates come from a built-in finder instead of `regex` (which is then empty): "uuid" = every
+  // canonical UUID whose line before it could name a secret (a secret word, a generic name such as
+  // value or default, nothing but blanks, a NUL or a Python marshal string). Why not a regex: a pattern
+  // that ends in a UUID after such weak anchors costs Hyperscan a third of its speed on ordinary text.
+  std::string finder;
 };
 
 // A named piece of file-level context: content patterns and/or path suffixes that make a file

@@ -9,9 +9,9 @@
 namespace layerleak::detect {
 
 namespace {
-// Why 64 KiB: a logged request line or a notebook cell source line is far shorter; a minified bundle's
-// one line is cut into segments rather than held whole.
-constexpr std::size_t kMaxSegment = 64 * 1024;
+// Why 8 KiB: a logged request line or a notebook cell source line is far shorter; a minified bundle's
+// one line is cut into segments. At most kBackScan, so a segment is always still in the window.
+constexpr std::size_t kMaxSegment = kBackScan;
 // Decoded bytes per file, over all its lines: a file of escapes is decoded up to here.
 constexpr std::uint64_t kMaxDecoded = 4 << 20;
 // JSON inside JSON inside JSON: \\\" is two rounds away from a quote.
@@ -24,22 +24,37 @@ LineDecodeStage::~LineDecodeStage() = default;
 
 void LineDecodeStage::begin(std::string_view path) {
   path_.assign(path);
+  cursor_chunk_ = ~std::uint64_t{0};
   child_begun_ = false;
-  segment_.clear();
+  escape_seen_ = false;
   segment_start_ = 0;
-  segment_line_ = 1;
-  segment_column_ = 1;
   child_size_ = 0;
   decoded_ = 0;
   segments_.clear();
 }
 
+namespace {
+
+// Why a word filter: code, logs and headers are full of backslashes and %xx; decoding every such line
+// costs a second scan. A line whose escapes could hide a key also names it (scw, secret, token, …),
+// in its escaped form too ("scw_secret_key%3D…", "\"SCW_SECRET_KEY\"").
+bool names_a_credential(std::string_view text) {
+  std::string l(text.substr(0, 4096));
+  for (char& c : l) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  for (std::string_view word : {"scw", "scaleway", "secret", "token", "passw", "api_key", "apikey", "auth", "nkey"}) {
+    if (l.find(word) != std::string::npos) return true;
+  }
+  return text.size() > 4096;  // a long line (minified bundle): its words may lie further on
+}
+
+}  // namespace
+
 bool LineDecodeStage::has_escape(std::string_view text) const {
-  if (kind_ == Kind::json) return text.find('\\') != std::string_view::npos;
+  if (kind_ == Kind::json) return text.find('\\') != std::string_view::npos && names_a_credential(text);
   for (std::size_t at = text.find('%'); at != std::string_view::npos; at = text.find('%', at + 1)) {
     if (at + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + 1])) &&
         std::isxdigit(static_cast<unsigned char>(text[at + 2]))) {
-      return true;
+      return names_a_credential(text);
     }
   }
   return false;
@@ -49,37 +64,62 @@ bool LineDecodeStage::decode(std::string_view in, std::string& out, OffsetMap& m
   return kind_ == Kind::percent ? decode_percent(in, out, map) : decode_json_escapes(in, out, map);
 }
 
-Status LineDecodeStage::feed(std::span<const char> chunk, std::uint64_t at) {
-  std::size_t i = 0;
-  while (i < chunk.size()) {
-    const void* nl = std::memchr(chunk.data() + i, '\n', chunk.size() - i);
-    const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data()) : chunk.size();
-    std::size_t take = std::min(end - i, kMaxSegment - segment_.size());
-    segment_.append(chunk.data() + i, take);
-    i += take;
-    if (segment_.size() >= kMaxSegment) {  // a long line: cut, and go on in a new segment of it
-      const std::uint64_t next_column = segment_column_ + segment_.size();
-      const std::uint64_t next_start = segment_start_ + segment_.size();
-      if (auto st = flush(); !st) return st;
-      segment_start_ = next_start;
-      segment_column_ = next_column;
+// Why no per-line work: most lines hold no escape byte, so one memchr over the chunk finds the next
+// escape and only the line around it is looked at; its line and column come from the position
+// tracker when it is decoded. A line is never copied before it is known to hold an escape.
+Status LineDecodeStage::feed(const Window& window, const PositionTracker& position) {
+  const std::span<const char> chunk = window.chunk;
+  const char escape = kind_ == Kind::json ? '\\' : '%';
+  const char* data = chunk.data();
+  std::size_t pos = 0;
+  while (pos < chunk.size()) {
+    if (!escape_seen_) {
+      const void* hit = std::memchr(data + pos, escape, chunk.size() - pos);
+      const std::size_t upto = hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - data) : chunk.size();
+      if (const void* nl = upto > pos ? memrchr(data + pos, '\n', upto - pos) : nullptr) {
+        segment_start_ = window.chunk_start + static_cast<std::size_t>(static_cast<const char*>(nl) - data) + 1;
+      }
+      if (!hit) return Ok{};
+      const std::uint64_t at = window.chunk_start + upto;
+      // A very long line: start its segment shortly before the escape.
+      if (at - segment_start_ > kMaxSegment / 2) segment_start_ = at - kMaxSegment / 2;
+      escape_seen_ = true;
+      pos = upto;
+    }
+    const void* nl = std::memchr(data + pos, '\n', chunk.size() - pos);
+    const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - data) : chunk.size();
+    if (window.chunk_start + end - segment_start_ >= kMaxSegment) {  // cut a long line into segments
+      const std::uint64_t cut = segment_start_ + kMaxSegment;
+      if (auto st = flush(window, position, cut); !st) return st;
+      segment_start_ = cut;
+      pos = static_cast<std::size_t>(std::max<std::uint64_t>(cut, window.chunk_start) - window.chunk_start);
       continue;
     }
-    if (nl && i == end) {
-      if (auto st = flush(); !st) return st;
-      ++i;
-      segment_start_ = at + i;
-      ++segment_line_;
-      segment_column_ = 1;
-    }
+    if (!nl) return Ok{};  // the line goes on in the next chunk
+    if (auto st = flush(window, position, window.chunk_start + end); !st) return st;
+    segment_start_ = window.chunk_start + end + 1;
+    pos = end + 1;
   }
   return Ok{};
 }
 
-Status LineDecodeStage::flush() {
-  std::string line = std::move(segment_);
-  segment_.clear();
-  if (decoded_ >= kMaxDecoded || !has_escape(line)) return Ok{};
+Status LineDecodeStage::flush(const Window& window, const PositionTracker& position, std::uint64_t end) {
+  const bool seen = escape_seen_;
+  escape_seen_ = false;
+  if (!seen || decoded_ >= kMaxDecoded || end <= segment_start_) return Ok{};
+  std::string line = window.slice(segment_start_, end);
+  if (!has_escape(line)) return Ok{};
+  // The cursor moves forward through the chunk, so each newline is counted once per chunk.
+  if (cursor_chunk_ != window.chunk_start || cursor_.at > segment_start_) {
+    cursor_ = position.cursor();
+    cursor_chunk_ = window.chunk_start;
+  }
+  position.locate(segment_start_, window, cursor_, segment_line_, segment_column_);
+  return decode_segment(std::move(line));
+}
+
+Status LineDecodeStage::decode_segment(std::string line) {
+  if (!has_escape(line)) return Ok{};
   Segment segment{child_size_, segment_start_, segment_line_, segment_column_, {}};
   std::string decoded;
   for (int round = 0; round < (kind_ == Kind::json ? kJsonRounds : 1); ++round) {
@@ -117,8 +157,9 @@ Detection LineDecodeStage::place(Detection d) const {
   return d;
 }
 
-Result<std::vector<Detection>> LineDecodeStage::finish(const std::vector<bool>& anchors) {
-  if (auto st = flush(); !st) return std::move(st).error();
+Result<std::vector<Detection>> LineDecodeStage::finish(const Window& last, const PositionTracker& position,
+                                                       const std::vector<bool>& anchors) {
+  if (auto st = flush(last, position, last.end()); !st) return std::move(st).error();
   std::vector<Detection> out;
   if (!child_begun_) return out;
   child_begun_ = false;

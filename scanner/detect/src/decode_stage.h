@@ -17,6 +17,7 @@
 
 #include "candidate.h"
 #include "decoders.h"
+#include "position.h"
 #include "layerleak/detect.h"
 
 namespace layerleak::detect {
@@ -30,10 +31,12 @@ class LineDecodeStage {
   ~LineDecodeStage();
 
   void begin(std::string_view path);
-  // The next bytes of the file, which start at offset `at`.
-  Status feed(std::span<const char> chunk, std::uint64_t at);
-  // Ends the file. `anchors`: the file's own context, which counts for its decoded lines too.
-  Result<std::vector<Detection>> finish(const std::vector<bool>& anchors);
+  // The next bytes of the file: `window.chunk`, with the bytes before it.
+  Status feed(const Window& window, const PositionTracker& position);
+  // Ends the file; `last` holds its last bytes. `anchors`: the file's own context, which counts for
+  // its decoded lines too.
+  Result<std::vector<Detection>> finish(const Window& last, const PositionTracker& position,
+                                        const std::vector<bool>& anchors);
 
  private:
   struct Segment {
@@ -43,7 +46,8 @@ class LineDecodeStage {
     std::uint64_t column = 0;        // its 1-based byte column
     std::vector<OffsetMap> rounds;   // one per decoding round, first round first
   };
-  Status flush();
+  Status flush(const Window& window, const PositionTracker& position, std::uint64_t end);
+  Status decode_segment(std::string line);
   bool has_escape(std::string_view text) const;
   bool decode(std::string_view in, std::string& out, OffsetMap& map) const;
   Detection place(Detection d) const;
@@ -54,9 +58,11 @@ class LineDecodeStage {
   std::unique_ptr<FileScanner> child_;
   bool child_begun_ = false;
   std::string path_;
-  std::string segment_;                 // bytes of the current line (segment) so far
-  std::uint64_t segment_start_ = 0;     // its offset in the file
-  std::uint64_t segment_line_ = 1;      // its line
+  bool escape_seen_ = false;            // the current segment holds the escape byte
+  std::uint64_t segment_start_ = 0;     // offset of the current line (segment) in the file
+  PositionTracker::Cursor cursor_{};    // line counting within the chunk that starts at cursor_chunk_
+  std::uint64_t cursor_chunk_ = ~std::uint64_t{0};
+  std::uint64_t segment_line_ = 1;      // its line (set when it is decoded)
   std::uint64_t segment_column_ = 1;    // its column
   std::uint64_t child_size_ = 0;
   std::uint64_t decoded_ = 0;

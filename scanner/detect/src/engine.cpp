@@ -60,9 +60,14 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
     ids.push_back(static_cast<unsigned>(impl->patterns.size()));
     impl->patterns.push_back(ref);
   };
+  std::vector<PatternRef> finders;
   for (const rules::Rule& rule : impl->rules.rules) {
     for (const rules::Pattern& p : rule.patterns) {
-      add(p, PatternRef{&rule, &p, 0});
+      if (!p.finder.empty()) {
+        finders.push_back(PatternRef{&rule, &p, 0});
+      } else {
+        add(p, PatternRef{&rule, &p, 0});
+      }
       Impl::Requirement& need = impl->requirements[&p];
       for (const std::string& name : p.requires_any) {
         if (name.rfind("rule:", 0) == 0) {
@@ -87,6 +92,10 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
     for (const rules::Pattern& p : impl->rules.anchors[a].patterns) add(p, PatternRef{nullptr, nullptr, a});
   }
   if (expressions.empty()) return make_error(Errc::invalid_argument, "no rule patterns to compile");
+  for (const PatternRef& ref : finders) {
+    impl->uuid_finders.push_back(static_cast<unsigned>(impl->patterns.size()));
+    impl->patterns.push_back(ref);
+  }
 
   hs_database_t* db = nullptr;
   hs_compile_error_t* raw_error = nullptr;

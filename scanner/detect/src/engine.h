@@ -34,7 +34,8 @@ struct Detector::Impl {
   std::unique_ptr<hs_database_t, DatabaseDeleter> database;
   std::unique_ptr<hs_database_t, DatabaseDeleter> prefilter;  // null when the rules have no gate
   std::unique_ptr<hs_scratch_t, ScratchDeleter> prototype_scratch;
-  std::vector<PatternRef> patterns;  // by Hyperscan id
+  std::vector<PatternRef> patterns;  // by Hyperscan id, then the finder patterns (ids past the database's)
+  std::vector<unsigned> uuid_finders;  // ids of the patterns whose candidates come from the UUID finder
   // Resolved `requires_any`: per rule pattern, anchor indexes and rule pointers.
   struct Requirement {
     std::vector<std::size_t> anchors;

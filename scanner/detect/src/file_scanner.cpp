@@ -5,6 +5,7 @@
 #include "confirm.h"
 #include "decode_stage.h"
 #include "findings.h"
+#include "uuid_finder.h"
 
 namespace layerleak::detect {
 
@@ -76,8 +77,10 @@ Status FileScanner::feed_text(std::span<const char> chunk) {
 
 Status FileScanner::on_scanned(std::span<const char> chunk, std::vector<Hit>& hits) {
   if (!chunk.empty()) {
+    const Window window = position_.window(chunk);
+    add_finder_hits(window, hits);
     for (auto& stage : line_stages_) {
-      if (auto st = stage->feed(chunk, position_.position()); !st) return st;
+      if (auto st = stage->feed(window, position_); !st) return st;
     }
     if (auto st = continue_waiting(chunk); !st) return st;
   }
@@ -110,7 +113,7 @@ Result<std::vector<Detection>> FileScanner::finish() {
   resolve_held();
   if (opened) {
     for (auto& stage : line_stages_) {
-      auto decoded = stage->finish(anchors_seen_);
+      auto decoded = stage->finish(position_.window(std::span<const char>()), position_, anchors_seen_);
       if (!decoded) return std::move(decoded).error();
       for (Detection& d : *decoded) {
         const bool known = std::any_of(confirmed_.begin(), confirmed_.end(), [&](const Detection& x) {
@@ -124,6 +127,23 @@ Result<std::vector<Detection>> FileScanner::finish() {
   confirmed_.clear();
   finalize_findings(out, detector_->impl(), path_, id_values_);
   return out;
+}
+
+// Candidates of the finder patterns (rules::Pattern::finder) join Hyperscan's hits, in end order.
+void FileScanner::add_finder_hits(const Window& window, std::vector<Hit>& hits) {
+  const std::vector<unsigned>& finders = detector_->impl().uuid_finders;
+  if (finders.empty()) return;
+  finder_ends_.clear();
+  id_ends_.clear();
+  find_uuid_candidates(window, finder_ends_, id_ends_);
+  for (std::uint64_t end : id_ends_) remember_id(window, end);
+  if (finder_ends_.empty()) return;
+  const std::size_t middle = hits.size();
+  for (std::uint64_t end : finder_ends_) {
+    for (unsigned id : finders) hits.emplace_back(id, end);
+  }
+  std::inplace_merge(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(middle), hits.end(),
+                     [](const Hit& a, const Hit& b) { return a.second < b.second; });
 }
 
 // Open tokens and boundary checks that were waiting for the next bytes.
@@ -155,6 +175,10 @@ Status FileScanner::process_hits(std::span<const char> chunk, const std::vector<
       continue;
     }
     if (ref.pattern->secret == rules::SecretShape::base64_blob && depth_ > 0) continue;
+    if (ref.pattern->id_value) {
+      remember_id(window, end);
+      continue;
+    }
     auto candidate = start_candidate(ref, window, end);
     if (!candidate) continue;
     position_.locate(candidate->start, window, cursor, candidate->line, candidate->column);
@@ -167,6 +191,15 @@ Status FileScanner::process_hits(std::span<const char> chunk, const std::vector<
     }
   }
   return Ok{};
+}
+
+// A UUID under an ID name ends at `end` (an id_value pattern's hit, or the UUID finder's): remembered,
+// never reported (no boundary or context checks: an ID that is part of a longer token is still no key).
+void FileScanner::remember_id(const Window& window, std::uint64_t end) {
+  if (end < 36 || end - 36 < window.begin() || id_values_.size() >= kMaxIdValues) return;
+  std::string id = window.slice(end - 36, end);
+  auto& uses = id_values_[std::move(id)];
+  if (uses.size() < 4) uses.push_back(end - 36);
 }
 
 // The names above the candidate, read while the window still holds them.

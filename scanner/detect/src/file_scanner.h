@@ -54,6 +54,8 @@ class FileScanner {
   Status continue_waiting(std::span<const char> chunk);
   Status process_hits(std::span<const char> chunk, const std::vector<Hit>& hits);
   void read_context(Candidate& c, const Window& window) const;
+  void remember_id(const Window& window, std::uint64_t end);
+  void add_finder_hits(const Window& window, std::vector<Hit>& hits);
   Status confirm(Candidate c);
   Status confirm_blob(const Candidate& c);
   void emit(Detection d, const rules::Pattern* pattern);
@@ -70,6 +72,8 @@ class FileScanner {
   std::vector<bool> anchors_seen_;
   IdValues id_values_;  // UUIDs this file uses as identifiers, and where
   const rules::Rule* access_key_rule_ = nullptr;
+  std::vector<std::uint64_t> finder_ends_;
+  std::vector<std::uint64_t> id_ends_;
 
   // Decoded views: base64 runs (depth 0 only, as the others), UTF-16 text, escaped lines.
   std::unique_ptr<BlobStage> blob_;
