@@ -295,7 +295,7 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
       return make_error(Errc::malformed, prefix + "a rules file is a mapping with a \"rules\" list");
     }
     check_keys(root, {"rules", "anchors", "downgrade_paths", "prefilter", "foreign_names", "generic_names",
-                      "published_examples"},
+                      "published_examples", "framework_names"},
                "top-level");
     RuleSet set;
     if (has_rules) {
@@ -304,6 +304,14 @@ Result<RuleSet> parse_rules(std::string_view yaml_text, std::string_view origin)
     set.foreign_names = string_list(root, "foreign_names");
     set.generic_names = string_list(root, "generic_names");
     set.published_examples = published_example_list(root);
+    if (const YAML::Node list = root["framework_names"]) {
+      if (!list.IsSequence()) throw SchemaError{where(list) + "\"framework_names\" must be a list"};
+      for (const YAML::Node& node : list) {
+        if (!node.IsMap()) throw SchemaError{where(node) + "each framework name must be a mapping"};
+        check_keys(node, {"name", "anchor"}, "framework name");
+        set.framework_names.push_back(FrameworkName{required_string(node, "name"), required_string(node, "anchor")});
+      }
+    }
     if (const YAML::Node anchors = root["anchors"]) {
       if (!anchors.IsSequence()) throw SchemaError{where(anchors) + "\"anchors\" must be a list"};
       for (const YAML::Node& node : anchors) set.anchors.push_back(parse_anchor(node));
@@ -348,6 +356,7 @@ Status merge_rules(RuleSet& base, RuleSet extra) {
   for (std::string& name : extra.foreign_names) base.foreign_names.push_back(std::move(name));
   for (std::string& name : extra.generic_names) base.generic_names.push_back(std::move(name));
   for (PublishedExample& e : extra.published_examples) base.published_examples.push_back(std::move(e));
+  for (FrameworkName& f : extra.framework_names) base.framework_names.push_back(std::move(f));
   base.digest = Sha256::of(base.digest + "\n" + extra.digest).str();
   return Ok{};
 }
@@ -405,6 +414,9 @@ std::vector<std::string> lint_rules(const RuleSet& set) {
     if (!rule.pairs_with.empty() && set.find(rule.pairs_with) == nullptr) {
       problems.push_back(rule.id + ": pairs_with unknown rule \"" + rule.pairs_with + "\"");
     }
+  }
+  for (const FrameworkName& f : set.framework_names) {
+    if (!set.find_anchor(f.anchor)) problems.push_back("framework name " + f.name + ": unknown anchor \"" + f.anchor + "\"");
   }
   for (const PublishedExample& e : set.published_examples) {
     if (e.value.size() < 8) problems.push_back("published example \"" + e.value + "\": too short to be a key");

@@ -111,6 +111,13 @@ struct Rule {
   std::optional<Severity> unpaired_severity;
 };
 
+// A name a framework gives its own secret, in files of that framework: Django's SECRET_KEY in a settings
+// module is Django's signing key, whatever else the file says. `anchor` names the framework's files.
+struct FrameworkName {
+  std::string name;    // exact, case-sensitive: the value's own key
+  std::string anchor;  // an Anchor id
+};
+
 // A value Scaleway publishes in its documentation, SDKs or examples: found in many images through
 // /usr/share/doc, READMEs and vendored SDKs, never a leak. Findings of it are reported as `info`.
 struct PublishedExample {
@@ -137,6 +144,7 @@ struct RuleSet {
   // names the secret instead (Terraform outputs.<name>.value, HCL variable "<name>" { default = ... }).
   std::vector<std::string> generic_names;
   std::vector<PublishedExample> published_examples;
+  std::vector<FrameworkName> framework_names;
   std::string digest;  // "sha256:..." over the rule sources, in load order
 
   const Rule* find(std::string_view id) const;

@@ -51,6 +51,14 @@ bool packed_after_name(const Window& window, std::uint64_t start) {
                       name.ends_with("password"));
 }
 
+// "SCW…" (an access key) right before `start`: SQLite puts a row's login and password columns side by
+// side, so the secret key follows its access key with no separator.
+bool packed_after_access_key(const Window& window, std::uint64_t start) {
+  if (start < 20 || start - 20 < window.begin()) return false;
+  const std::string key = window.slice(start - 20, start);
+  return fixed_secret_ok(rules::SecretShape::access_key, key);
+}
+
 }  // namespace
 
 std::optional<Candidate> start_candidate(const PatternRef& ref, const Window& window, std::uint64_t end) {
@@ -95,7 +103,11 @@ std::optional<Candidate> start_candidate(const PatternRef& ref, const Window& wi
   const char left = c.start > window.begin() ? window.at(c.start - 1) : '\n';
   // A dash may end the separator before a UUID ("${SCW_SECRET_KEY:-<uuid>}"); letters, digits and
   // underscores may not: then the UUID is part of a longer word.
-  const bool left_joins = shape == rules::SecretShape::uuid ? (joins(c, left, true) && left != '-') : joins(c, left, true);
+  bool left_joins = shape == rules::SecretShape::uuid ? (joins(c, left, true) && left != '-') : joins(c, left, true);
+  if (left_joins && shape == rules::SecretShape::uuid && packed_after_access_key(window, c.start)) {
+    left_joins = false;
+    c.binary = true;
+  }
   if (!is_open_shape(shape) && left_joins) return std::nullopt;
   // {6f2c…} is a GUID in a registry export, a .sln or a COM class id, never a key.
   if (shape == rules::SecretShape::uuid && left == '{') return std::nullopt;

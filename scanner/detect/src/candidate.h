@@ -33,6 +33,7 @@ struct Candidate {
   NameVerdict verdict = NameVerdict::none;  // check_key_name: what the names above the secret say
   bool named = false;                       // check_key_name: a name above it has a named_context word
   bool type_ok = true;                      // resource_types: the resource type above is one of them
+  std::size_t unless_anchor = ~std::size_t{0};  // a framework's own secret name: dropped in its files
   bool need_line_after = false;             // line_after: waiting for the rest of the line
   std::string line_after;
   bool rejected = false;         // the secret runs on past its shape: not this secret

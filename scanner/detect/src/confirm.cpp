@@ -165,7 +165,7 @@ bool fixed_secret_ok(rules::SecretShape shape, std::string_view secret) {
 
 std::string key_name_before(std::string_view line) {
   std::size_t end = line.size();
-  static constexpr std::string_view kSeparators(" \t\"'=:>,({[\0\\", 13);
+  static constexpr std::string_view kSeparators(" \t\"'=:>,({[]\0\\", 14);
   while (end > 0 && kSeparators.find(line[end - 1]) != std::string_view::npos) --end;
   std::size_t start = end;
   while (start > 0 && (is_alnum(line[start - 1]) || line[start - 1] == '_' || line[start - 1] == '-' ||

@@ -166,7 +166,8 @@ std::string value_after_word(std::string_view text, std::string_view word) {
     if (!starts) continue;
     if (i < l.size() && (l[i] == '"' || l[i] == '\'')) ++i;
     while (i < l.size() && l[i] == ' ') ++i;
-    if (i >= l.size() || (l[i] != ':' && l[i] != '=')) continue;
+    // "name: X", "key=X", and a property list's "<key>X</key>"
+    if (i >= l.size() || (l[i] != ':' && l[i] != '=' && !(l[i] == '>' && at > 0 && l[at - 1] == '<'))) continue;
     ++i;
     while (i < l.size() && (l[i] == ' ' || l[i] == '"' || l[i] == '\'')) ++i;
     std::size_t n = i;
@@ -284,14 +285,17 @@ KeyContext key_context(const Window& w, std::uint64_t start, const rules::RuleSe
 
 NameVerdict judge_names(const KeyContext& context, const rules::RuleSet& rules) {
   static const std::vector<std::string> kScaleway = {"scw", "scaleway"};
-  // Another vendor's name anywhere on the path wins, unless the value's own name is Scaleway's.
-  if (!contains_any(context.effective, kScaleway)) {
+  // Another vendor's name anywhere on the path wins, unless a name on the path is Scaleway's.
+  if (!names_any(context, kScaleway)) {
     for (const std::string& name : context.names) {
       if (contains_any(name, rules.foreign_names)) return NameVerdict::foreign;
     }
     if (contains_any(context.section, rules.foreign_names)) return NameVerdict::foreign;
   }
   if (context.effective.empty()) return NameVerdict::none;
+  // A key named for the vendor alone holds its API key ({"openai": "sk-…", "scaleway": "<key>"}); only
+  // as the value's own key, not as a section or object above it.
+  if (lower(context.own) == "scaleway") return NameVerdict::secret;
   if (is_id_name(context.effective)) return NameVerdict::id;
   return names_secret(context.effective) ? NameVerdict::secret : NameVerdict::none;
 }

@@ -88,6 +88,11 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
     if (!other) return make_error(Errc::invalid_argument, rule.id + " pairs with unknown rule \"" + rule.pairs_with + "\"");
     impl->pairs[&rule] = other;
   }
+  for (const rules::FrameworkName& f : impl->rules.framework_names) {
+    const rules::Anchor* anchor = impl->rules.find_anchor(f.anchor);
+    if (!anchor) return make_error(Errc::invalid_argument, "framework name " + f.name + " names unknown anchor \"" + f.anchor + "\"");
+    impl->framework_names.emplace_back(f.name, static_cast<std::size_t>(anchor - impl->rules.anchors.data()));
+  }
   for (std::size_t a = 0; a < impl->rules.anchors.size(); ++a) {
     for (const rules::Pattern& p : impl->rules.anchors[a].patterns) add(p, PatternRef{nullptr, nullptr, a});
   }

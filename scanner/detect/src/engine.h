@@ -42,6 +42,8 @@ struct Detector::Impl {
     std::vector<const rules::Rule*> rules;
   };
   std::map<const rules::Pattern*, Requirement> requirements;
+  // Resolved framework names: the own key, and the index of the anchor of the framework's files.
+  std::vector<std::pair<std::string, std::size_t>> framework_names;
   // Resolved `pairs_with`, by rule.
   std::map<const rules::Rule*, const rules::Rule*> pairs;
 };

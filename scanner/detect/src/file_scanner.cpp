@@ -213,6 +213,9 @@ void FileScanner::read_context(Candidate& c, const Window& window) const {
   const KeyContext context = key_context(window, c.start, detector_->rules());
   c.verdict = judge_names(context, detector_->rules());
   c.named = !p.named_context.empty() && names_any(context, p.named_context);
+  for (const auto& [name, anchor] : detector_->impl().framework_names) {
+    if (context.own == name) c.unless_anchor = anchor;
+  }
 }
 
 Status FileScanner::confirm(Candidate c) {
@@ -231,6 +234,13 @@ Status FileScanner::confirm(Candidate c) {
       return Ok{};
     }
     if (c.verdict != NameVerdict::secret) return Ok{};
+    if (c.unless_anchor != ~std::size_t{0}) {
+      Held held{std::move(*found), c.pattern};
+      held.unless_anchor = c.unless_anchor;
+      held.named = c.named;
+      held_.push_back(std::move(held));
+      return Ok{};
+    }
     if (c.named) {
       found->confidence = rules::Confidence::high;
       confirmed_.push_back(std::move(*found));
@@ -260,6 +270,14 @@ void FileScanner::emit(Detection d, const rules::Pattern* pattern) {
 void FileScanner::resolve_held() {
   const Detector::Impl& d = detector_->impl();
   for (Held& h : held_) {
+    if (h.unless_anchor != ~std::size_t{0}) {
+      if (anchors_seen_[h.unless_anchor]) continue;  // the framework's own secret
+      if (h.named) {
+        h.detection.confidence = rules::Confidence::high;
+        confirmed_.push_back(std::move(h.detection));
+        continue;
+      }
+    }
     if (h.only_rule) {
       if (std::any_of(confirmed_.begin(), confirmed_.end(), [&](const Detection& x) { return x.rule == h.only_rule; })) {
         confirmed_.push_back(std::move(h.detection));

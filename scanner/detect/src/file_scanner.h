@@ -47,6 +47,8 @@ class FileScanner {
     Detection detection;
     const rules::Pattern* pattern;
     const rules::Rule* only_rule = nullptr;  // instead of the pattern's requirements: a finding of this rule
+    std::size_t unless_anchor = ~std::size_t{0};  // dropped when this anchor holds (a framework's secret)
+    bool named = false;                           // kept as named_context (no requirement) otherwise
   };
 
   Status feed_text(std::span<const char> chunk);
