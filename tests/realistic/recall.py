@@ -86,7 +86,8 @@ def main():
             return 2
         by_path = {}
         for f in findings:
-            by_path.setdefault(f["location"]["path"], []).append(f)
+            # A finding inside an archive member (app.jar!/BOOT-INF/…) belongs to the archive file.
+            by_path.setdefault(f["location"]["path"].split("!/", 1)[0], []).append(f)
         expected = found = fps = 0
         for path, entry in sorted(files.items()):
             reported = by_path.pop(path, [])
