@@ -52,8 +52,9 @@ UuidRole role_of(const Window& w, std::uint64_t start) {
     line[kNameReach - 1 - n++] = c;
   }
   const std::string_view before(line + (kNameReach - n), n);
-  // fr-par/<uuid> (a zoned resource ID), https://…/<uuid> (a URL path): IDs, never keys.
-  if (!before.empty() && before.back() == '/') return UuidRole::none;
+  // fr-par/<uuid> (a zoned resource ID), https://…/<uuid> (a URL path), SCW…@<project id> (an S3
+  // signature's Credential=, an access key's owner): IDs, never keys.
+  if (!before.empty() && (before.back() == '/' || before.back() == '@')) return UuidRole::none;
   if (!before.empty() && (before.back() == '\0' || before.ends_with("z$") || before.ends_with("\xda$"))) {
     return UuidRole::candidate;
   }
