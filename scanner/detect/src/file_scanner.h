@@ -25,6 +25,8 @@ class LineDecodeStage;
 class Utf16Stage;
 class BlobStage;
 
+// Why ~300 lines: the parts it joins each live in their own file; what stays here is the hit loop and the
+// bookkeeping of candidates, held detections, anchors and IDs, which all share one file's state.
 class FileScanner {
  public:
   FileScanner(std::shared_ptr<const Detector> detector, int depth);
