@@ -1,7 +1,7 @@
 #include "confirm.h"
 
 #include <algorithm>
-#include <set>
+#include <cstdint>
 
 namespace layerleak::detect {
 
@@ -24,6 +24,17 @@ std::string lower(std::string_view s) {
 
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
 
+// How many different bytes `text` holds (a bit per byte value: no allocation, called per candidate).
+std::size_t distinct_bytes(std::string_view text) {
+  std::uint64_t seen[4] = {0, 0, 0, 0};
+  for (char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    seen[b >> 6] |= std::uint64_t{1} << (b & 63);
+  }
+  return static_cast<std::size_t>(__builtin_popcountll(seen[0]) + __builtin_popcountll(seen[1]) +
+                                  __builtin_popcountll(seen[2]) + __builtin_popcountll(seen[3]));
+}
+
 // Placeholder-looking tokens: long runs of one character or the usual filler words.
 bool looks_filled(std::string_view token) {
   const std::string l = lower(token);
@@ -35,8 +46,7 @@ bool looks_filled(std::string_view token) {
     run = token[i] == token[i - 1] ? run + 1 : 1;
     if (run >= 8) return true;
   }
-  std::set<char> distinct(token.begin(), token.end());
-  return distinct.size() < 8;
+  return distinct_bytes(token) < 8;
 }
 
 }  // namespace
@@ -100,22 +110,21 @@ bool has_ascending_run(std::string_view text, std::string_view alphabet, std::si
 }
 
 bool is_placeholder_uuid(std::string_view uuid) {
-  std::set<char> distinct;
-  for (char c : uuid) {
-    if (c != '-') distinct.insert(static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c));
+  // The hex digits, lower-cased, on the stack (this runs for every UUID candidate).
+  char buffer[64];
+  std::size_t n = 0;
+  for (char c : uuid.substr(0, 64)) {
+    if (c != '-') buffer[n++] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
   }
+  const std::string_view digits(buffer, n);
   // Random UUIDs use 12+ distinct hex digits; 11111111-…, 00000000-…-000000000001 do not.
-  if (distinct.size() <= 3) return true;
+  if (distinct_bytes(digits) <= 3) return true;
   const std::string u = lower(uuid);
   if (contains(u, "12345678-1234") || contains(u, "xxxx") || contains(u, "00000000-0000-0000")) return true;
   // 11111111-2222-3333-4444-555555555555: every group one repeated digit.
   bool uniform_groups = true;
   for (std::size_t i = 1; i < u.size(); ++i) {
     if (u[i] != '-' && u[i - 1] != '-' && u[i] != u[i - 1]) uniform_groups = false;
-  }
-  std::string digits;
-  for (char c : u) {
-    if (c != '-') digits.push_back(c);
   }
   return uniform_groups || has_ascending_run(digits, "0123456789abcdef", 10);
 }
