@@ -413,38 +413,50 @@ TEST_CASE("corrupt, truncated and lying packs fail with malformed and the object
     const std::uint64_t b = p.whole(blob, "short");
     Delta out(5, 10);
     out.copy(0, 5).copy(3, 5);
-    expect_malformed(p.bytes(), "copy", p.ofs(b, out.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_1 = p.ofs(b, out.bytes);
+    expect_malformed(p.bytes(), "copy", at_1);
   }
   SECTION("a delta whose result is shorter or longer than its header") {
     PackBuilder p;
     const std::uint64_t b = p.whole(blob, "short");
     Delta shorter(5, 10);
     shorter.copy(0, 5);
-    expect_malformed(p.bytes(), "shorter", p.ofs(b, shorter.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_2 = p.ofs(b, shorter.bytes);
+    expect_malformed(p.bytes(), "shorter", at_2);
     PackBuilder q;
     const std::uint64_t b2 = q.whole(blob, "short");
     Delta longer(5, 3);
     longer.copy(0, 5);
-    expect_malformed(q.bytes(), "longer", q.ofs(b2, longer.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_3 = q.ofs(b2, longer.bytes);
+    expect_malformed(q.bytes(), "longer", at_3);
   }
   SECTION("a delta that expects another base size") {
     PackBuilder p;
     const std::uint64_t b = p.whole(blob, "short");
     Delta wrong(6, 5);
     wrong.copy(0, 5);
-    expect_malformed(p.bytes(), "base size", p.ofs(b, wrong.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_4 = p.ofs(b, wrong.bytes);
+    expect_malformed(p.bytes(), "base size", at_4);
   }
   SECTION("reserved delta op 0 and truncated ops") {
     PackBuilder p;
     const std::uint64_t b = p.whole(blob, "short");
     Delta zero(5, 5);
     zero.bytes.push_back('\0');
-    expect_malformed(p.bytes(), "op 0", p.ofs(b, zero.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_5 = p.ofs(b, zero.bytes);
+    expect_malformed(p.bytes(), "op 0", at_5);
     PackBuilder q;
     const std::uint64_t b2 = q.whole(blob, "short");
     Delta cut(5, 5);
     cut.bytes += "\x91";  // copy with an offset byte and a size byte, both missing
-    expect_malformed(q.bytes(), "truncated op", q.ofs(b2, cut.bytes));
+    // The delta is added before the bytes are taken (argument order is unspecified).
+    const std::uint64_t at_6 = q.ofs(b2, cut.bytes);
+    expect_malformed(q.bytes(), "truncated op", at_6);
   }
   SECTION("an object whose header size differs from its data") {
     PackBuilder p;
