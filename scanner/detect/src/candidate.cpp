@@ -44,7 +44,7 @@ bool packed_after_name(const Window& window, std::uint64_t start) {
   for (std::uint64_t at = start; at > window.begin() && name.size() < 64; --at) {
     const char c = window.at(at - 1);
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) break;
-    name.insert(name.begin(), static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+    name.insert(name.begin(), ascii_lower(c));
   }
   const bool scaleway = name.find("scw") != std::string::npos || name.find("scaleway") != std::string::npos;
   return scaleway && (name.ends_with("secret_key") || name.ends_with("secretkey") || name.ends_with("token") ||
@@ -152,16 +152,14 @@ bool extend(Candidate& c, std::span<const char> chunk, std::size_t from) {
 
 bool line_after_ok(const Candidate& c) {
   if (c.pattern->line_after.empty()) return true;
-  std::string rest = c.line_after;
-  for (char& ch : rest) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  const std::string rest = ascii_lower(c.line_after);
   return std::any_of(c.pattern->line_after.begin(), c.pattern->line_after.end(),
                      [&](const std::string& word) { return rest.find(word) != std::string::npos; });
 }
 
 bool host_ok(const Candidate& c) {
   if (c.pattern->host_after.empty()) return true;
-  std::string host = c.host;
-  for (char& ch : host) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  const std::string host = ascii_lower(c.host);
   return std::any_of(c.pattern->host_after.begin(), c.pattern->host_after.end(),
                      [&](const std::string& suffix) { return host.ends_with(suffix); });
 }

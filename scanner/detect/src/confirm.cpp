@@ -16,11 +16,7 @@ bool is_crockford(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U');
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
 
@@ -50,6 +46,14 @@ bool looks_filled(std::string_view token) {
 }
 
 }  // namespace
+
+char ascii_lower(char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
 
 bool is_open_shape(rules::SecretShape shape) {
   return shape == rules::SecretShape::jwt || shape == rules::SecretShape::docker_auth ||
@@ -114,7 +118,7 @@ bool is_placeholder_uuid(std::string_view uuid) {
   char buffer[64];
   std::size_t n = 0;
   for (char c : uuid.substr(0, 64)) {
-    if (c != '-') buffer[n++] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (c != '-') buffer[n++] = ascii_lower(c);
   }
   const std::string_view digits(buffer, n);
   // Random UUIDs use 12+ distinct hex digits; 11111111-…, 00000000-…-000000000001 do not.
@@ -188,7 +192,9 @@ bool names_secret(std::string_view key) {
   const std::string k = lower(key);
   // Short names only as whole words: "pass" in nodemailer's auth: { user, pass }, not "passport".
   for (std::string_view word : {"pass", "pwd", "psk"}) {
-    if (k == word || k.ends_with(std::string("_") + std::string(word)) || k.ends_with(std::string(".") + std::string(word))) return true;
+    if (k == word) return true;
+    const std::size_t at = k.size() - word.size();  // "smtp_pass", "auth.pass": the last word of the name
+    if (k.size() > word.size() && k.ends_with(word) && (k[at - 1] == '_' || k[at - 1] == '.')) return true;
   }
   for (std::string_view word : {"secret", "token", "password", "passwd", "key", "auth", "credential"}) {
     if (contains(k, word)) return true;

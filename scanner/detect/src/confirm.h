@@ -13,6 +13,10 @@
 
 namespace layerleak::detect {
 
+// ASCII lower case of `s` (names, hosts, paths: never decoded text). The one copy the detector uses.
+char ascii_lower(char c);
+std::string ascii_lower(std::string_view s);
+
 // Fixed shapes have a known length and end at (match end - secret_end); open shapes are tokens that
 // extend over a character class around the match.
 bool is_open_shape(rules::SecretShape shape);

@@ -14,11 +14,7 @@ constexpr std::size_t kMaxDepth = 3;
 // Lines looked at for a `name:` sibling of a generic `value:` (Kubernetes env, GitLab variables).
 constexpr int kSiblingLines = 4;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "confirm.h"
 #include "file_scanner.h"
 
 namespace layerleak::detect {
@@ -39,8 +40,7 @@ namespace {
 // costs a second scan. A line whose escapes could hide a key also names it (scw, secret, token, …),
 // in its escaped form too ("scw_secret_key%3D…", "\"SCW_SECRET_KEY\"").
 bool names_a_credential(std::string_view text) {
-  std::string l(text.substr(0, 4096));
-  for (char& c : l) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  const std::string l = ascii_lower(text.substr(0, 4096));
   for (std::string_view word : {"scw", "scaleway", "secret", "token", "passw", "api_key", "apikey", "auth", "nkey"}) {
     if (l.find(word) != std::string::npos) return true;
   }

@@ -44,8 +44,7 @@ void FileScanner::begin(std::string_view path) {
   id_values_.clear();
   std::fill(anchors_seen_.begin(), anchors_seen_.end(), false);
   const auto& anchors = detector_->rules().anchors;
-  std::string lower_path = path_;
-  for (char& c : lower_path) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  const std::string lower_path = ascii_lower(path_);
   for (std::size_t a = 0; a < anchors.size(); ++a) {
     for (const std::string& suffix : anchors[a].paths) {
       if (path_.ends_with(suffix)) anchors_seen_[a] = true;

@@ -1,16 +1,14 @@
 #include "findings.h"
 
+#include "confirm.h"
+
 #include <algorithm>
 
 namespace layerleak::detect {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
 
 bool is_published_example(const rules::RuleSet& rules, std::string_view secret) {
   const std::string l = lower(secret);
