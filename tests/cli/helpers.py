@@ -7,10 +7,11 @@ Environment (set by CTest, see tests/CMakeLists.txt):
   LAYERLEAK_SOURCE_DIR     the repository root
 
 A missing variable or tool is a test failure, never a skip: a CI gate must not go green because the
-thing it should have tested was not there. Standard library only.
+thing it should have tested was not there. Standard library, plus python3-jsonschema for the report schema.
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -39,6 +40,13 @@ SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 ERROR_PREFIX = "layerleak: error: "
 
 DEFAULT_TIMEOUT = 60
+
+# Every JSON report a test parses is validated against docs/report.schema.json (tests/support/report_schema.py;
+# it fails loudly without python3-jsonschema). Loaded by path: the integration suite loads this file by path too.
+_SCHEMA_MODULE = Path(__file__).resolve().parent.parent / "support" / "report_schema.py"
+_schema_spec = importlib.util.spec_from_file_location("layerleak_report_schema", _SCHEMA_MODULE)
+report_schema = importlib.util.module_from_spec(_schema_spec)
+_schema_spec.loader.exec_module(report_schema)
 
 
 # ---- environment ------------------------------------------------------------------------------------
@@ -124,12 +132,22 @@ def scan(*args, cwd=None):
 
 
 def parse_json(testcase, result):
-    """The JSON document on stdout of `result`; a test failure (with the whole output) if it is not one."""
+    """The JSON report on stdout of `result`; a test failure (with the whole output) if it is not JSON or
+    does not validate against docs/report.schema.json."""
     try:
-        return json.loads(result.stdout)
+        doc = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
         testcase.fail(f"stdout is not valid JSON ({exc})\n{result.describe()}")
         raise  # unreachable
+    assert_report_schema(testcase, doc)
+    return doc
+
+
+def assert_report_schema(testcase, doc):
+    """`doc` validates against docs/report.schema.json (the published schema of the JSON report)."""
+    errors = report_schema.schema_errors(doc)
+    if errors:
+        testcase.fail("JSON report does not validate against docs/report.schema.json:\n  " + "\n  ".join(errors[:20]))
 
 
 def scan_json(testcase, *args, cwd=None, expect_rc=None):
@@ -237,6 +255,7 @@ def _is_int(value):
 def assert_report_shape(tc, doc):
     """Every field of CONTRACT.md's JSON report is present with the right type (and nothing contradicts)."""
     tc.assertIsInstance(doc, dict)
+    assert_report_schema(tc, doc)
     tc.assertTrue(_is_int(doc.get("schema_version")) and doc["schema_version"] == 1, doc.get("schema_version"))
     tool = doc["tool"]
     tc.assertEqual(tool["name"], "layerleak")

@@ -157,6 +157,8 @@ class Serve:
         while time.monotonic() < deadline:
             doc = self.json("GET", f"/v1/scans/{job_id}")
             if doc["status"] in ("done", "failed"):
+                if isinstance(doc.get("report"), dict):  # every report serve returns obeys the published schema
+                    h.report_schema.assert_valid_report(doc["report"])
                 return doc
             time.sleep(0.05)
         raise AssertionError(f"scan {job_id} not finished after {timeout} s\n{self.log()[-3000:]}")
