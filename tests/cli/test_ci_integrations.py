@@ -149,6 +149,8 @@ class ActionEntrypoint(unittest.TestCase):
         work, result, outputs = self.run_action(image=str(self.sample))
         self.assertEqual(result.returncode, 1, result.describe())
         self.assertEqual(outputs, {"report": "layerleak.sarif", "exit-code": "1"})
+        # Readable by the next steps, which run as another user than the container.
+        self.assertEqual((work / outputs["report"]).stat().st_mode & 0o444, 0o444)
         sarif = json.loads((work / outputs["report"]).read_text())
         self.assertEqual(sarif["version"], "2.1.0")
         rules = {r["ruleId"] for run in sarif["runs"] for r in run["results"]}
