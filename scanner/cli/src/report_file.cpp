@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <random>
 
 namespace layerleak::cli {
@@ -37,34 +36,22 @@ Status check_target(const std::string& path) {
   return Ok{};
 }
 
-// Closes the descriptor and removes the temporary file unless commit() ran.
-class TempFile {
- public:
-  TempFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-  bool close() {
-    const int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0;
-  }
-  void commit() { committed_ = true; }
+}  // namespace
 
- private:
-  int fd_;
-  std::string path_;
-  bool committed_ = false;
-};
+ReportFile::ReportFile(int fd, std::string path, std::string temp_path)
+    : fd_(fd), path_(std::move(path)), temp_path_(std::move(temp_path)) {}
+
+ReportFile::~ReportFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
 
 // A new file next to FILE, named ".<name>.tmp-<random>". Why random and O_EXCL: the directory may be
 // shared; a name someone else created (a symlink planted there included) is never opened, only skipped.
-Result<std::unique_ptr<TempFile>> create_temp(const std::string& path, bool secret) {
+// Why fchmod: the umask could leave 0400 or less; the owner must be able to read and replace the report,
+// nobody else may read it, whether or not it holds full secrets (a redacted report still maps them).
+Result<std::unique_ptr<ReportFile>> ReportFile::create(const std::string& path) {
+  if (auto st = check_target(path); !st) return std::move(st).error();
   const std::filesystem::path target(path);
   std::random_device random;
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -74,44 +61,39 @@ Result<std::unique_ptr<TempFile>> create_temp(const std::string& path, bool secr
     name.insert(0, 1, '.');
     name.append(".tmp-").append(suffix);
     const std::string temp = (std::filesystem::path(directory_of(path)) / name).string();
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, secret ? 0600 : 0644);
-    if (fd >= 0) return std::make_unique<TempFile>(fd, temp);
-    if (errno != EEXIST) return file_error(path, "cannot create a temporary file next to it: " + std::string(std::strerror(errno)));
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      std::unique_ptr<ReportFile> file(new ReportFile(fd, path, temp));
+      if (::fchmod(fd, 0600) != 0) return file_error(path, std::strerror(errno));
+      return file;
+    }
+    if (errno != EEXIST) return file_error(path, std::strerror(errno));
   }
   return file_error(path, "cannot create a temporary file next to it: every name tried exists");
 }
 
-}  // namespace
-
-Status check_report_path(const std::string& path) {
-  if (auto st = check_target(path); !st) return st;
-  const std::string dir = directory_of(path);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return file_error(path, "directory " + dir + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode)) return file_error(path, dir + " is not a directory");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) return file_error(path, "directory " + dir + ": " + std::strerror(errno));
+Status ReportFile::commit(std::string_view content) {
+  if (const int err = write_all(fd_, content); err != 0) return file_error(path_, std::strerror(err));
+  // Why fsync before rename: after a crash FILE must be the old report or the whole new one, never empty.
+  if (::fsync(fd_) != 0) return file_error(path_, std::strerror(errno));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return file_error(path_, std::strerror(errno));
+  // Checked again: a symlink planted while the scan ran is refused as one present at the start was.
+  if (auto st = check_target(path_); !st) return st;
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) return file_error(path_, std::strerror(errno));
+  committed_ = true;
   return Ok{};
 }
 
-Status write_report_file(const std::string& path, std::string_view content, bool secret) {
-  if (auto st = check_target(path); !st) return st;
-  auto temp = create_temp(path, secret);
-  if (!temp) return std::move(temp).error();
-  TempFile& file = **temp;
+int write_all(int fd, std::string_view content) {
   while (!content.empty()) {
-    const ssize_t n = ::write(file.fd(), content.data(), content.size());
+    const ssize_t n = ::write(fd, content.data(), content.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return file_error(path, std::strerror(n < 0 ? errno : EIO));
+    if (n <= 0) return n < 0 ? errno : EIO;
     content.remove_prefix(static_cast<std::size_t>(n));
   }
-  // Why fsync before rename: after a crash FILE must be the old report or the whole new one, never empty.
-  if (::fsync(file.fd()) != 0) return file_error(path, std::strerror(errno));
-  if (!file.close()) return file_error(path, std::strerror(errno));
-  // Checked again: a symlink planted while the scan ran is refused as one present at the start was.
-  if (auto st = check_target(path); !st) return st;
-  if (std::rename(file.path().c_str(), path.c_str()) != 0) return file_error(path, std::strerror(errno));
-  file.commit();
-  return Ok{};
+  return 0;
 }
 
 }  // namespace layerleak::cli

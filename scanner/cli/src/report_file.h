@@ -1,11 +1,11 @@
-// Writing `scan -o FILE`: a report may carry full secret values (--show-secrets), so the file is written
-// the way a secret must be: never through a symlink, never visible half-written, never readable by
-// others when it holds secrets.
+// Writing the report: `scan -o FILE` and standard output. A report may carry full secret values
+// (--show-secrets), so a file is written the way a secret must be: created before the scan (a bad path
+// fails at once), mode 0600 whatever the umask, never through a symlink, never visible half-written.
 //
-// Not responsible for: rendering the report (report::write_report), choosing the mode (the caller says
-// whether the content is secret).
+// Not responsible for: rendering the report (report::write_report).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,15 +13,34 @@
 
 namespace layerleak::cli {
 
-// Checks, before any scanning, that FILE can be written: its directory exists and is writable, and FILE
-// is either absent or a regular file (a symlink, directory or device is refused). Errc::io, the message
-// names FILE.
-Status check_report_path(const std::string& path);
+// The report file being written. create() makes a temporary file next to FILE
+// (O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod 0600); commit() writes the content, syncs it and renames it over
+// FILE, so FILE is always either the old file or the whole new one. Destroyed without a successful
+// commit(): the temporary file is removed. Not thread-safe; owns its descriptor.
+class ReportFile {
+ public:
+  // Refuses (Errc::io, the message names FILE and gives the system's reason) when FILE is a symlink, a
+  // directory or not a regular file, or when its directory cannot take a new file.
+  static Result<std::unique_ptr<ReportFile>> create(const std::string& path);
 
-// Writes `content` to a new temporary file in FILE's directory (O_CREAT|O_EXCL|O_NOFOLLOW; mode 0600
-// when `secret`, otherwise 0644 less the umask), syncs it, and renames it over FILE, so FILE is always
-// either the old file or the whole new one. Refuses (Errc::io, naming FILE) when FILE is by then a
-// symlink or not a regular file. The temporary file is removed on every failure.
-Status write_report_file(const std::string& path, std::string_view content, bool secret);
+  // Writes `content` and renames the temporary file over FILE; refuses when FILE has meanwhile become a
+  // symlink or something other than a regular file. Errc::io naming FILE.
+  Status commit(std::string_view content);
+
+  ~ReportFile();
+  ReportFile(const ReportFile&) = delete;
+  ReportFile& operator=(const ReportFile&) = delete;
+
+ private:
+  ReportFile(int fd, std::string path, std::string temp_path);
+  int fd_;
+  std::string path_;
+  std::string temp_path_;
+  bool committed_ = false;
+};
+
+// Writes all of `content` to `fd`, retrying short writes and EINTR. Returns 0, or the errno of the
+// failure (EPIPE when the reader went away, with SIGPIPE ignored).
+int write_all(int fd, std::string_view content);
 
 }  // namespace layerleak::cli

@@ -74,14 +74,17 @@ IgnoreEntry parse_entry(const YAML::Node& node, std::size_t fallback_line) {
   return entry;
 }
 
-std::vector<IgnoreEntry> parse_ignore(const std::string& text) {
+// section_only: the document may have other top-level keys (the configuration file; its caller checks
+// them) and may lack "ignore".
+std::vector<IgnoreEntry> parse_ignore(const std::string& text, bool section_only) {
   const YAML::Node root = YAML::Load(text);
+  if (section_only && (root.IsNull() || (root.IsMap() && !root["ignore"]))) return {};
   if (!root.IsMap()) {
     throw SchemaError{line_of(root), "an ignore file is a mapping with an \"ignore\" list"};
   }
   for (const auto& kv : root) {
     const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
-    if (key != "ignore") {
+    if (key != "ignore" && !section_only) {
       throw SchemaError{line_of(kv.first), "unknown top-level key \"" + key + "\" (expected \"ignore\")"};
     }
   }
@@ -96,23 +99,31 @@ std::vector<IgnoreEntry> parse_ignore(const std::string& text) {
   return entries;
 }
 
-}  // namespace
-
-Result<std::vector<IgnoreEntry>> load_ignore_file(const std::string& path) {
-  auto text = detail::read_text_file(path, kMaxIgnoreBytes);
-  if (!text) return std::move(text).error();
+Result<std::vector<IgnoreEntry>> parse_ignore_text(const std::string& text, const std::string& origin, bool section_only) {
   // Problems without a position (an empty document) are reported at line 1.
-  auto where = [&](std::size_t line) { return path + ": line " + std::to_string(line == 0 ? 1 : line) + ": "; };
+  auto where = [&](std::size_t line) { return origin + ": line " + std::to_string(line == 0 ? 1 : line) + ": "; };
   try {
-    return parse_ignore(*text);
+    return parse_ignore(text, section_only);
   } catch (const SchemaError& e) {
     return make_error(Errc::malformed, where(e.line) + e.message);
   } catch (const YAML::Exception& e) {
     const std::size_t line = e.mark.is_null() ? 0 : static_cast<std::size_t>(e.mark.line) + 1;
     return make_error(Errc::malformed, where(line) + "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {
-    return make_error(Errc::internal, path + ": " + e.what());
+    return make_error(Errc::internal, origin + ": " + e.what());
   }
+}
+
+}  // namespace
+
+Result<std::vector<IgnoreEntry>> load_ignore_file(const std::string& path) {
+  auto text = detail::read_text_file(path, kMaxIgnoreBytes);
+  if (!text) return std::move(text).error();
+  return parse_ignore_text(*text, path, false);
+}
+
+Result<std::vector<IgnoreEntry>> parse_ignore_section(const std::string& text, const std::string& origin) {
+  return parse_ignore_text(text, origin, true);
 }
 
 }  // namespace layerleak::suppress

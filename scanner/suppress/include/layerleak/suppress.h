@@ -74,6 +74,11 @@ Result<std::set<std::string>> load_baseline(const std::string& path);
 // Errc::limit above 16 MiB.
 Result<std::vector<IgnoreEntry>> load_ignore_file(const std::string& path);
 
+// The "ignore" list of a YAML document that has other top-level keys too (layerleak's configuration file;
+// the caller checks those): entries and errors exactly as load_ignore_file's, "<origin>: line N: ...";
+// a document without "ignore" has no entries. One parser for both, so the two never disagree.
+Result<std::vector<IgnoreEntry>> parse_ignore_section(const std::string& text, const std::string& origin);
+
 // Glob matching against absolute in-image paths ("/app/.env") and config field names.
 //   '*'   any run of characters except '/'; '?' one character except '/';
 //   '[abc]', '[a-z]', '[!abc]' / '[^abc]': one character (never '/') in / not in the class; ']' first

@@ -1,0 +1,118 @@
+// Private to the cli library: the scan command's options as one struct, and the parts that fill and run it.
+// cli.cpp parses the command line (CLI11) into ScanCommand; scan_options.cpp declares the scan options and
+// validates what was given (config file, --images-from, contradictions); scan_command.cpp runs the scan;
+// suggestions.cpp turns a typo into "did you mean"; config_file.cpp reads .layerleak.yaml.
+//
+// Not responsible for: scanning (pipeline), formatting (report), suppression rules (suppress).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layerleak/core.h"
+#include "layerleak/detect.h"
+#include "layerleak/report.h"
+#include "layerleak/suppress.h"
+
+namespace CLI {
+class App;
+}
+
+namespace layerleak::cli {
+
+constexpr int kExitClean = 0;
+constexpr int kExitFindings = 1;
+constexpr int kExitIncomplete = 2;
+
+// Prints "layerleak: error: MESSAGE" on standard error; returns kExitIncomplete.
+int fail(const std::string& message);
+
+// Built-in rules plus the user's rule files, compiled. Errors name the file.
+Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<std::string>& rule_files);
+
+// `layerleak scan`: every option as given, then completed by finish_scan_options (config file, image list).
+struct ScanCommand {
+  std::vector<std::string> images;  // positional IMAGEs, then --images-from's lines
+  std::string images_from;
+  std::string format = "text";
+  std::string output;
+  bool show_secrets = false;
+  std::string fail_on = "medium";
+  bool only_runtime = false;
+  std::string platform = "linux/amd64";
+  bool all_platforms = false;
+  unsigned jobs = 0;
+  std::uint64_t max_file_size = 1ull << 30;
+  unsigned max_archive_depth = 5;
+  std::uint64_t max_ratio = 1000;
+  std::uint64_t max_archive_members = 100000;
+  std::vector<std::string> rule_files;
+  std::string baseline;
+  std::string ignore;
+  bool progress = false;
+  bool no_progress = false;
+  std::string color = "auto";
+  bool quiet = false;
+  std::string config;     // --config FILE; empty: .layerleak.yaml in the working directory, if present
+  std::string cache_dir;  // --cache DIR: per-layer results shared with other scans and `serve`
+  std::string creds;
+  std::string authfile;
+  bool tls_verify = true;
+  // From the configuration file's "ignore:" list, used unless --ignore was given; origin names the file.
+  std::optional<std::vector<suppress::IgnoreEntry>> config_ignores;
+  std::string config_origin;
+};
+
+// scan_options.cpp: declares every option of `scan` on `cmd`, bound to `scan`.
+void add_scan_options(CLI::App& cmd, ScanCommand& scan);
+
+// scan_options.cpp: after parsing: applies the configuration file to options not given on the command line,
+// reads --images-from, lower-cases --format/--fail-on and refuses contradictions. The message of an
+// error is for the user as is.
+Status finish_scan_options(const CLI::App& cmd, ScanCommand& scan);
+
+// scan_options.cpp: "text", "json", "sarif", "gitlab", "html" (already lower-cased), else nullopt.
+std::optional<report::Format> parse_format(std::string_view name);
+
+// scan_command.cpp: runs a validated scan; returns the exit status.
+int run_scan(const ScanCommand& cmd);
+
+// suggestions.cpp: Levenshtein distance (insertions, deletions, substitutions; bytes).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// suggestions.cpp: the candidate closest to `word` when it is close enough to be a plausible typo (at
+// most max(2, a third of its length) edits away), else nullopt. Ties: the first candidate.
+std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+// suggestions.cpp: before CLI11 parses: an unknown subcommand or long option of a known subcommand, as
+// an error message with the closest known name ("unknown command \"scna\"; did you mean \"scan\"?"), or
+// nullopt when nothing is unknown. Arguments after "--" and option values are not looked at.
+std::optional<std::string> unknown_argument(int argc, char** argv, const CLI::App& app);
+
+// config_file.cpp: the settings of a configuration file; absent keys are nullopt. Paths (rules, baseline,
+// output) are already resolved against the file's directory.
+struct ConfigFile {
+  std::string path;
+  std::optional<std::string> fail_on;
+  std::optional<std::string> format;
+  std::optional<std::string> output;
+  std::optional<std::string> baseline;
+  std::optional<std::string> platform;
+  std::optional<bool> only_runtime;
+  std::optional<std::vector<std::string>> rules;
+  std::optional<std::vector<suppress::IgnoreEntry>> ignore;
+};
+
+// config_file.cpp: reads `explicit_path` (an error when missing), or, when it is empty,
+// ".layerleak.yaml" in the working directory if there is one (nullopt if not). Errors (Errc::malformed,
+// Errc::not_found, Errc::io) name the file and, for content, the line.
+Result<std::optional<ConfigFile>> load_config(const std::string& explicit_path);
+
+// The keys a configuration file may hold, for messages and suggestions.
+const std::vector<std::string>& config_keys();
+
+}  // namespace layerleak::cli

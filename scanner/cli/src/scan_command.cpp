@@ -1,0 +1,224 @@
+// `layerleak scan`: runs a validated ScanCommand over every image, applies suppressions, writes one report
+// and maps the outcome to the exit status (the worst of the images).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "cli_internal.h"
+#include "layerleak/cache.h"
+#include "layerleak/pipeline.h"
+#include "layerleak/rules.h"
+#include "report_file.h"
+
+namespace layerleak::cli {
+
+namespace {
+
+// Set by SIGINT/SIGTERM: the scan stops at the next file boundary and reports itself incomplete.
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  // Writes to a closed pipe or socket (`| head`, a credential helper that exits early, a registry that
+  // hangs up) fail with EPIPE instead of killing the process.
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+// One line on standard error, redrawn in place: "[=====>    ] 52%  3/5 layers  120.4 MiB".
+void print_progress(const pipeline::Progress& p) {
+  constexpr int kWidth = 30;
+  const double fraction = p.bytes_total > 0 ? std::min(1.0, static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total))
+                          : p.layers_total > 0 ? static_cast<double>(p.layers_done) / static_cast<double>(p.layers_total)
+                                               : 1.0;
+  const int filled = static_cast<int>(fraction * kWidth);
+  std::string bar(static_cast<std::size_t>(filled), '=');
+  if (filled < kWidth) bar += '>';
+  bar.resize(kWidth, ' ');
+  std::fprintf(stderr, "\r[%s] %3d%%  %zu/%zu layers  %.1f MiB", bar.c_str(), static_cast<int>(fraction * 100),
+               p.layers_done, p.layers_total, static_cast<double>(p.bytes_done) / (1024.0 * 1024.0));
+  std::fflush(stderr);
+}
+
+// The commit an image was built from, for GitLab's report: the image's own
+// org.opencontainers.image.revision (label or annotation) first, then CI_COMMIT_SHA.
+std::string commit_sha(const report::ScanReport& result) {
+  constexpr const char* kRevision = "org.opencontainers.image.revision";
+  for (const report::ImageReport& image : result.images) {
+    if (auto it = image.labels.find(kRevision); it != image.labels.end() && !it->second.empty()) return it->second;
+    if (auto it = image.annotations.find(kRevision); it != image.annotations.end() && !it->second.empty()) return it->second;
+  }
+  const char* env = std::getenv("CI_COMMIT_SHA");
+  return env ? env : "";
+}
+
+Result<pipeline::ScanOptions> scan_options(const ScanCommand& cmd) {
+  pipeline::ScanOptions options;
+  auto platform = oci::Platform::parse(cmd.platform);
+  if (!platform) return std::move(platform).error();
+  options.select.platform = *platform;
+  options.select.all_platforms = cmd.all_platforms;
+  options.jobs = cmd.jobs != 0 ? cmd.jobs : std::max(1u, std::thread::hardware_concurrency());
+  options.max_file_size = cmd.max_file_size;
+  options.max_archive_depth = cmd.max_archive_depth;
+  options.max_ratio = cmd.max_ratio;
+  options.max_archive_members = cmd.max_archive_members;
+  options.source.registry.creds = cmd.creds;
+  options.source.registry.authfile = cmd.authfile;
+  options.source.registry.tls_verify = cmd.tls_verify;
+  return options;
+}
+
+// Suppression files are read before scanning: a bad one stops the run, never means "no suppression".
+// --ignore FILE replaces the configuration file's ignore list.
+Result<suppress::Suppressions> load_suppressions(const ScanCommand& cmd, const detect::Detector& detector) {
+  suppress::Suppressions suppressions;
+  if (!cmd.baseline.empty()) {
+    auto baseline = suppress::load_baseline(cmd.baseline);
+    if (!baseline) return make_error(baseline.error().code, "--baseline: " + baseline.error().message);
+    suppressions.baseline_fingerprints = std::move(baseline).value();
+    suppressions.baseline_origin = cmd.baseline;
+  }
+  std::string origin = "--ignore: " + cmd.ignore;
+  if (!cmd.ignore.empty()) {
+    auto ignores = suppress::load_ignore_file(cmd.ignore);
+    if (!ignores) return make_error(ignores.error().code, "--ignore: " + ignores.error().message);
+    suppressions.ignores = std::move(ignores).value();
+  } else if (cmd.config_ignores) {
+    suppressions.ignores = *cmd.config_ignores;
+    origin = cmd.config_origin;
+  }
+  for (const suppress::IgnoreEntry& entry : suppressions.ignores) {
+    if (!entry.rule_id.empty() && !detector.rules().find(entry.rule_id)) {
+      return make_error(Errc::invalid_argument, origin + ": line " + std::to_string(entry.line) + ": unknown rule id \"" +
+                                                    entry.rule_id + "\"");
+    }
+  }
+  return suppressions;
+}
+
+// Every image in argument order, in one report; a failing image is an error entry of its own, never a
+// reason to skip the others.
+report::ScanReport scan_images(const ScanCommand& cmd, const std::shared_ptr<const detect::Detector>& detector,
+                               const pipeline::ScanOptions& options, bool show_progress) {
+  report::ScanReport all;
+  for (const std::string& image : cmd.images) {
+    report::ScanReport one = pipeline::scan(image, detector, options);
+    if (show_progress) std::fputs("\r\x1b[K", stderr);
+    if (all.tool_version.empty()) {
+      all.tool_version = one.tool_version;
+      all.rules_digest = one.rules_digest;
+      all.started_at_ms = one.started_at_ms;
+    }
+    all.finished_at_ms = one.finished_at_ms;
+    for (report::ImageReport& i : one.images) all.images.push_back(std::move(i));
+  }
+  return all;
+}
+
+// --color auto: only on a terminal, and neither NO_COLOR (https://no-color.org) nor TERM=dumb.
+bool use_color(const ScanCommand& cmd) {
+  if (cmd.color == "always") return true;
+  if (cmd.color == "never" || !cmd.output.empty()) return false;
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr && !(term && std::string_view(term) == "dumb");
+}
+
+// Renders the report and writes it to the report file or standard output. A reader that went away
+// (`| head -1`) is not an error: the verdict still decides the exit status.
+Status emit_report(const ScanCommand& cmd, const report::ScanReport& result, report::ReportOptions options,
+                   ReportFile* file) {
+  const report::Format format = *parse_format(cmd.format);
+  options.color = use_color(cmd);
+  options.summary_only = cmd.quiet && file == nullptr;
+  std::ostringstream rendered;
+  if (auto st = report::write_report(result, format, options, rendered); !st) return st;
+  if (file != nullptr) return file->commit(rendered.view());
+  const int err = write_all(STDOUT_FILENO, rendered.view());
+  if (err != 0 && err != EPIPE) return make_error(Errc::io, std::string("cannot write the report: ") + std::strerror(err));
+  return Ok{};
+}
+
+// Errors go to standard error too, so a CI log shows why the gate failed even with -o; redacted like
+// the report (a message may quote a path named after a key).
+void print_errors(const report::ScanReport& result, const report::ReportOptions& options, bool show_secrets) {
+  std::optional<report::ScanReport> redacted;
+  if (!show_secrets && std::any_of(result.images.begin(), result.images.end(),
+                                   [](const report::ImageReport& i) { return !i.errors.empty(); })) {
+    redacted = report::redact_report(result, options);
+  }
+  for (const report::ImageReport& image : (redacted ? *redacted : result).images) {
+    for (const report::ErrorEntry& e : image.errors) std::cerr << "layerleak: error: " << e.message << '\n';
+  }
+}
+
+int verdict(const report::ScanReport& result, const std::string& fail_on) {
+  if (!result.complete()) return kExitIncomplete;
+  auto threshold = rules::parse_severity(fail_on);
+  if (!threshold) return kExitClean;  // "none"
+  auto max = result.max_severity();
+  return (max && *max >= *threshold) ? kExitFindings : kExitClean;
+}
+
+}  // namespace
+
+int run_scan(const ScanCommand& cmd) {
+  // Why first: a scan may take minutes; an output file that cannot be written fails now, with the reason.
+  std::unique_ptr<ReportFile> file;
+  if (!cmd.output.empty()) {
+    auto created = ReportFile::create(cmd.output);
+    if (!created) return fail(created.error().message);
+    file = std::move(created).value();
+  }
+  auto options = scan_options(cmd);
+  if (!options) return fail(options.error().message);
+  auto detector = load_detector(cmd.rule_files);
+  if (!detector) return fail(detector.error().message);
+  auto suppressions = load_suppressions(cmd, **detector);
+  if (!suppressions) return fail(suppressions.error().message);
+
+  std::unique_ptr<cache::ScanCache> layer_cache;
+  if (!cmd.cache_dir.empty()) {
+    auto opened = cache::ScanCache::open(cmd.cache_dir);
+    if (!opened) return fail("--cache: " + opened.error().message);
+    layer_cache = std::move(opened).value();
+    options->layer_cache = layer_cache.get();
+  }
+
+  install_interrupt_handler();
+  options->cancel = &g_interrupted;
+  const bool show_progress = !cmd.no_progress && (cmd.progress || (!cmd.quiet && ::isatty(STDERR_FILENO)));
+  if (show_progress) options->on_progress = print_progress;
+  report::ScanReport result = scan_images(cmd, *detector, *options, show_progress);
+  suppress::apply(result, *suppressions);
+  if (cmd.only_runtime) suppress::suppress_hidden(result);
+
+  report::ReportOptions report_options;
+  report_options.show_secrets = cmd.show_secrets;
+  if (!cmd.show_secrets) report_options.redact_text = pipeline::text_redactor(*detector);
+  if (cmd.format == "gitlab") {
+    report_options.commit_sha = commit_sha(result);
+    if (report_options.commit_sha.empty()) {
+      return fail("--format gitlab needs the commit the image was built from: set the image label or annotation "
+                  "org.opencontainers.image.revision, or CI_COMMIT_SHA");
+    }
+  }
+  if (auto st = emit_report(cmd, result, report_options, file.get()); !st) return fail(st.error().message);
+  print_errors(result, report_options, cmd.show_secrets);
+  return verdict(result, cmd.fail_on);
+}
+
+}  // namespace layerleak::cli
