@@ -115,7 +115,65 @@ def run_command(args, cwd=None, timeout=DEFAULT_TIMEOUT, stdin_bytes=None, env=N
 
 
 def run_layerleak(*args, cwd=None, timeout=DEFAULT_TIMEOUT, stdin_bytes=None):
-    return run_command([layerleak_bin(), *args], cwd=cwd, timeout=timeout, stdin_bytes=stdin_bytes)
+    before = _output_file_state([str(a) for a in args], cwd)
+    result = run_command([layerleak_bin(), *args], cwd=cwd, timeout=timeout, stdin_bytes=stdin_bytes)
+    check_json_report_output([str(a) for a in args], result, cwd, before)
+    return result
+
+
+def _option_value(args, *names):
+    """The value of the last `--name VALUE` or `--name=VALUE` among args (before a `--`), else None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                value = args[i + 1]
+            elif name.startswith("--") and arg.startswith(name + "="):
+                value = arg[len(name) + 1:]
+    return value
+
+
+def _output_path(args, cwd):
+    output = _option_value(args, "-o", "--output")
+    return None if output is None or output == "-" else Path(cwd or ".") / output
+
+
+def _output_file_state(args, cwd):
+    """(inode, mtime, size) of the --output file before a run, None when there is none."""
+    path = _output_path(args, cwd)
+    try:
+        st = path.lstat() if path is not None else None
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size) if st is not None else None
+
+
+def check_json_report_output(args, result, cwd=None, before=None):
+    """Every JSON report `layerleak scan --format json` writes, on standard output or to --output, validates
+    against docs/report.schema.json, however the test goes on to read it (AssertionError otherwise).
+    `before`: _output_file_state before the run (a file the run did not write is not its report)."""
+    if not args or args[0] != "scan" or (_option_value(args, "--format") or "").lower() != "json":
+        return
+    path = _output_path(args, cwd)
+    if path is not None:
+        if path.is_symlink() or not path.is_file() or _output_file_state(args, cwd) == before:
+            return  # refused (a usage error, a symlink, a directory) or left alone: no report to check
+        text = path.read_text(encoding="utf-8", errors="replace")
+        where = str(path)
+    else:
+        text, where = result.stdout, "standard output"
+    if not text.strip():
+        return  # a usage error (exit 2) writes no report
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"the JSON report on {where} is not JSON ({exc})\n{result.describe()}") from exc
+    errors = report_schema.schema_errors(doc)
+    if errors:
+        raise AssertionError(f"the JSON report on {where} does not validate against docs/report.schema.json:\n  "
+                             + "\n  ".join(errors[:20]) + f"\n{result.describe()}")
 
 
 def run_checked(args, cwd=None, timeout=DEFAULT_TIMEOUT):

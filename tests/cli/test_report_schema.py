@@ -157,6 +157,24 @@ class BrokenReportsAreRejected(unittest.TestCase):
     def test_active_finding_cannot_be_suppressed(self):
         self.rejected(lambda d: self.finding(d).update(suppressed_by="baseline"), "$.images[0].findings[0]")
 
+    def test_every_run_is_checked(self):
+        # helpers.run_layerleak checks the report of every `scan --format json`, on stdout or in --output.
+        doc = copy.deepcopy(self.valid)
+        doc["images"][0]["findings"][0]["severity"] = "urgent"
+        bad = json.dumps(doc).encode()
+        args = ["scan", "--format", "json", "image.tar"]
+        h.check_json_report_output(args, h.Result(args, 1, json.dumps(self.valid).encode(), b""))
+        with self.assertRaises(AssertionError):
+            h.check_json_report_output(args, h.Result(args, 1, bad, b""))
+        with self.assertRaises(AssertionError):
+            h.check_json_report_output(["scan", "--format=JSON", "x"], h.Result(args, 1, b"{not json", b""))
+        h.check_json_report_output(["scan", "--format", "sarif", "x"], h.Result(args, 1, bad, b""))  # not a JSON report
+        work = h.make_tempdir(self)
+        (work / "out.json").write_bytes(bad)
+        args = ["scan", "--format", "json", "-o", "out.json", "image.tar"]
+        with self.assertRaises(AssertionError):
+            h.check_json_report_output(args, h.Result(args, 1, b"", b""), cwd=work)
+
     def test_helper_check_fails_the_test(self):
         doc = copy.deepcopy(self.valid)
         doc["images"][0]["findings"][0]["severity"] = "urgent"
