@@ -66,7 +66,9 @@ constexpr std::size_t kBlock = 512;
 constexpr std::size_t kMaxMembers = 1'000'000;
 constexpr std::uint64_t kMaxLongName = 1024 * 1024;
 
-Result<std::uint64_t> parse_number(const char* field, std::size_t length) {
+}  // namespace
+
+Result<std::uint64_t> tar_number(const char* field, std::size_t length) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(field);
   if (length > 0 && (bytes[0] & 0x80)) {  // base-256 (GNU) for large values
     std::uint64_t value = bytes[0] & 0x3f;
@@ -86,12 +88,12 @@ Result<std::uint64_t> parse_number(const char* field, std::size_t length) {
   return value;
 }
 
-std::string field_string(const char* field, std::size_t length) {
+std::string tar_field(const char* field, std::size_t length) {
   return std::string(field, strnlen(field, length));
 }
 
-bool checksum_ok(const std::array<char, kBlock>& header) {
-  auto stored = parse_number(header.data() + 148, 8);
+bool tar_checksum_ok(const char* header) {
+  auto stored = tar_number(header + 148, 8);
   if (!stored) return false;
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < kBlock; ++i) {
@@ -100,8 +102,7 @@ bool checksum_ok(const std::array<char, kBlock>& header) {
   return sum == *stored;
 }
 
-// Finds "path=" in a pax extended header ("<len> <key>=<value>\n" records).
-std::optional<std::string> pax_path(const std::string& records) {
+std::optional<std::string> tar_pax_path(const std::string& records) {
   std::size_t i = 0;
   while (i < records.size()) {
     std::size_t space = records.find(' ', i);
@@ -119,8 +120,6 @@ std::optional<std::string> pax_path(const std::string& records) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
   auto file = FileReader::open(tar_path);
@@ -150,8 +149,8 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
     }
     if (auto st_read = read_at(offset, header.data(), kBlock); !st_read) return std::move(st_read).error();
     if (std::all_of(header.begin(), header.end(), [](char c) { return c == 0; })) break;
-    if (!checksum_ok(header)) return bad("header checksum mismatch");
-    auto size = parse_number(header.data() + 124, 12);
+    if (!tar_checksum_ok(header.data())) return bad("header checksum mismatch");
+    auto size = tar_number(header.data() + 124, 12);
     if (!size) return bad(size.error().message);
     const std::uint64_t data_offset = offset + kBlock;
     if (*size > file_size || data_offset + *size > file_size) return bad("member runs past the end of the file");
@@ -164,7 +163,7 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
       if (auto st_read = read_at(data_offset, data.data(), data.size()); !st_read) return std::move(st_read).error();
       if (type == 'L') {
         long_name = std::string(data.c_str());
-      } else if (auto path = pax_path(data)) {
+      } else if (auto path = tar_pax_path(data)) {
         long_name = *path;
       }
     } else if (type == 'K') {
@@ -176,8 +175,8 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
       // global pax header: nothing we need
     } else {
       std::string name = long_name ? *long_name : [&] {
-        std::string base = field_string(header.data(), 100);
-        std::string prefix = std::memcmp(header.data() + 257, "ustar", 5) == 0 ? field_string(header.data() + 345, 155) : "";
+        std::string base = tar_field(header.data(), 100);
+        std::string prefix = std::memcmp(header.data() + 257, "ustar", 5) == 0 ? tar_field(header.data() + 345, 155) : "";
         return prefix.empty() ? base : prefix + "/" + base;
       }();
       long_name.reset();
@@ -187,7 +186,7 @@ Result<std::unique_ptr<TarTree>> TarTree::index(const std::string& tar_path) {
         tree->members_[tree_path(name)] = Member{data_offset, *size};  // a later duplicate wins, as in tar
       } else if (type == '2' || type == '1') {
         // docker save links duplicate layers: "<id>/layer.tar -> ../<hex>.tar" (symlink) or hardlinks.
-        std::string target = long_link ? *long_link : field_string(header.data() + 157, 100);
+        std::string target = long_link ? *long_link : tar_field(header.data() + 157, 100);
         std::string from = tree_path(name);
         std::string dir = type == '2' && from.find('/') != std::string::npos ? from.substr(0, from.rfind('/') + 1) : "";
         tree->links_[from] = tree_path(dir + target);

@@ -25,6 +25,8 @@ class FileTree {
   // The size of a file, when the container knows it without reading (nullopt otherwise).
   virtual std::optional<std::uint64_t> size(const std::string& path) const = 0;
 
+  // Whether the file is known without reading further (stream trees: already passed); others: exists().
+  virtual bool exists_now(const std::string& path) const { return exists(path); }
   // Reads a small file whole, failing with Errc::limit beyond max_bytes.
   Result<std::string> read_small(const std::string& path, std::size_t max_bytes = kMaxJsonBytes) const;
 };
@@ -62,6 +64,12 @@ class TarTree final : public FileTree {
   std::map<std::string, Member> members_;
   std::map<std::string, std::string> links_;  // link name -> target name (both tree paths)
 };
+
+// Tar header fields (ustar, GNU, pax), shared by TarTree and StreamTree.
+Result<std::uint64_t> tar_number(const char* field, std::size_t length);  // octal or GNU base-256
+std::string tar_field(const char* field, std::size_t length);              // NUL-terminated or full width
+bool tar_checksum_ok(const char* header);                                   // a 512-byte header block
+std::optional<std::string> tar_pax_path(const std::string& records);        // "path=" of a pax header
 
 // Normalises a member name of a container: strips "./" and leading "/", drops ".", resolves ".."
 // lexically without ever going above the root.

@@ -1,12 +1,19 @@
 // The image sources: OCI layouts (directory or tar), docker-archive tars, plain directories, and the
 // reference grammar that picks one.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
 
 #include "file_tree.h"
+#include "layerleak/archive.h"
+#include "stream_tree.h"
 #include "image_json.h"
 #include "registry/registry.h"
+#include "source_internal.h"
 #include "layerleak/oci.h"
 
 namespace layerleak::oci {
@@ -39,6 +46,10 @@ Result<Platform> Platform::parse(std::string_view text) {
 bool Platform::matches(const Platform& wanted) const {
   return os == wanted.os && architecture == wanted.architecture &&
          (wanted.variant.empty() || variant == wanted.variant);
+}
+
+Result<std::unique_ptr<archive::EntryReader>> ImageSource::open_entries(const Image&, const Layer&) {
+  return std::unique_ptr<archive::EntryReader>();
 }
 
 namespace {
@@ -76,7 +87,19 @@ class LayoutSource : public ImageSource {
       image->index_annotations = descriptor.annotations;
       images.push_back(std::move(image).value());
     }
+    if (auto* stream = dynamic_cast<StreamTree*>(tree_.get())) {
+      std::vector<std::string> members;
+      for (const Image& image : images) {
+        for (const Layer& layer : image.layers) members.push_back(blob_path(layer.blob.digest));
+      }
+      stream->expect(members);
+    }
     return images;
+  }
+
+  std::optional<std::uint64_t> spooled_bytes() const override {
+    if (const auto* stream = dynamic_cast<const StreamTree*>(tree_.get())) return stream->spooled_bytes();
+    return std::nullopt;
   }
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image&, const Layer& layer) override {
@@ -127,9 +150,11 @@ class DockerArchiveSource : public ImageSource {
     auto manifest = parse_json(*text, what + " manifest.json");
     if (!manifest) return std::move(manifest).error();
     if (!manifest->is_array()) return make_error(Errc::malformed, what + ": manifest.json is not a JSON array");
-    // Docker >= 25 also writes an OCI index: use it for manifest digests and layer media types.
+    // Docker >= 25 also writes an OCI index: use it for manifest digests and layer media types. Why
+    // exists_now for index.json: on a stream, looking for a file that is not there reads (and keeps) the
+    // whole rest of it; docker writes index.json before manifest.json, and only small files after it.
     std::vector<std::pair<Descriptor, std::string>> oci_manifests;
-    if (tree_->exists("index.json") && tree_->exists("oci-layout")) {
+    if (tree_->exists_now("index.json") && tree_->exists("oci-layout")) {
       auto index_text = tree_->read_small("index.json");
       if (!index_text) return std::move(index_text).error().with_context(what);
       auto index = parse_json(*index_text, what + " index.json");
@@ -166,7 +191,19 @@ class DockerArchiveSource : public ImageSource {
     if (images.empty()) {
       return make_error(Errc::not_found, what + (ref_.empty() ? ": manifest.json lists no image" : ": no image tagged \"" + ref_ + "\""));
     }
+    if (auto* stream = dynamic_cast<StreamTree*>(tree_.get())) {
+      std::vector<std::string> members;
+      for (const Image& image : images) {
+        for (const std::string& path : layer_paths_.at(image.reference)) members.push_back(path);
+      }
+      stream->expect(members);
+    }
     return images;
+  }
+
+  std::optional<std::uint64_t> spooled_bytes() const override {
+    if (const auto* stream = dynamic_cast<const StreamTree*>(tree_.get())) return stream->spooled_bytes();
+    return std::nullopt;
   }
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) override {
@@ -249,6 +286,16 @@ class DockerArchiveSource : public ImageSource {
   std::vector<std::string> pending_paths_;  // layer paths of the entry read_entry just read
 };
 
+}  // namespace
+
+// Declared in source_internal.h.
+std::unique_ptr<ImageSource> make_docker_archive_source(std::unique_ptr<FileTree> tree, std::string location, std::string ref) {
+  return std::make_unique<DockerArchiveSource>(std::move(tree), std::move(location), std::move(ref));
+}
+
+namespace {
+
+// A plain root filesystem: one layer, walked in place (archive::open_directory), never turned into a tar.
 class RootfsSource : public ImageSource {
  public:
   explicit RootfsSource(std::string dir) : dir_(std::move(dir)) {}
@@ -257,11 +304,15 @@ class RootfsSource : public ImageSource {
     Image image;
     image.transport = "dir";
     image.reference = "dir:" + dir_;
-    image.rootfs_dir = dir_;
+    image.filesystem = true;
+    image.layers.push_back(Layer{});
     return std::vector<Image>{std::move(image)};
   }
   Result<std::unique_ptr<ByteReader>> open_blob(const Image&, const Layer&) override {
-    return make_error(Errc::invalid_argument, "dir: sources have no layer blobs");
+    return make_error(Errc::invalid_argument, "dir: sources have no layer blobs (read them with open_entries)");
+  }
+  Result<std::unique_ptr<archive::EntryReader>> open_entries(const Image&, const Layer&) override {
+    return archive::open_directory(dir_);
   }
 
  private:
@@ -286,24 +337,137 @@ std::pair<std::string, std::string> split_path_ref(std::string_view text) {
   return {std::string(text), ""};
 }
 
-Result<std::unique_ptr<FileTree>> index_tar(const std::string& path) {
-  // Compressed image archives are refused with a clear message rather than scanned through a spool.
+// Standard input, read with read(2): a pipe, a terminal or a file redirected with "<".
+class DescriptorReader final : public ByteReader {
+ public:
+  explicit DescriptorReader(int fd) : fd_(fd) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    while (true) {
+      const ssize_t n = ::read(fd_, out.data(), out.size());
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return make_error(Errc::io, std::string("cannot read standard input: ") + std::strerror(errno));
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+// Forwards to a reader owned by someone else (SourceOptions::standard_input).
+class BorrowedReader final : public ByteReader {
+ public:
+  explicit BorrowedReader(ByteReader& inner) : inner_(inner) {}
+  Result<std::size_t> read(std::span<char> out) override { return inner_.read(out); }
+
+ private:
+  ByteReader& inner_;
+};
+
+bool is_compressed(const std::string& path) {
   auto head = FileReader::open(path);
-  if (!head) return std::move(head).error();
-  char magic[4] = {};
-  auto n = (*head)->read(std::span<char>(magic, 4));
-  if (n && *n >= 2 && static_cast<unsigned char>(magic[0]) == 0x1f && static_cast<unsigned char>(magic[1]) == 0x8b) {
-    return make_error(Errc::unsupported, path + " is a gzip-compressed file: decompress it first (gunzip), image archives are plain tar");
+  if (!head) return false;
+  unsigned char magic[4] = {};
+  std::size_t have = 0;
+  while (have < 4) {
+    auto n = (*head)->read(std::span<char>(reinterpret_cast<char*>(magic) + have, 4 - have));
+    if (!n || *n == 0) break;
+    have += *n;
+  }
+  return (have >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) ||
+         (have >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd);
+}
+
+// An uncompressed tar file is indexed (random access, layers read in parallel); a compressed one, like
+// standard input, can only be read front to back.
+Result<std::unique_ptr<FileTree>> open_archive(const std::string& path) {
+  if (is_compressed(path)) {
+    auto file = FileReader::open(path);
+    if (!file) return std::move(file).error();
+    auto tree = StreamTree::create(std::move(file).value(), path);
+    if (!tree) return std::move(tree).error();
+    return std::unique_ptr<FileTree>(std::move(tree).value());
   }
   auto tree = TarTree::index(path);
   if (!tree) return std::move(tree).error();
   return std::unique_ptr<FileTree>(std::move(tree).value());
 }
 
+// Which container format a tar holds: manifest.json makes a docker-archive, oci-layout an OCI archive.
+Result<std::string> archive_kind(const FileTree& tree, const std::string& path) {
+  if (const auto* stream = dynamic_cast<const StreamTree*>(&tree)) {
+    auto kind = stream->detect();
+    if (!kind) return std::move(kind).error();
+    return std::string(*kind == StreamTree::Kind::docker_archive ? "docker-archive" : "oci-archive");
+  }
+  if (tree.exists("manifest.json")) return std::string("docker-archive");
+  if (tree.exists("oci-layout")) return std::string("oci-archive");
+  return make_error(Errc::malformed, path + " is not a container image (a tar without manifest.json or oci-layout)");
+}
+
+std::unique_ptr<ImageSource> archive_source(std::unique_ptr<FileTree> tree, const std::string& transport,
+                                            const std::string& location, const std::string& ref) {
+  if (transport == "oci-archive") return std::make_unique<LayoutSource>(std::move(tree), "oci-archive", location, ref);
+  return std::make_unique<DockerArchiveSource>(std::move(tree), location, ref);
+}
+
+constexpr std::string_view kTransports[] = {"docker-archive", "docker-daemon", "oci-archive", "oci", "dir", "docker"};
+constexpr const char* kValidTransports = "docker://, docker-archive:, docker-daemon:, oci-archive:, oci:, dir:";
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// A reference that names no file: a misspelt transport ("oci-achive:x", "http://…"), or an image name
+// meant for a registry or the daemon ("alpine:3.19"). Nullopt when it looks like neither.
+std::optional<Error> explain_missing(std::string_view reference) {
+  const std::size_t colon = reference.find(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  const std::string_view prefix = reference.substr(0, colon);
+  const std::string_view rest = reference.substr(colon + 1);
+  if (!std::all_of(prefix.begin(), prefix.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '/'; })) {
+    return std::nullopt;
+  }
+  bool near_transport = rest.starts_with("//");
+  for (std::string_view t : kTransports) {
+    if (edit_distance(prefix, t) <= (prefix.size() <= 3 ? 1u : 2u)) near_transport = true;
+  }
+  if (near_transport && prefix.find('/') == std::string_view::npos && prefix.find('.') == std::string_view::npos) {
+    return Error{Errc::invalid_argument, "unknown transport \"" + std::string(prefix) + ":\"; valid: " + kValidTransports};
+  }
+  const bool tag_like = !rest.empty() && rest.size() <= 128 && std::all_of(rest.begin(), rest.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+  if (tag_like) {
+    const std::string text(reference);
+    return Error{Errc::not_found, "no such file or directory: " + text + " (did you mean docker://" + text +
+                                      " or docker-daemon:" + text + "?)"};
+  }
+  return std::nullopt;
+}
+
+void warn(const SourceOptions& options, const std::string& message) {
+  if (options.warn) {
+    options.warn(message);
+  } else {
+    std::cerr << "layerleak: warning: " << message << '\n';
+  }
+}
+
 }  // namespace
 
 std::string transport_of(std::string_view reference) {
-  for (std::string_view t : {"docker-archive", "oci-archive", "oci", "dir", "docker"}) {
+  for (std::string_view t : kTransports) {
     if (reference.size() > t.size() && reference.substr(0, t.size()) == t && reference[t.size()] == ':') {
       return std::string(t);
     }
@@ -314,28 +478,48 @@ std::string transport_of(std::string_view reference) {
 Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, const SourceOptions& options) {
   std::string transport = transport_of(reference);
   std::string_view rest = transport.empty() ? reference : reference.substr(transport.size() + 1);
-  if (reference == "-") {
-    return make_error(Errc::unsupported, "reading an image from standard input is not supported yet; pass a path");
-  }
   if (transport == "docker") return open_registry(reference, options.registry, options.cancel);
+  if (transport == "docker-daemon") return open_daemon(rest, options);
   if (rest.empty()) return make_error(Errc::invalid_argument, "empty image reference");
+
+  // "-", "docker-archive:-[:REF]", "oci-archive:-[:REF]": a tar on standard input.
+  if ((rest == "-" || rest.starts_with("-:")) && (transport.empty() || transport == "docker-archive" || transport == "oci-archive")) {
+    const std::string ref = rest.size() > 2 ? std::string(rest.substr(2)) : "";
+    std::unique_ptr<ByteReader> input = options.standard_input
+                                            ? std::unique_ptr<ByteReader>(std::make_unique<BorrowedReader>(*options.standard_input))
+                                            : std::unique_ptr<ByteReader>(std::make_unique<DescriptorReader>(0));
+    auto tree = StreamTree::create(std::move(input), "standard input");
+    if (!tree) return std::move(tree).error();
+    if (transport.empty()) {
+      auto kind = (*tree)->detect();
+      if (!kind) return std::move(kind).error();
+      transport = *kind == StreamTree::Kind::docker_archive ? "docker-archive" : "oci-archive";
+    }
+    return archive_source(std::move(tree).value(), transport, "-", ref);
+  }
+
   auto [path, ref] = split_path_ref(rest);
   const PathKind kind = kind_of(path);
-  if (kind == PathKind::missing) return make_error(Errc::not_found, "no such file or directory: " + path);
+  if (kind == PathKind::missing) {
+    if (transport.empty()) {
+      if (auto explained = explain_missing(reference)) return *explained;
+    }
+    return make_error(Errc::not_found, "no such file or directory: " + path);
+  }
 
   if (transport.empty()) {
     if (kind == PathKind::directory) {
-      transport = DirectoryTree(path).exists("oci-layout") ? "oci" : "dir";
+      const DirectoryTree dir(path);
+      transport = dir.exists("oci-layout") ? "oci" : "dir";
+      if (transport == "dir" && dir.exists("index.json")) {
+        warn(options, path + " has index.json but no oci-layout file: read as a plain directory (dir:), not as an OCI layout");
+      }
     } else {
-      auto tree = index_tar(path);
+      auto tree = open_archive(path);
       if (!tree) return std::move(tree).error();
-      if ((*tree)->exists("manifest.json")) {
-        return std::unique_ptr<ImageSource>(std::make_unique<DockerArchiveSource>(std::move(tree).value(), path, ref));
-      }
-      if ((*tree)->exists("oci-layout")) {
-        return std::unique_ptr<ImageSource>(std::make_unique<LayoutSource>(std::move(tree).value(), "oci-archive", path, ref));
-      }
-      return make_error(Errc::malformed, path + " is not a container image (a tar without manifest.json or oci-layout)");
+      auto archive = archive_kind(**tree, path);
+      if (!archive) return std::move(archive).error();
+      return archive_source(std::move(tree).value(), *archive, path, ref);
     }
   }
   if (transport == "dir") {
@@ -348,12 +532,9 @@ Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, con
         std::make_unique<LayoutSource>(std::make_unique<DirectoryTree>(path), "oci", path, ref));
   }
   if (kind != PathKind::file) return make_error(Errc::invalid_argument, transport + ": needs a tar file: " + path);
-  auto tree = index_tar(path);
+  auto tree = open_archive(path);
   if (!tree) return std::move(tree).error();
-  if (transport == "oci-archive") {
-    return std::unique_ptr<ImageSource>(std::make_unique<LayoutSource>(std::move(tree).value(), "oci-archive", path, ref));
-  }
-  return std::unique_ptr<ImageSource>(std::make_unique<DockerArchiveSource>(std::move(tree).value(), path, ref));
+  return archive_source(std::move(tree).value(), transport, path, ref);
 }
 
 }  // namespace layerleak::oci

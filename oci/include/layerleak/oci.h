@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +22,10 @@
 #include <vector>
 
 #include "layerleak/core.h"
+
+namespace layerleak::archive {
+class EntryReader;
+}
 
 namespace layerleak::oci {
 
@@ -65,7 +70,9 @@ struct Image {
   std::map<std::string, std::string> labels;             // config.Labels
   std::map<std::string, std::string> annotations;        // manifest annotations
   std::map<std::string, std::string> index_annotations;  // the index entry's annotations
-  std::string rootfs_dir;   // dir: transport only: the directory to walk instead of layers
+  // dir: sources: the image is a root filesystem, presented as one layer whose entries come from
+  // ImageSource::open_entries; reports show its files (location kind "file") and no layer.
+  bool filesystem = false;
 };
 
 struct SelectOptions {
@@ -84,6 +91,13 @@ class ImageSource {
   virtual Result<std::vector<Image>> images(const SelectOptions& options) = 0;
   // The raw (still compressed, not yet verified) bytes of a layer blob.
   virtual Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) = 0;
+  // Sources read once, front to back (standard input, a compressed archive, the Docker daemon): bytes
+  // copied to a temporary file because the archive's member order did not allow streaming them (e.g.
+  // layers before manifest.json), so far. nullopt for random-access sources.
+  virtual std::optional<std::uint64_t> spooled_bytes() const { return std::nullopt; }
+  // The entries of a layer that is a file tree already (dir:), read in place instead of through a tar
+  // blob; a null pointer for layers that are blobs (the default: use open_blob).
+  virtual Result<std::unique_ptr<archive::EntryReader>> open_entries(const Image& image, const Layer& layer);
 };
 
 // Image metadata as small named texts that are scanned like files: config.Env[i] ("KEY=value"),
@@ -143,6 +157,11 @@ Result<RegistryReference> parse_registry_reference(std::string_view text);
 
 struct SourceOptions {
   RegistryOptions registry;
+  // Where "-" reads from; unset = the process's standard input (file descriptor 0). Not owned.
+  ByteReader* standard_input = nullptr;
+  // Non-fatal remarks about the reference ("DIR has index.json but no oci-layout: read as a plain
+  // directory"); unset = written to standard error as "layerleak: warning: …".
+  std::function<void(const std::string&)> warn;
   // When set and true, registry requests stop at once (connect, TLS, waiting for an answer, mid-body,
   // retry back-off, credential helpers) and fail with Errc::cancelled. Not owned; must outlive the source.
   const std::atomic<bool>* cancel = nullptr;

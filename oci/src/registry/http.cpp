@@ -211,6 +211,7 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Transfer::SocketCallback::open);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
   curl_easy_setopt(e, CURLOPT_USERAGENT, "layerleak/" LAYERLEAK_VERSION);
+  if (!config.unix_socket.empty()) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, config.unix_socket.c_str());
   if (!request.post_body.empty()) {
     h.post_body = request.post_body;
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, h.post_body.c_str());

@@ -69,6 +69,8 @@ struct TransportConfig {
   const std::atomic<bool>* cancel = nullptr;
   // When set, every socket is admitted by it first (refusal: Errc::unsupported). Shared by the session.
   std::shared_ptr<ConnectGuard> guard;
+  // When set, requests go over this unix socket (the Docker Engine API), whatever host the URL names.
+  std::string unix_socket;
 };
 
 // True when `cancel` is set and true.

@@ -403,6 +403,7 @@ void scan_entries(archive::EntryReader& entries, detect::DetectorSession& sessio
     if (entry.type == archive::Entry::Type::hardlink) result.hardlinks[entry.link].push_back(entry.path);
     if (!entry.skip_reason.empty()) result.skipped.push_back({entry.path, std::nullopt, entry.skip_reason});
     if (entry.type != archive::Entry::Type::file || oci::is_whiteout(entry.path)) continue;
+    ++result.files;
     if (options.max_file_size != 0 && entry.size > options.max_file_size) {
       result.skipped.push_back({entry.path, std::nullopt,
                                 "file of " + std::to_string(entry.size) + " bytes exceeds --max-file-size " +
@@ -469,6 +470,14 @@ class CountingReader final : public ByteReader {
 LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
                        detect::DetectorSession& session, const ScanOptions& options, ProgressMeter& progress) {
   LayerResult result;
+  if (auto direct = source.open_entries(image, layer); !direct || *direct) {
+    if (!direct) {
+      result.error = std::move(direct).error();
+    } else {
+      scan_entries(**direct, session, options, result);
+    }
+    return result;
+  }
   auto opened = source.open_blob(image, layer);
   if (!opened) {
     result.error = std::move(opened).error();

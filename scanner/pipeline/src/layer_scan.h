@@ -33,6 +33,7 @@ struct LayerResult {
   std::map<std::string, std::vector<std::string>> hardlinks;  // target path -> its other names, this layer
   std::vector<report::Skipped> skipped;
   std::uint64_t entries = 0;
+  std::uint64_t files = 0;  // regular files among the entries (whiteouts excluded)
   std::uint64_t bytes_scanned = 0;
   std::uint64_t compressed_bytes = 0;
   std::optional<Digest> blob_digest;  // computed
@@ -59,7 +60,8 @@ class ProgressMeter {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// Streams one layer blob through digest checks, decompression, tar and the detector.
+// Streams one layer blob through digest checks, decompression, tar and the detector; or, for a layer the
+// source reads as entries (dir:), those entries through the detector.
 LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
                        detect::DetectorSession& session, const ScanOptions& options, ProgressMeter& progress);
 

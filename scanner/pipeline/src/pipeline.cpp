@@ -136,29 +136,32 @@ Status scan_metadata(const oci::Image& image, detect::DetectorSession& session, 
   return Ok{};
 }
 
-void scan_rootfs(const oci::Image& image, detect::DetectorSession& session, const ScanOptions& options,
-                 report::ImageReport& out) {
-  auto entries = archive::open_directory(image.rootfs_dir);
-  if (!entries) {
-    out.errors.push_back(error_entry(entries.error()));
-    out.complete = false;
-    return;
+// A root filesystem (dir:): its one pseudo-layer's files are reported as files, with no layer.
+void add_filesystem(const oci::Image& image, std::vector<LayerResult>& layers, report::ImageReport& out) {
+  std::uint64_t files = 0;
+  bool read_completely = true;
+  for (LayerResult& result : layers) {
+    out.entries += result.entries;
+    out.bytes_scanned += result.bytes_scanned;
+    files += result.files;
+    for (auto& found : result.detections) {
+      report::Finding f = to_finding(found.detection, found.path);
+      f.location.kind = "file";
+      out.findings.push_back(std::move(f));
+    }
+    for (report::Skipped& skipped : result.skipped) {
+      skipped.path = report::escape_invalid_utf8(skipped.path);
+      out.skipped.push_back(std::move(skipped));
+    }
+    if (result.error) {
+      out.errors.push_back(error_entry(*result.error));
+      out.complete = false;
+      read_completely = false;
+    }
   }
-  LayerResult result;
-  scan_entries(**entries, session, options, result);
-  out.entries = result.entries;
-  out.bytes_scanned = result.bytes_scanned;
-  for (auto& found : result.detections) {
-    report::Finding f = to_finding(found.detection, found.path);
-    f.location.kind = "file";
-    out.findings.push_back(std::move(f));
-  }
-  for (report::Skipped& skipped : result.skipped) {
-    skipped.path = report::escape_invalid_utf8(skipped.path);
-    out.skipped.push_back(std::move(skipped));
-  }
-  if (result.error) {
-    out.errors.push_back(error_entry(*result.error));
+  // Why an error: a gate run on an empty build output (a failed COPY, a wrong path) must not pass.
+  if (read_completely && files == 0) {
+    out.errors.push_back(error_entry(Error{Errc::not_found, image.reference + " contains no regular file"}));
     out.complete = false;
   }
 }
@@ -209,10 +212,6 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
   }
 
-  std::vector<std::size_t> rootfs_images;
-  for (std::size_t i = 0; i < images->size(); ++i) {
-    if (!(*images)[i].rootfs_dir.empty()) rootfs_images.push_back(i);
-  }
   std::uint64_t total_bytes = 0;
   for (const Task& t : tasks) total_bytes += static_cast<std::uint64_t>(std::max<std::int64_t>(0, (*images)[t.image].layers[t.layer].blob.size));
   ProgressMeter progress(options, tasks.size(), total_bytes);
@@ -251,7 +250,6 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
   {
     auto session = detect::DetectorSession::create(detector);
     if (!session) return fail_whole(session.error());
-    for (std::size_t i : rootfs_images) scan_rootfs((*images)[i], **session, options, reports[i]);
     for (std::size_t i = 0; i < images->size(); ++i) {
       if (auto st = scan_metadata((*images)[i], **session, reports[i]); !st) {
         reports[i].errors.push_back(error_entry(st.error()));
@@ -260,12 +258,19 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     }
   }
 
+  const std::optional<std::uint64_t> spooled = (*source)->spooled_bytes();
   for (std::size_t i = 0; i < images->size(); ++i) {
     const oci::Image& image = (*images)[i];
     report::ImageReport& r = reports[i];
+    r.spooled_bytes = spooled;
     std::vector<oci::LayerChanges> changes;
     for (std::size_t l = 0; l < image.layers.size(); ++l) changes.push_back(std::move(results[i][l].changes));
     oci::FilesystemView view(std::move(changes));
+    if (image.filesystem) {
+      add_filesystem(image, results[i], r);
+      report::sort_findings(r.findings);
+      continue;
+    }
     for (std::size_t l = 0; l < image.layers.size(); ++l) {
       const oci::Layer& layer = image.layers[l];
       LayerResult& lr = results[i][l];

@@ -258,6 +258,11 @@ ImageReport read_image(const json& value, const std::string& where, ReadState& s
     stats.unsigned_number("entries", image.entries);
     stats.unsigned_number("bytes_scanned", image.bytes_scanned);
     stats.unsigned_number("duration_ms", image.duration_ms);
+    if (stats.get("spooled_bytes", false)) {
+      std::uint64_t spooled = 0;
+      stats.unsigned_number("spooled_bytes", spooled);
+      image.spooled_bytes = spooled;
+    }
     for (const auto& [skipped, at] : stats.list("skipped")) {
       if (state.error) break;
       Skipped s;

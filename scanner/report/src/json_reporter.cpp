@@ -88,6 +88,7 @@ ordered_json image_json(const ImageReport& image, const ReportOptions& options) 
                 {"findings", image.findings.size()},
                 {"suppressed", image.suppressed.size()},
                 {"skipped", std::move(skipped)}};
+  if (image.spooled_bytes) j["stats"]["spooled_bytes"] = *image.spooled_bytes;
   ordered_json errors = ordered_json::array();
   for (const ErrorEntry& e : image.errors) {
     ordered_json error{{"code", e.code}, {"message", e.message}};

@@ -93,6 +93,9 @@ struct ImageReport {
   std::uint64_t entries = 0;
   std::uint64_t bytes_scanned = 0;
   std::uint64_t duration_ms = 0;
+  // Sources read once (standard input, compressed archives, docker-daemon:): layer bytes copied to a
+  // temporary file because the archive's member order did not allow streaming; unset for the others.
+  std::optional<std::uint64_t> spooled_bytes;
   std::vector<Skipped> skipped;
   std::vector<ErrorEntry> errors;
   bool complete = true;
