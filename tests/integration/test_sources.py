@@ -177,6 +177,40 @@ class StandardInput(unittest.TestCase):
         self.assertEqual(list(tmp.iterdir()), [], "the spool directory must be gone after the scan")
 
 
+class ManyLayersOutOfOrder(unittest.TestCase):
+    """Four layers of 1.5-2 MB (over the in-memory limit), metadata first, layer blobs in REVERSE order: with
+    one worker or four, every layer but the one at the head of the stream must be spooled, and the findings
+    are those of the file scanned in place."""
+
+    def test_reversed_layers_any_jobs(self):
+        import base64
+        keys = (h.SECRET_KEY, h.SECRET_KEY_2, h.SECRET_KEY_3, h.SECRET_KEY_4)
+        layers = [{"compression": c, "created_by": f"L{i}", "entries": [
+            h.file_entry(f"k{i}.env", f"SCW_SECRET_KEY={k}\n"),
+            h.file_entry(f"big{i}.txt", base64.b64encode(os.urandom(1_200_000)).decode())]}
+            for i, (k, c) in enumerate(zip(keys, ("gzip", "zstd", "none", "gzip")))]
+        spec = {"images": [{"repo_tags": ["example/multi:1"], "layers": layers}]}
+        tmp = h.make_tempdir(self)
+        for fmt in ("docker-archive-legacy", "docker-archive-v25", "oci-archive"):
+            path = h.build_fixture(spec, tmp / f"{fmt}.tar", fmt)
+            reordered = tmp / f"{fmt}-reversed.tar"
+            with tarfile.open(path) as tar, tarfile.open(reordered, "w") as out:
+                members = tar.getmembers()
+                small = [m for m in members if not m.isfile() or m.size < 100_000]
+                big = [m for m in members if m not in small]
+                for m in small + big[::-1]:
+                    out.addfile(m, tar.extractfile(m) if m.isfile() else None)
+            expected = table(report(self, run(["scan", "--format", "json", str(path)])))
+            self.assertEqual(len(expected), 4)
+            for jobs in ("1", "4"):
+                with self.subTest(fmt=fmt, jobs=jobs):
+                    image = report(self, run(["scan", "--jobs", jobs, "--format", "json", "-"],
+                                             stdin_bytes=reordered.read_bytes()))
+                    self.assertEqual(table(image), expected)
+                    self.assertGreater(image["stats"]["spooled_bytes"], 0)
+                    self.assertLess(image["stats"]["spooled_bytes"], sum(l["compressed_size"] for l in image["layers"]))
+
+
 class CompressedFiles(unittest.TestCase):
     def test_compressed_archive_files(self):
         cases = [(f"docker-archive:{IMG['docker.gz']}", "docker-archive"), (f"oci-archive:{IMG['oci.zst']}", "oci-archive"),

@@ -105,6 +105,10 @@ struct ScanReport {
   std::string tool_version;
   std::string rules_digest;
   std::vector<ImageReport> images;
+  // Wall-clock time the scan started and finished, Unix milliseconds (UTC); 0 = unknown (a report read
+  // back from JSON, a hand-made one). Only the GitLab format prints them (scan.start_time/end_time).
+  std::int64_t started_at_ms = 0;
+  std::int64_t finished_at_ms = 0;
 
   bool complete() const;
   // Highest severity among all findings, if any.
@@ -125,9 +129,22 @@ std::string redact(const std::string& secret);
 // scheduling was.
 void sort_findings(std::vector<Finding>& findings);
 
+// --sarif-path-map IMAGE_PATH=REPO_PATH: a finding whose image path starts with `image_prefix` (whole path
+// components) is reported in SARIF at `repo_prefix` + the rest, relative to %SRCROOT% (the checkout), so
+// code scanning annotates the source file the image was built from. Longest image_prefix wins.
+struct PathMapping {
+  std::string image_prefix;  // absolute image path, "/app"
+  std::string repo_prefix;   // repository-relative path, "src/app" ("" = the repository root)
+};
+
+// Parses "IMAGE_PATH=REPO_PATH" (IMAGE_PATH absolute; REPO_PATH relative, no "..", no scheme).
+Result<PathMapping> parse_path_mapping(std::string_view text);
+
 struct ReportOptions {
   bool show_secrets = false;
   bool color = false;
+  bool summary_only = false;  // text: the summary line only (-q/--quiet); other formats ignore it
+  std::vector<PathMapping> sarif_path_map;  // sarif only; see PathMapping
   std::string commit_sha;  // gitlab: location.commit.sha (the caller resolves it; required there)
   // Without show_secrets: applied to every free-text string (paths, build steps, fields, messages,
   // reasons, labels, annotations, reference, tags, aliases) after the report's own secrets are masked,
@@ -136,7 +153,7 @@ struct ReportOptions {
   std::function<std::string(std::string_view)> redact_text;
 };
 
-enum class Format { text, json, sarif, gitlab };
+enum class Format { text, json, sarif, gitlab, html };
 
 // A copy of `report` in which every string except the findings' `secret` and `paired_access_key` (the
 // reporters mask those) has every occurrence of every finding's secret or paired access key (8 characters
