@@ -227,6 +227,36 @@ class TestSarif(unittest.TestCase):
         path.write_bytes(golden.read_bytes())
         self.assertValid(path)
 
+    def test_image_paths_are_relative_to_imageroot_and_the_run_has_a_category(self):
+        path, doc = self.sarif(_FIXTURES["leaky"], 1)
+        self.assertEqual(len(doc["runs"]), 1)
+        run = doc["runs"][0]
+        self.assertTrue(run["automationDetails"]["id"].startswith(f"layerleak/oci-archive:{_FIXTURES['leaky']}"))
+        self.assertTrue(run["automationDetails"]["id"].endswith("/"))
+        self.assertIn("IMAGEROOT", run["originalUriBaseIds"])
+        self.assertNotIn("%SRCROOT%", run["originalUriBaseIds"])
+        for result in run["results"]:
+            self.assertEqual(result["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"], "IMAGEROOT")
+
+    def test_sarif_path_map_puts_mapped_files_under_srcroot(self):
+        path = self.tmpdir() / "mapped.sarif"
+        result = scan("--format", "sarif", "--sarif-path-map", "/app=services/api", "--sarif-path-map",
+                      "/srv/my app=deploy/config", "--sarif-path-map", "/srv=deploy", "-o", path, _FIXTURES["leaky"])
+        self.assertEqual(result.returncode, 1, result.describe())
+        self.assertValid(path)
+        run = json.loads(path.read_text(encoding="utf-8"))["runs"][0]
+        self.assertIn("%SRCROOT%", run["originalUriBaseIds"])
+        locations = {(loc["uriBaseId"], loc["uri"]) for loc in
+                     (r["locations"][0]["physicalLocation"]["artifactLocation"] for r in run["results"])}
+        self.assertIn(("%SRCROOT%", "services/api/.env"), locations)
+        self.assertIn(("%SRCROOT%", "services/api/keep.env"), locations)
+        self.assertIn(("%SRCROOT%", "deploy/config/settings%20%5Bprod%5D%20%231.env"), locations)  # longest prefix
+        self.assertIn(("IMAGEROOT", "image-config/config.Env%5B1%5D"), locations)  # metadata is never mapped
+        for bad in ("app=src", "/app=/abs", "/app=../up", "/app"):
+            result = scan("--format", "sarif", "--sarif-path-map", bad, _FIXTURES["leaky"])
+            self.assertEqual(result.returncode, 2, result.describe())
+            self.assertIn("--sarif-path-map", result.stderr)
+
     def test_a_broken_report_fails_validation(self):
         # The check must be able to fail: break a valid report in three ways the validator knows.
         path, doc = self.sarif(_FIXTURES["leaky"], 1)

@@ -207,8 +207,11 @@ void check_golden(const std::string& name, const std::string& actual) {
 
 nlohmann::json parse(const std::string& text) { return nlohmann::json::parse(text); }
 
-const std::vector<std::pair<Format, const char*>> kFormats = {
-    {Format::text, "text"}, {Format::json, "json"}, {Format::sarif, "sarif"}, {Format::gitlab, "gitlab"}};
+const std::vector<std::pair<Format, const char*>> kFormats = {{Format::text, "text"},
+                                                               {Format::json, "json"},
+                                                               {Format::sarif, "sarif"},
+                                                               {Format::gitlab, "gitlab"},
+                                                               {Format::html, "html"}};
 
 }  // namespace
 
@@ -276,23 +279,68 @@ TEST_CASE("duration_ms changes only the timing fields", "[report]") {
   CHECK(ga == gb);
 }
 
-TEST_CASE("sarif: rules, results, locations and suppressions", "[report][sarif]") {
+TEST_CASE("gitlab: scan times are the report's wall-clock start and end, in UTC", "[report][gitlab]") {
+  ScanReport r = fixture_report();
+  r.started_at_ms = 1796275316'000;  // 2026-12-03T05:21:56Z
+  r.finished_at_ms = 1796275316'000 + 83'999;
+  const auto doc = parse(render(r, Format::gitlab));
+  CHECK(doc["scan"]["start_time"] == "2026-12-03T05:21:56");
+  CHECK(doc["scan"]["end_time"] == "2026-12-03T05:23:19");
+  // Unknown times (a report read back from JSON) keep the deterministic epoch-based values.
+  r.finished_at_ms = 0;
+  CHECK(parse(render(r, Format::gitlab))["scan"]["start_time"] == "1970-01-01T00:00:00");
+}
+
+TEST_CASE("text: each remediation once per rule; summary_only prints the summary line alone", "[report][text]") {
+  ScanReport r = fixture_report();
+  // Ten more copies of one finding: the remediation must still appear once.
+  for (int i = 0; i < 10; ++i) r.images[0].findings.push_back(r.images[0].findings[1]);
+  const std::string text = render(r, Format::text);
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(kSecretRemediation) == 1);
+  CHECK(count(kAccessRemediation) == 1);
+  CHECK(count(kCockpitRemediation) == 1);
+  CHECK(count("How to fix") == 1);
+  CHECK(text.find("[scaleway.secret-key] " + kSecretRemediation) != std::string::npos);
+  CHECK(text.find("How to fix") < text.find("Summary: "));
+
+  ReportOptions quiet;
+  quiet.summary_only = true;
+  const std::string summary = render(r, Format::text, quiet);
+  CHECK(summary.rfind("Summary: 15 findings (", 0) == 0);
+  CHECK(std::count(summary.begin(), summary.end(), '\n') == 1);
+  CHECK(summary.find("INCOMPLETE") != std::string::npos);
+}
+
+TEST_CASE("sarif: one run per image, rules, results, locations and suppressions", "[report][sarif]") {
   const ScanReport r = fixture_report();
   const auto doc = parse(render(r, Format::sarif));
   CHECK(doc["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json");
   CHECK(doc["version"] == "2.1.0");
-  REQUIRE(doc["runs"].size() == 1);
+  // One run per image, each with its own category: two images uploaded for one commit do not replace
+  // each other's alerts.
+  REQUIRE(doc["runs"].size() == 2);
   const auto& run = doc["runs"][0];
+  const auto& base_run = doc["runs"][1];
+  CHECK(run["automationDetails"]["id"] == "layerleak/oci-archive:app.tar:example/app:latest/");
+  CHECK(base_run["automationDetails"]["id"] == "layerleak/docker-archive:base.tar/");
+  CHECK(run["properties"]["image"] == "oci-archive:app.tar:example/app:latest");
   const auto& driver = run["tool"]["driver"];
   CHECK(driver["name"] == "layerleak");
   CHECK(driver["version"] == "0.1.0");
   CHECK(driver["semanticVersion"] == "0.1.0");
 
-  // One rule per rule id that occurs, sorted, each with the GitHub properties.
+  // One rule per rule id that occurs in the image, sorted, each with the GitHub properties.
   const auto& rules_json = driver["rules"];
   std::vector<std::string> ids;
   for (const auto& rule : rules_json) ids.push_back(rule["id"]);
   CHECK(ids == std::vector<std::string>{"scaleway.access-key", "scaleway.cockpit-token", "scaleway.secret-key"});
+  REQUIRE(base_run["tool"]["driver"]["rules"].size() == 1);
+  CHECK(base_run["tool"]["driver"]["rules"][0]["id"] == "scaleway.secret-key");
   CHECK(rules_json[2]["name"] == "ScalewaySecretKey");
   CHECK(rules_json[1]["name"] == "ScalewayCockpitToken");
   CHECK(rules_json[2]["properties"]["security-severity"] == "9.5");
@@ -306,20 +354,32 @@ TEST_CASE("sarif: rules, results, locations and suppressions", "[report][sarif]"
     CHECK(rule["help"]["markdown"].get<std::string>().find("secret manager") != std::string::npos);
   }
 
-  // Active findings of both images plus the suppressed one.
+  // Image paths are relative to IMAGEROOT, which says it is no directory of the repository.
+  for (const auto& each : doc["runs"]) {
+    CHECK(each["originalUriBaseIds"]["IMAGEROOT"]["description"]["text"].get<std::string>().find(
+              "not a directory of the source repository") != std::string::npos);
+    CHECK_FALSE(each["originalUriBaseIds"].contains("%SRCROOT%"));
+    CHECK_FALSE(each["originalUriBaseIds"]["IMAGEROOT"].contains("uri"));
+  }
+
+  // The first image's active findings plus its suppressed one; the config finding is in the second run.
   const auto& results = run["results"];
-  REQUIRE(results.size() == 6);
-  for (const auto& result : results) {
-    const auto index = result["ruleIndex"].get<std::size_t>();
-    REQUIRE(index < rules_json.size());
-    CHECK(rules_json[index]["id"] == result["ruleId"]);
-    const auto& physical = result["locations"][0]["physicalLocation"];
-    const std::string uri = physical["artifactLocation"]["uri"];
-    CHECK(uri.front() != '/');
-    CHECK(uri.find_first_of(" []#?") == std::string::npos);
-    CHECK(physical["region"]["startLine"].get<int>() >= 1);
-    CHECK(physical["region"]["startColumn"].get<int>() >= 1);
-    CHECK(result["partialFingerprints"]["layerleak/v1"].get<std::string>().rfind("sha256:", 0) == 0);
+  REQUIRE(results.size() == 5);
+  REQUIRE(base_run["results"].size() == 1);
+  for (const auto& each : doc["runs"]) {
+    for (const auto& result : each["results"]) {
+      const auto index = result["ruleIndex"].get<std::size_t>();
+      REQUIRE(index < each["tool"]["driver"]["rules"].size());
+      CHECK(each["tool"]["driver"]["rules"][index]["id"] == result["ruleId"]);
+      const auto& physical = result["locations"][0]["physicalLocation"];
+      const std::string uri = physical["artifactLocation"]["uri"];
+      CHECK(uri.front() != '/');
+      CHECK(uri.find_first_of(" []#?") == std::string::npos);
+      CHECK(physical["artifactLocation"]["uriBaseId"] == "IMAGEROOT");
+      CHECK(physical["region"]["startLine"].get<int>() >= 1);
+      CHECK(physical["region"]["startColumn"].get<int>() >= 1);
+      CHECK(result["partialFingerprints"]["layerleak/v1"].get<std::string>().rfind("sha256:", 0) == 0);
+    }
   }
   CHECK(results[0]["ruleId"] == "scaleway.access-key");
   CHECK(results[0]["level"] == "note");
@@ -338,25 +398,75 @@ TEST_CASE("sarif: rules, results, locations and suppressions", "[report][sarif]"
   CHECK(results[4]["suppressions"] ==
         nlohmann::json::array({{{"kind", "external"}, {"justification", "ignore: test fixture, not a real key"}}}));
   CHECK(results[4]["level"] == "warning");
-  for (std::size_t i : {0u, 1u, 2u, 3u, 5u}) CHECK_FALSE(results[i].contains("suppressions"));
+  for (std::size_t i : {0u, 1u, 2u, 3u}) CHECK_FALSE(results[i].contains("suppressions"));
   // The config finding: a stable pseudo path, encoded.
-  CHECK(results[5]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "image-config/config.Env%5B1%5D");
-  CHECK(results[5]["properties"]["visibility"] == "config");
-  CHECK(results[5]["properties"]["image"] == "docker-archive:base.tar");
+  const auto& config = base_run["results"][0];
+  CHECK_FALSE(config.contains("suppressions"));
+  CHECK(config["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "image-config/config.Env%5B1%5D");
+  CHECK(config["properties"]["visibility"] == "config");
+  CHECK(config["properties"]["image"] == "docker-archive:base.tar");
 
-  // The second image is incomplete: the run did not succeed, and says why.
-  const auto& invocation = run["invocations"][0];
+  // The second image is incomplete: its run did not succeed, and says why; the first one did.
+  CHECK(run["invocations"][0]["executionSuccessful"] == true);
+  CHECK(run["invocations"][0]["toolExecutionNotifications"].size() == 1);
+  CHECK(run["invocations"][0]["toolExecutionNotifications"][0]["level"] == "warning");  // the skipped file
+  const auto& invocation = base_run["invocations"][0];
   CHECK(invocation["executionSuccessful"] == false);
   const auto& notes = invocation["toolExecutionNotifications"];
-  REQUIRE(notes.size() == 2);
-  CHECK(notes[0]["level"] == "warning");  // the skipped file
-  CHECK(notes[1]["level"] == "error");
-  CHECK(notes[1]["message"]["text"].get<std::string>().find("does not match its digest") != std::string::npos);
-  CHECK(notes[1]["properties"]["layerIndex"] == 1);
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0]["level"] == "error");
+  CHECK(notes[0]["message"]["text"].get<std::string>().find("does not match its digest") != std::string::npos);
+  CHECK(notes[0]["properties"]["layerIndex"] == 1);
+}
 
-  ScanReport complete = r;
-  complete.images.pop_back();
-  CHECK(parse(render(complete, Format::sarif))["runs"][0]["invocations"][0]["executionSuccessful"] == true);
+TEST_CASE("sarif: the same reference twice still gets distinct automation ids", "[report][sarif]") {
+  ScanReport r = fixture_report();
+  r.images.push_back(r.images[0]);
+  r.images.back().manifest_digest = digest('f');
+  r.images.push_back(r.images[0]);
+  const auto doc = parse(render(r, Format::sarif));
+  REQUIRE(doc["runs"].size() == 4);
+  std::set<std::string> ids;
+  for (const auto& run : doc["runs"]) ids.insert(run["automationDetails"]["id"].get<std::string>());
+  CHECK(ids.size() == 4);
+  for (const std::string& id : ids) CHECK(id.back() == '/');
+}
+
+TEST_CASE("sarif --sarif-path-map: mapped paths relative to %SRCROOT%, longest prefix wins", "[report][sarif]") {
+  ReportOptions options;
+  for (const char* entry : {"/app=services/app", "/srv=deploy/", "/srv/my app=./config/prod"}) {
+    auto mapping = report::parse_path_mapping(entry);
+    REQUIRE(mapping);
+    options.sarif_path_map.push_back(*mapping);
+  }
+  CHECK(options.sarif_path_map[1].repo_prefix == "deploy");
+  const auto doc = parse(render(fixture_report(), Format::sarif, options));
+  const auto& results = doc["runs"][0]["results"];
+  auto location = [&](std::size_t i) { return results[i]["locations"][0]["physicalLocation"]["artifactLocation"]; };
+  CHECK(location(0)["uri"] == "services/app/.env");
+  CHECK(location(0)["uriBaseId"] == "%SRCROOT%");
+  CHECK(location(2)["uri"] == "services/app/keep.env");
+  CHECK(location(3)["uri"] == "config/prod/settings%20%5Bprod%5D.env");  // the longer prefix won
+  CHECK(location(4)["uri"] == "deploy/tests/fixture.env");
+  CHECK(doc["runs"][0]["originalUriBaseIds"].contains("%SRCROOT%"));
+  // Image metadata is never mapped.
+  const auto config = doc["runs"][1]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+  CHECK(config["uriBaseId"] == "IMAGEROOT");
+  // A prefix matches whole path components only.
+  ReportOptions partial;
+  partial.sarif_path_map = {*report::parse_path_mapping("/ap=x")};
+  const auto other = parse(render(fixture_report(), Format::sarif, partial));
+  CHECK(other["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] ==
+        "IMAGEROOT");
+
+  for (const char* bad : {"app=src", "/app", "/app=/abs", "/app=../up", "/app=a/../b", "/app=https://x/y", "/app=a//b"}) {
+    INFO(bad);
+    CHECK_FALSE(report::parse_path_mapping(bad));
+  }
+  auto root = report::parse_path_mapping("/=.");
+  REQUIRE(root);
+  CHECK(root->image_prefix == "/");
+  CHECK(root->repo_prefix.empty());
 }
 
 TEST_CASE("sarif of a clean report has no results and no rules", "[report][sarif]") {

@@ -40,6 +40,7 @@ struct ScanCommand {
   std::string images_from;
   std::string format = "text";
   std::string output;
+  std::vector<std::string> sarif_path_map;  // --sarif-path-map IMAGE_PATH=REPO_PATH (repeatable)
   bool show_secrets = false;
   std::string fail_on = "medium";
   bool only_runtime = false;

@@ -208,6 +208,9 @@ int run_scan(const ScanCommand& cmd) {
 
   report::ReportOptions report_options;
   report_options.show_secrets = cmd.show_secrets;
+  for (const std::string& entry : cmd.sarif_path_map) {  // checked by finish_scan_options
+    if (auto mapping = report::parse_path_mapping(entry)) report_options.sarif_path_map.push_back(*mapping);
+  }
   if (!cmd.show_secrets) report_options.redact_text = pipeline::text_redactor(*detector);
   if (cmd.format == "gitlab") {
     report_options.commit_sha = commit_sha(result);

@@ -65,6 +65,11 @@ Status check_values(const ScanCommand& scan) {
     return make_error(Errc::invalid_argument, "--fail-on " + scan.fail_on +
                                                   ": must be one of info, low, medium, high, critical, none" + from);
   }
+  for (const std::string& entry : scan.sarif_path_map) {
+    if (auto mapping = report::parse_path_mapping(entry); !mapping) {
+      return make_error(Errc::invalid_argument, "--sarif-path-map " + entry + ": " + mapping.error().message);
+    }
+  }
   if (scan.color != "auto" && scan.color != "always" && scan.color != "never") {
     return make_error(Errc::invalid_argument, "--color " + scan.color + ": must be auto, always or never");
   }
@@ -111,6 +116,10 @@ void add_scan_options(CLI::App& cmd, ScanCommand& scan) {
   cmd.add_option("--images-from", scan.images_from, "Also scan the images listed in FILE, one a line ('#' comments)");
   cmd.add_option("--format", scan.format, "Report format: text, json, sarif, gitlab or html")->capture_default_str();
   cmd.add_option("-o,--output", scan.output, "Write the report to FILE (mode 0600) instead of standard output");
+  cmd.add_option("--sarif-path-map", scan.sarif_path_map,
+                 "IMAGE_PATH=REPO_PATH: in SARIF, report files under IMAGE_PATH at REPO_PATH of the repository "
+                 "(repeatable; the longest prefix wins)")
+      ->allow_extra_args(false);
   cmd.add_flag("--show-secrets", scan.show_secrets, "Print secret values in full (default: redacted)");
   cmd.add_option("--fail-on", scan.fail_on, "Exit 1 when a finding at or above SEVERITY remains (or none)")
       ->capture_default_str();

@@ -172,6 +172,10 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
                         const ScanOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   report::ScanReport scan_report;
+  auto unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  scan_report.started_at_ms = unix_ms();
   scan_report.tool_version = std::string(version());
   scan_report.rules_digest = detector->rules().digest;
 
@@ -182,6 +186,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     image.errors.push_back(error_entry(e));
     image.complete = false;
     scan_report.images.push_back(std::move(image));
+    scan_report.finished_at_ms = unix_ms();
     return scan_report;
   };
 
@@ -335,6 +340,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     r.duration_ms = static_cast<std::uint64_t>(elapsed.count());
     scan_report.images.push_back(std::move(r));
   }
+  scan_report.finished_at_ms = unix_ms();
   return scan_report;
 }
 

@@ -5,8 +5,10 @@
 // (ReportOptions::commit_sha); without it nothing is written. The secret itself is never part of the
 // report unless show_secrets (and even then only in `details`, never as a source extract).
 //
-// The report carries no wall-clock time, so scan.start_time is the Unix epoch and scan.end_time is the epoch
-// plus the summed scan durations: deterministic, and the difference is still the time the scan took.
+// scan.start_time and scan.end_time are the wall-clock times the scan started and finished (UTC, GitLab's
+// "YYYY-MM-DDTHH:MM:SS"), from ScanReport::started_at_ms/finished_at_ms. A report that does not know them (read
+// back from JSON, made by hand) gets the Unix epoch and the epoch plus the summed scan durations instead:
+// deterministic, and the difference is still the time the scan took.
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -184,8 +186,13 @@ Status write_gitlab(const ScanReport& report, const ReportOptions& options, std:
   scan["analyzer"] = tool;
   scan["scanner"] = tool;
   scan["type"] = "secret_detection";
-  scan["start_time"] = utc_time(0);
-  scan["end_time"] = utc_time(duration_ms / 1000);
+  if (report.started_at_ms > 0 && report.finished_at_ms >= report.started_at_ms) {
+    scan["start_time"] = utc_time(static_cast<std::uint64_t>(report.started_at_ms / 1000));
+    scan["end_time"] = utc_time(static_cast<std::uint64_t>(report.finished_at_ms / 1000));
+  } else {
+    scan["start_time"] = utc_time(0);
+    scan["end_time"] = utc_time(duration_ms / 1000);
+  }
   scan["status"] = report.complete() ? "success" : "failure";
   if (!messages.empty()) scan["messages"] = std::move(messages);
 

@@ -22,5 +22,6 @@ Status write_json(const ScanReport& report, const ReportOptions& options, std::o
 Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_gitlab(const ScanReport& report, const ReportOptions& options, std::ostream& out);
+Status write_html(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 
 }  // namespace layerleak::report

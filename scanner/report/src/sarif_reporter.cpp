@@ -1,12 +1,18 @@
 // SARIF 2.1.0 output, shaped for GitHub code scanning.
 //
-// One run; one reportingDescriptor per rule id that occurs (sorted by id); one result per finding, active
-// ones first, then the suppressed ones of the same image with an "external" suppression. Locations are
-// relative URIs into the image filesystem ("app/.env"); findings in image metadata get a stable pseudo
-// path ("image-config/config.Env%5B1%5D"). Everything else that a code scanning UI has no field for (image,
-// layer, digest, build step, visibility) goes to the result's property bag. The output depends on the
-// report only: no clock, no random ids.
+// One run per image, each with its own automationDetails.id ("layerleak/<image reference>/"): code scanning
+// keeps the latest analysis per tool and category, so two images uploaded for one commit keep their alerts
+// apart instead of replacing each other. In each run, one reportingDescriptor per rule id that occurs in that
+// image (sorted by id); one result per finding, active ones first, then the suppressed ones with an
+// "external" suppression. Locations are relative URIs into the image filesystem with uriBaseId "IMAGEROOT"
+// ("app/.env"; findings in image metadata get a stable pseudo path "image-config/config.Env%5B1%5D"), described
+// in originalUriBaseIds: an image path never poses as a path of the repository. With --sarif-path-map
+// IMAGE_PATH=REPO_PATH a path under IMAGE_PATH is reported under REPO_PATH relative to %SRCROOT% (the
+// checkout), so code scanning can annotate the source file. Everything else that a code scanning UI has no
+// field for (image, layer, digest, build step, visibility) goes to the result's property bag. The output
+// depends on the report and options only: no clock, no random ids.
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "reporters.h"
@@ -168,6 +174,35 @@ ordered_json rule_json(const std::string& id, const RuleInfo& info) {
   return rule;
 }
 
+constexpr const char* kImageRoot = "IMAGEROOT";
+constexpr const char* kSourceRoot = "%SRCROOT%";
+
+// The longest --sarif-path-map entry whose image prefix contains the finding's file, if any. Members of
+// nested archives ("/opt/app.jar!/...") are never mapped: they are no file of the repository.
+const PathMapping* mapping_for(const Location& loc, const ReportOptions& options) {
+  if ((loc.kind != "layer" && loc.kind != "file") || loc.path.find("!/") != std::string::npos) return nullptr;
+  const PathMapping* best = nullptr;
+  for (const PathMapping& m : options.sarif_path_map) {
+    const std::string& prefix = m.image_prefix;
+    const bool inside = prefix == "/" || loc.path == prefix ||
+                        (loc.path.starts_with(prefix) && loc.path.size() > prefix.size() && loc.path[prefix.size()] == '/');
+    if (inside && (best == nullptr || prefix.size() > best->image_prefix.size())) best = &m;
+  }
+  return best;
+}
+
+ordered_json artifact_location(const Location& loc, const ReportOptions& options) {
+  if (const PathMapping* m = mapping_for(loc, options)) {
+    std::string rest = m->image_prefix == "/" ? loc.path : loc.path.substr(m->image_prefix.size());
+    while (!rest.empty() && rest.front() == '/') rest.erase(0, 1);
+    std::string path = m->repo_prefix;
+    if (!path.empty() && !rest.empty()) path += '/';
+    path += rest;
+    if (!path.empty()) return {{"uri", uri_path(path)}, {"uriBaseId", kSourceRoot}};
+  }
+  return {{"uri", uri_path(artifact_path(loc))}, {"uriBaseId", kImageRoot}};
+}
+
 ordered_json result_json(const Finding& f, const ImageReport& image, const RuleInfo& rule,
                          const ReportOptions& options) {
   const Location& loc = f.location;
@@ -204,7 +239,7 @@ ordered_json result_json(const Finding& f, const ImageReport& image, const RuleI
   r["message"] = {{"text", message_text(f, image, options)}};
   r["locations"] = ordered_json::array(
       {{{"physicalLocation",
-         {{"artifactLocation", {{"uri", uri_path(artifact_path(loc))}}}, {"region", std::move(region)}}}}});
+         {{"artifactLocation", artifact_location(loc, options)}, {"region", std::move(region)}}}}});
   r["partialFingerprints"] = {{"layerleak/v1", f.fingerprint}};
   if (!f.suppressed_by.empty()) {
     r["suppressions"] = ordered_json::array({{{"kind", "external"}, {"justification", f.suppressed_by}}});
@@ -226,9 +261,11 @@ ordered_json notification(const char* lvl, const std::string& text, const ImageR
 
 }  // namespace
 
-Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
-  // Rules: every id that occurs, sorted; the highest severity and confidence seen decide the defaults.
-  std::map<std::string, RuleInfo> rule_infos;
+namespace {
+
+// Rules: every id that occurs in the image, sorted; the highest severity and confidence seen decide the
+// defaults. Fills each RuleInfo's index (the position in the returned array).
+ordered_json collect_rules(const ImageReport* image, std::map<std::string, RuleInfo>& rule_infos) {
   auto note_rule = [&](const Finding& f) {
     auto [it, inserted] = rule_infos.try_emplace(f.rule_id);
     RuleInfo& info = it->second;
@@ -244,9 +281,9 @@ Status write_sarif(const ScanReport& report, const ReportOptions& options, std::
     if (f.severity > info.severity) info.severity = f.severity;
     if (f.confidence > info.confidence) info.confidence = f.confidence;
   };
-  for (const ImageReport& image : report.images) {
-    for (const Finding& f : image.findings) note_rule(f);
-    for (const Finding& f : image.suppressed) note_rule(f);
+  if (image != nullptr) {
+    for (const Finding& f : image->findings) note_rule(f);
+    for (const Finding& f : image->suppressed) note_rule(f);
   }
   ordered_json rules = ordered_json::array();
   std::size_t index = 0;
@@ -254,52 +291,129 @@ Status write_sarif(const ScanReport& report, const ReportOptions& options, std::
     info.index = index++;
     rules.push_back(rule_json(id, info));
   }
+  return rules;
+}
 
+ordered_json image_notifications(const ImageReport& image) {
+  ordered_json notifications = ordered_json::array();
+  for (const ErrorEntry& e : image.errors) {
+    std::string text = "Image '" + image.reference + "'";
+    if (e.layer_index) text += ", layer " + std::to_string(*e.layer_index);
+    text += ": " + e.message + " (" + e.code + ")";
+    notifications.push_back(notification("error", text, image, e.layer_index));
+  }
+  for (const Skipped& s : image.skipped) {
+    std::string text = "Image '" + image.reference + "'";
+    if (s.layer_index) text += ", layer " + std::to_string(*s.layer_index);
+    text += ": skipped '" + s.path + "': " + s.reason;
+    notifications.push_back(notification("warning", text, image, s.layer_index));
+  }
+  return notifications;
+}
+
+ordered_json uri_base_ids(const ImageReport* image, const ReportOptions& options) {
+  std::string what = "The root directory of the filesystem of the container image";
+  if (image != nullptr) {
+    what += " '" + image->reference + "'";
+    if (!image->manifest_digest.empty()) what += " (manifest " + image->manifest_digest + ")";
+  }
+  ordered_json bases;
+  bases[kImageRoot] = {{"description", {{"text", what + ", not a directory of the source repository."}}}};
+  if (!options.sarif_path_map.empty()) {
+    bases[kSourceRoot] = {{"description", {{"text", "The root of the source repository the image was built from "
+                                                    "(paths mapped with --sarif-path-map)."}}}};
+  }
+  return bases;
+}
+
+// One run: the results of one image (or, for a report without images, an empty run), with an
+// automationDetails.id unique in the log.
+ordered_json run_json(const ScanReport& report, const ImageReport* image, const std::string& automation_id,
+                      const ReportOptions& options) {
+  std::map<std::string, RuleInfo> rule_infos;
   ordered_json driver;
   driver["name"] = "layerleak";
   if (!report.tool_version.empty()) {
     driver["version"] = report.tool_version;
     driver["semanticVersion"] = report.tool_version;
   }
-  driver["rules"] = std::move(rules);
+  driver["rules"] = collect_rules(image, rule_infos);
   if (!report.rules_digest.empty()) driver["properties"] = {{"rulesDigest", report.rules_digest}};
 
   ordered_json results = ordered_json::array();
-  ordered_json notifications = ordered_json::array();
-  for (const ImageReport& image : report.images) {
-    for (const Finding& f : image.findings) results.push_back(result_json(f, image, rule_infos[f.rule_id], options));
-    for (const Finding& f : image.suppressed) {
+  ordered_json invocation;
+  invocation["executionSuccessful"] = image == nullptr || image->complete;
+  if (image != nullptr) {
+    for (const Finding& f : image->findings) results.push_back(result_json(f, *image, rule_infos[f.rule_id], options));
+    for (const Finding& f : image->suppressed) {
       Finding copy = f;
       if (copy.suppressed_by.empty()) copy.suppressed_by = "suppressed";
-      results.push_back(result_json(copy, image, rule_infos[f.rule_id], options));
+      results.push_back(result_json(copy, *image, rule_infos[f.rule_id], options));
     }
-    for (const ErrorEntry& e : image.errors) {
-      std::string text = "Image '" + image.reference + "'";
-      if (e.layer_index) text += ", layer " + std::to_string(*e.layer_index);
-      text += ": " + e.message + " (" + e.code + ")";
-      notifications.push_back(notification("error", text, image, e.layer_index));
-    }
-    for (const Skipped& s : image.skipped) {
-      std::string text = "Image '" + image.reference + "'";
-      if (s.layer_index) text += ", layer " + std::to_string(*s.layer_index);
-      text += ": skipped '" + s.path + "': " + s.reason;
-      notifications.push_back(notification("warning", text, image, s.layer_index));
-    }
+    ordered_json notifications = image_notifications(*image);
+    if (!notifications.empty()) invocation["toolExecutionNotifications"] = std::move(notifications);
   }
-
-  ordered_json invocation;
-  invocation["executionSuccessful"] = report.complete();
-  if (!notifications.empty()) invocation["toolExecutionNotifications"] = std::move(notifications);
 
   ordered_json run;
   run["tool"] = {{"driver", std::move(driver)}};
+  run["automationDetails"] = {{"id", automation_id}};
+  run["originalUriBaseIds"] = uri_base_ids(image, options);
   run["invocations"] = ordered_json::array({std::move(invocation)});
   run["results"] = std::move(results);
+  if (image != nullptr) {
+    ordered_json properties{{"image", image->reference}};
+    if (!image->manifest_digest.empty()) properties["manifestDigest"] = image->manifest_digest;
+    if (!image->platform.empty()) properties["platform"] = image->platform;
+    run["properties"] = std::move(properties);
+  }
+  return run;
+}
+
+}  // namespace
+
+Result<PathMapping> parse_path_mapping(std::string_view text) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string_view::npos) return make_error(Errc::invalid_argument, "expected IMAGE_PATH=REPO_PATH");
+  std::string image(text.substr(0, eq));
+  std::string repo(text.substr(eq + 1));
+  if (image.empty() || image.front() != '/') {
+    return make_error(Errc::invalid_argument, "IMAGE_PATH must be an absolute path in the image (\"/app\")");
+  }
+  while (image.size() > 1 && image.back() == '/') image.pop_back();
+  while (repo.starts_with("./")) repo.erase(0, 2);
+  if (repo == ".") repo.clear();
+  while (!repo.empty() && repo.back() == '/') repo.pop_back();
+  if (repo.starts_with('/') || repo.find(':') != std::string::npos || repo.find('\\') != std::string::npos) {
+    return make_error(Errc::invalid_argument, "REPO_PATH must be a path relative to the repository root (\"src/app\")");
+  }
+  for (std::size_t start = 0; start <= repo.size() && !repo.empty();) {
+    const std::size_t slash = std::min(repo.find('/', start), repo.size());
+    const std::string_view part = std::string_view(repo).substr(start, slash - start);
+    if (part == ".." || part == "." || part.empty()) {
+      return make_error(Errc::invalid_argument, "REPO_PATH must not contain '.', '..' or empty components");
+    }
+    start = slash + 1;
+  }
+  return PathMapping{std::move(image), std::move(repo)};
+}
+
+Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
+  ordered_json runs = ordered_json::array();
+  std::set<std::string> ids;
+  for (const ImageReport& image : report.images) {
+    // The same reference twice (two platforms of one tag): the manifest digest, then a counter, tell them apart.
+    std::string id = "layerleak/" + image.reference + "/";
+    if (ids.count(id) && !image.manifest_digest.empty()) id = "layerleak/" + image.reference + "@" + image.manifest_digest + "/";
+    for (std::size_t n = 2; ids.count(id); ++n) id = "layerleak/" + image.reference + "#" + std::to_string(n) + "/";
+    ids.insert(id);
+    runs.push_back(run_json(report, &image, id, options));
+  }
+  if (report.images.empty()) runs.push_back(run_json(report, nullptr, "layerleak/", options));
 
   ordered_json root;
   root["$schema"] = kSchema;
   root["version"] = "2.1.0";
-  root["runs"] = ordered_json::array({std::move(run)});
+  root["runs"] = std::move(runs);
   // Why replace: names in tars are arbitrary bytes; invalid UTF-8 becomes U+FFFD instead of an
   // exception that would lose the whole report.
   out << root.dump(2, ' ', false, ordered_json::error_handler_t::replace) << '\n';

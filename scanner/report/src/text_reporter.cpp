@@ -41,69 +41,88 @@ std::string visibility_text(const Finding& f) {
   return f.visibility;
 }
 
-}  // namespace
+void write_image(const ImageReport& image, const ReportOptions& options, const Style& style, std::ostream& out) {
+  out << style("1", "Image " + image.reference) << '\n';
+  if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
+  if (!image.platform.empty()) out << "  platform " << image.platform << '\n';
+  std::optional<std::size_t> current_layer;
+  bool layer_header_printed = false;
+  for (const Finding& f : image.findings) {
+    if (!layer_header_printed || f.location.layer_index != current_layer) {
+      current_layer = f.location.layer_index;
+      layer_header_printed = true;
+      if (f.location.kind == "layer" && f.location.layer_index) {
+        std::string step = f.location.created_by.empty() ? "(unknown build step)" : f.location.created_by;
+        if (step.size() > 100) step = step.substr(0, 97) + "...";
+        out << "\n  " << style("1", "Layer " + std::to_string(*f.location.layer_index)) << "  "
+            << short_digest(f.location.layer_digest) << "  " << step << '\n';
+      } else {
+        out << "\n  " << style("1", f.location.kind == "file" ? "Files" : "Image metadata") << '\n';
+      }
+    }
+    const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+    out << "    " << where << ':' << f.location.line << ':' << f.location.column << "  "
+        << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  " << f.title
+        << " [" << f.rule_id << "]\n";
+    out << "      secret " << (options.show_secrets ? f.secret : redact(f.secret))
+        << "  confidence " << rules::confidence_name(f.confidence);
+    if (!f.paired_access_key.empty()) {
+      out << "  access key " << (options.show_secrets ? f.paired_access_key : redact(f.paired_access_key));
+    }
+    out << '\n';
+    out << "      " << visibility_text(f) << '\n';
+    for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
+  }
+  if (!image.suppressed.empty()) out << '\n';
+  for (const Finding& f : image.suppressed) {
+    const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+    out << "  suppressed " << where << ':' << f.location.line << ':' << f.location.column << "  " << f.rule_id
+        << "  (" << f.suppressed_by << ")\n";
+  }
+  for (const ErrorEntry& e : image.errors) {
+    out << "  " << style("1;31", "error") << ": " << e.message << '\n';
+  }
+  for (const Skipped& s : image.skipped) {
+    out << "  skipped " << s.path << ": " << s.reason << '\n';
+  }
+  std::uint64_t mib10 = image.bytes_scanned * 10 / (1024 * 1024);
+  out << "\n  " << image.layers.size() << " layers, " << image.entries << " entries, " << mib10 / 10 << '.'
+      << mib10 % 10 << " MiB scanned in " << image.duration_ms << " ms; " << image.findings.size()
+      << (image.findings.size() == 1 ? " finding" : " findings")
+      << (image.suppressed.empty() ? "" : ", " + std::to_string(image.suppressed.size()) + " suppressed")
+      << (image.skipped.empty() ? "" : ", " + std::to_string(image.skipped.size()) + " skipped")
+      << (image.complete ? "" : "; SCAN INCOMPLETE")
+      << "\n\n";
+}
 
-Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
-  Style style{options.color};
-  std::map<rules::Severity, std::size_t> by_severity;
+// Each remediation once per rule id (sorted), for the rules of the active findings: a report with a hundred
+// copies of one key would otherwise repeat the same paragraph a hundred times.
+void write_fixes(const ScanReport& report, const Style& style, std::ostream& out) {
+  std::map<std::string, std::string> fixes;
   for (const ImageReport& image : report.images) {
-    out << style("1", "Image " + image.reference) << '\n';
-    if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
-    if (!image.platform.empty()) out << "  platform " << image.platform << '\n';
-    std::optional<std::size_t> current_layer;
-    bool layer_header_printed = false;
     for (const Finding& f : image.findings) {
-      ++by_severity[f.severity];
-      if (!layer_header_printed || f.location.layer_index != current_layer) {
-        current_layer = f.location.layer_index;
-        layer_header_printed = true;
-        if (f.location.kind == "layer" && f.location.layer_index) {
-          std::string step = f.location.created_by.empty() ? "(unknown build step)" : f.location.created_by;
-          if (step.size() > 100) step = step.substr(0, 97) + "...";
-          out << "\n  " << style("1", "Layer " + std::to_string(*f.location.layer_index)) << "  "
-              << short_digest(f.location.layer_digest) << "  " << step << '\n';
-        } else {
-          out << "\n  " << style("1", f.location.kind == "file" ? "Files" : "Image metadata") << '\n';
-        }
-      }
-      const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
-      out << "    " << where << ':' << f.location.line << ':' << f.location.column << "  "
-          << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  " << f.title
-          << " [" << f.rule_id << "]\n";
-      out << "      secret " << (options.show_secrets ? f.secret : redact(f.secret))
-          << "  confidence " << rules::confidence_name(f.confidence);
-      if (!f.paired_access_key.empty()) {
-        out << "  access key " << (options.show_secrets ? f.paired_access_key : redact(f.paired_access_key));
-      }
-      out << '\n';
-      out << "      " << visibility_text(f) << '\n';
-      for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
-      if (!f.remediation.empty()) out << "      fix: " << f.remediation << '\n';
+      std::string& fix = fixes[f.rule_id];
+      if (fix.empty()) fix = f.remediation;
     }
-    if (!image.suppressed.empty()) out << '\n';
-    for (const Finding& f : image.suppressed) {
-      const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
-      out << "  suppressed " << where << ':' << f.location.line << ':' << f.location.column << "  " << f.rule_id
-          << "  (" << f.suppressed_by << ")\n";
-    }
-    for (const ErrorEntry& e : image.errors) {
-      out << "  " << style("1;31", "error") << ": " << e.message << '\n';
-    }
-    for (const Skipped& s : image.skipped) {
-      out << "  skipped " << s.path << ": " << s.reason << '\n';
-    }
-    std::uint64_t mib10 = image.bytes_scanned * 10 / (1024 * 1024);
-    out << "\n  " << image.layers.size() << " layers, " << image.entries << " entries, " << mib10 / 10 << '.'
-        << mib10 % 10 << " MiB scanned in " << image.duration_ms << " ms; " << image.findings.size()
-        << (image.findings.size() == 1 ? " finding" : " findings")
-        << (image.suppressed.empty() ? "" : ", " + std::to_string(image.suppressed.size()) + " suppressed")
-        << (image.skipped.empty() ? "" : ", " + std::to_string(image.skipped.size()) + " skipped")
-        << (image.complete ? "" : "; SCAN INCOMPLETE")
-        << "\n\n";
+  }
+  bool header = false;
+  for (const auto& [rule_id, fix] : fixes) {
+    if (fix.empty()) continue;
+    if (!header) out << style("1", "How to fix") << '\n';
+    header = true;
+    out << "  [" << rule_id << "] " << fix << '\n';
+  }
+  if (header) out << '\n';
+}
+
+void write_summary(const ScanReport& report, std::ostream& out) {
+  std::map<rules::Severity, std::size_t> by_severity;
+  std::size_t suppressed = 0;
+  for (const ImageReport& image : report.images) {
+    for (const Finding& f : image.findings) ++by_severity[f.severity];
+    suppressed += image.suppressed.size();
   }
   std::size_t total = 0;
-  std::size_t suppressed = 0;
-  for (const ImageReport& image : report.images) suppressed += image.suppressed.size();
   std::string parts;
   for (auto it = by_severity.rbegin(); it != by_severity.rend(); ++it) {
     total += it->second;
@@ -113,6 +132,17 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
   if (!parts.empty()) out << " (" << parts << ")";
   if (suppressed > 0) out << "; " << suppressed << " suppressed";
   out << (report.complete() ? "" : "; the scan is INCOMPLETE (see errors above)") << '\n';
+}
+
+}  // namespace
+
+Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
+  const Style style{options.color};
+  if (!options.summary_only) {
+    for (const ImageReport& image : report.images) write_image(image, options, style, out);
+    write_fixes(report, style, out);
+  }
+  write_summary(report, out);
   out.flush();
   if (!out) return make_error(Errc::io, "cannot write the report");
   return Ok{};
@@ -126,6 +156,7 @@ Status write_format(const ScanReport& report, Format format, const ReportOptions
     case Format::text: return write_text(report, options, out);
     case Format::sarif: return write_sarif(report, options, out);
     case Format::gitlab: return write_gitlab(report, options, out);
+    case Format::html: return write_html(report, options, out);
   }
   return make_error(Errc::invalid_argument, "unknown report format");
 }
