@@ -116,6 +116,12 @@ void reply_error(http::Response& res, int status, const std::string& message) {
   reply_json(res, status, ordered_json{{"error", {{"message", message}}}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
+// Harbor's scanner adapter API (spec v1.2): the same {"error": {"message"}} body, its own MIME type.
+void reply_harbor_error(http::Response& res, int status, const std::string& message) {
+  reply_error(res, status, message);
+  res.content_type = std::string(wire::kHarborErrorMime);
+}
+
 // The verdict for an image reference from a finished job: the image whose manifest digest the reference
 // names, else all of the job's images together (an index by digest or a tag: every platform counts).
 wire::ImageDecision decision_from_job(const std::string& image, const std::string& reference, const JobView& job) {
@@ -201,14 +207,16 @@ class Service {
     if (!authorized(req)) {
       ++metrics_.unauthorized;
       res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"layerleak\"");
-      return reply_error(res, 401, "missing or wrong bearer token");
+      reply_error(res, 401, "missing or wrong bearer token");
+      if (req.path.starts_with("/api/v1/")) res.content_type = std::string(wire::kHarborErrorMime);
+      return;
     }
     const std::string& p = req.path;
     if (req.method == "GET") {
       if (p == "/metrics") return reply_json(res, 200, metrics_text(metrics_, jobs_, cache_), "text/plain; version=0.0.4");
       if (p == "/api/v1/metadata") {
         return reply_json(res, 200, wire::harbor_metadata(pipeline::version(), detector_->rules().digest),
-                          "application/vnd.scanner.adapter.metadata+json; version=1.0");
+                          wire::kHarborMetadataMime);
       }
       if (auto id = path_id(p, "/v1/scans/", "", 32); !id.empty()) return get_scan(id, res);
       if (auto hex = path_id(p, "/v1/verdicts/sha256:", "", 64); !hex.empty()) return get_verdict("sha256:" + hex, res);
@@ -220,6 +228,7 @@ class Service {
       if (p == "/v1/kubernetes/imagereview") return review(req, res, true);
       if (p == "/api/v1/scan") return harbor_scan(req, res);
     }
+    if (p.starts_with("/api/v1/")) return reply_harbor_error(res, 404, "no such endpoint");
     reply_error(res, 404, "no such endpoint");
   }
 
@@ -415,7 +424,9 @@ class Service {
   void harbor_scan(const http::Request& req, http::Response& res) {
     auto request = wire::parse_harbor_scan_request(req.body);
     if (!request) {
-      return reply_error(res, request.error().code == Errc::malformed ? 400 : 422, request.error().message);
+      const Errc code = request.error().code;
+      return reply_harbor_error(res, code == Errc::malformed ? 400 : code == Errc::unsupported ? 501 : 422,
+                                request.error().message);
     }
     JobSpec spec = spec_for(request->reference);
     // Credentials Harbor hands over belong to its registry, the one the reference names (refusal()
@@ -424,39 +435,43 @@ class Service {
     if (!request->bearer_token.empty()) spec.source.registry.bearer_token = request->bearer_token;
     spec.harbor = *request;
     const auto s = jobs_.submit(std::move(spec));
-    if (s.outcome == JobQueue::Outcome::refused) return reply_error(res, 422, s.why);
+    if (s.outcome == JobQueue::Outcome::refused) return reply_harbor_error(res, 422, s.why);
     if (s.outcome == JobQueue::Outcome::full || s.outcome == JobQueue::Outcome::stopping) {
       res.headers.emplace_back("Retry-After", "5");
-      return reply_error(res, s.outcome == JobQueue::Outcome::full ? 429 : 503, "scan queue is full; retry later");
+      return reply_harbor_error(res, s.outcome == JobQueue::Outcome::full ? 429 : 503, "scan queue is full; retry later");
     }
     reply_json(res, 202, ordered_json{{"id", s.id}}.dump(), "application/vnd.scanner.adapter.scan.response+json; version=1.0");
   }
 
   void harbor_get_report(const std::string& id, const http::Request& req, http::Response& res) {
+    // Spec v1.2: a report type the scanner cannot produce is 501, whatever the state of the scan.
+    const std::optional<std::string_view> mime = wire::harbor_report_mime(req.header("accept"));
+    if (!mime) {
+      return reply_harbor_error(res, 501, "layerleak cannot produce a report of type " +
+                                              wire::escape_for_log(req.header("accept")) + "; it produces " +
+                                              std::string(wire::kHarborAdapterReportMime) + ", " +
+                                              std::string(wire::kHarborReportMime) + " and " + std::string(wire::kRawReportMime));
+    }
     auto job = jobs_.get(id);
-    if (!job) return reply_error(res, 404, "no such scan request");
+    if (!job) return reply_harbor_error(res, 404, "no such scan request");
     if (job->state == JobState::queued || job->state == JobState::running) {
       res.status = 302;
       res.headers.emplace_back("Refresh-After", "2");
       return;
     }
-    if (job->state == JobState::failed || !job->report) return reply_error(res, 500, job->error);
+    if (job->state == JobState::failed || !job->report) return reply_harbor_error(res, 500, job->error);
     // Harbor holds the API token: it is told why (the errors, redacted), as the scan API tells it.
     for (const report::ImageReport& image : job->report->images) {
       if (image.complete) continue;
       std::string why = image.reference + " could not be scanned completely";
       for (const report::ErrorEntry& e : image.errors) why += "; " + e.message;
-      return reply_error(res, 500, why);
+      return reply_harbor_error(res, 500, why);
     }
-    const std::string accept = req.header("accept");
-    if (accept.find("vuln.report.raw") != std::string::npos || accept.find("layerleak.report") != std::string::npos) {
-      const bool raw = accept.find("vuln.report.raw") != std::string::npos;
-      return reply_json(res, 200, report_json(*job->report), raw ? wire::kRawReportMime : wire::kLayerleakReportMime);
+    if (*mime == wire::kRawReportMime || *mime == wire::kLayerleakReportMime) {
+      return reply_json(res, 200, report_json(*job->report), *mime);
     }
     const wire::HarborScanRequest request = job->spec.harbor.value_or(wire::HarborScanRequest{});
-    reply_json(res, 200, wire::harbor_report(*job->report, request, utc_now()),
-               accept.find("vnd.security.vulnerability.report") != std::string::npos ? wire::kHarborReportMime
-                                                                                     : wire::kHarborAdapterReportMime);
+    reply_json(res, 200, wire::harbor_report(*job->report, request, utc_now()), *mime);
   }
 
 

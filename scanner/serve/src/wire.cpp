@@ -2,6 +2,7 @@
 // scanner adapter API, and verdicts from JSON reports. Pure functions over JSON text; nothing here
 // does I/O. Every parse is exception-free at the seam (nlohmann errors become Errc::malformed).
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -399,9 +400,97 @@ std::string image_review_response(const ReviewRequest& request, const ReviewDeci
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+// "type/subtype; version=1.1; q=0.5" -> lower-case "type/subtype", its version ("" when none) and q.
+struct MediaRange {
+  std::string type;
+  std::string version;
+  double q = 1.0;
+};
+
+std::string trimmed_lower(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+
+MediaRange parse_media_range(std::string_view text) {
+  MediaRange range;
+  std::size_t semi = text.find(';');
+  range.type = trimmed_lower(text.substr(0, semi));
+  while (semi != std::string_view::npos) {
+    const std::size_t next = text.find(';', semi + 1);
+    const std::string param = trimmed_lower(text.substr(semi + 1, next == std::string_view::npos ? next : next - semi - 1));
+    const std::size_t eq = param.find('=');
+    const std::string name = trimmed_lower(param.substr(0, eq));
+    std::string value = eq == std::string::npos ? "" : trimmed_lower(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (name == "version") range.version = value;
+    if (name == "q") range.q = std::strtod(value.c_str(), nullptr);
+    semi = next;
+  }
+  return range;
+}
+
+// The report MIME types the adapter produces, as (type, version) -> the Content-Type it answers with.
+std::optional<std::string_view> supported_report_mime(const MediaRange& range) {
+  for (std::string_view mime : {kHarborAdapterReportMime, kHarborReportMime, kRawReportMime, kLayerleakReportMime}) {
+    const MediaRange known = parse_media_range(mime);
+    if (range.type == known.type && (range.version.empty() || range.version == known.version)) return mime;
+  }
+  if (range.type == "*/*" || range.type == "application/*") return kHarborAdapterReportMime;
+  return std::nullopt;
+}
+
+// Spec v1.2: `enabled_capabilities` narrows what Harbor wants; without it, everything the scanner can do.
+Status check_enabled_capabilities(const json& capabilities) {
+  if (capabilities.is_null()) return Ok{};
+  if (!capabilities.is_array()) return make_error(Errc::malformed, "enabled_capabilities must be an array");
+  for (const json& capability : capabilities) {
+    if (!capability.is_object() || !member(capability, "type").is_string()) {
+      return make_error(Errc::malformed, "enabled_capabilities[].type must be a string");
+    }
+    const std::string type = capability["type"].get<std::string>();
+    if (type != "vulnerability") {
+      return make_error(Errc::unsupported, "layerleak has no \"" + type + "\" capability (only \"vulnerability\": "
+                                           "leaked Scaleway credentials)");
+    }
+    const json& produces = member(capability, "produces_mime_types");
+    if (produces.is_null()) continue;
+    if (!produces.is_array()) return make_error(Errc::malformed, "produces_mime_types must be an array");
+    for (const json& mime : produces) {
+      if (!mime.is_string()) return make_error(Errc::malformed, "produces_mime_types[] must be strings");
+      if (!supported_report_mime(parse_media_range(mime.get<std::string>())) || mime.get<std::string>().find('*') != std::string::npos) {
+        return make_error(Errc::unsupported, "layerleak does not produce reports of type " + mime.get<std::string>());
+      }
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+std::optional<std::string_view> harbor_report_mime(std::string_view accept) {
+  if (accept.find_first_not_of(" \t") == std::string_view::npos) return kHarborAdapterReportMime;
+  std::size_t start = 0;
+  while (start <= accept.size()) {
+    const std::size_t comma = std::min(accept.find(',', start), accept.size());
+    const MediaRange range = parse_media_range(accept.substr(start, comma - start));
+    if (range.q > 0) {
+      if (auto mime = supported_report_mime(range)) return mime;
+    }
+    start = comma + 1;
+  }
+  return std::nullopt;
+}
+
 Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body) {
   auto doc = parse_json(body, "scan request");
   if (!doc) return std::move(doc).error();
+  if (auto st = check_enabled_capabilities(member(*doc, "enabled_capabilities")); !st) return std::move(st).error();
   const json& registry = member(*doc, "registry");
   const json& artifact = member(*doc, "artifact");
   HarborScanRequest out;
@@ -448,12 +537,15 @@ std::string harbor_metadata(std::string_view version, std::string_view rules_dig
   ordered_json doc{
       {"scanner", {{"name", "layerleak"}, {"vendor", "layerleak"}, {"version", version}}},
       {"capabilities",
-       ordered_json::array({{{"consumes_mime_types",
+       ordered_json::array({{{"type", "vulnerability"},
+                             {"consumes_mime_types",
                               {"application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"}},
                              {"produces_mime_types", {kHarborAdapterReportMime, kHarborReportMime, kRawReportMime}}}})},
       {"properties",
+       // No "harbor.scanner-adapter/vulnerability-database-updated-at": there is no database to update,
+       // the rules are built in (their digest identifies them), and an empty date is no date.
        {{"harbor.scanner-adapter/scanner-type", "secret-scanner"},
-        {"harbor.scanner-adapter/vulnerability-database-updated-at", ""},
+        {"layerleak/version", version},
         {"layerleak/rules-digest", rules_digest},
         {"layerleak/finds", "Scaleway credentials (API secret keys, access keys, Kapsule, Cockpit, Serverless, Messaging tokens)"}}}};
   return doc.dump();

@@ -150,7 +150,14 @@ struct HarborScanRequest {
 };
 // The registry URL's scheme never changes how TLS is verified (that is a start-up flag of serve).
 Result<HarborScanRequest> parse_harbor_scan_request(std::string_view body);
+// Errc::malformed: not JSON or a value of the wrong type (400); Errc::invalid_argument: a bad field (422);
+// Errc::unsupported: `enabled_capabilities` asks for a capability or report type layerleak does not produce
+// (501, "the scanner has no capability to handle the scan request", spec v1.2).
 std::string harbor_metadata(std::string_view version, std::string_view rules_digest);
+// The report MIME type to answer a GET /api/v1/scan/{id}/report with, from its Accept header: the first
+// supported type in it (q=0 excluded; a missing header, */* or application/* give the Harbor report);
+// nullopt when Accept names only types layerleak does not produce (the adapter answers 501).
+std::optional<std::string_view> harbor_report_mime(std::string_view accept);
 // The Harbor vulnerability report for a scan (secrets in `report` must already be redacted): one item per
 // finding, the rule id as the identifier, layer and path in the description and the vendor attributes.
 std::string harbor_report(const report::ScanReport& report, const HarborScanRequest& request, std::string_view generated_at);
@@ -162,6 +169,8 @@ inline constexpr std::string_view kHarborReportMime = "application/vnd.security.
 inline constexpr std::string_view kHarborAdapterReportMime = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
 inline constexpr std::string_view kRawReportMime = "application/vnd.scanner.adapter.vuln.report.raw";
 inline constexpr std::string_view kLayerleakReportMime = "application/vnd.layerleak.report.v1+json";
+inline constexpr std::string_view kHarborErrorMime = "application/vnd.scanner.adapter.error+json; version=1.0";
+inline constexpr std::string_view kHarborMetadataMime = "application/vnd.scanner.adapter.metadata+json; version=1.0";
 
 }  // namespace wire
 
