@@ -15,6 +15,7 @@ LAYERLEAK_SARIF_MULTITOOL may name the Sarif.Multitool executable (default: the 
 A missing binary, fixture tool or validator is a failure, never a skip. Standard library only.
 """
 
+import datetime
 import json
 import os
 import re
@@ -343,6 +344,11 @@ def check_gitlab_report(tc, doc, commit):
     tc.assertEqual(scan["type"], "secret_detection")
     tc.assertRegex(scan["start_time"], TIME_RE)
     tc.assertRegex(scan["end_time"], TIME_RE)
+    # Real wall-clock times of this scan (UTC), not the epoch: within a minute of now.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    for key in ("start_time", "end_time"):
+        when = datetime.datetime.strptime(scan[key], "%Y-%m-%dT%H:%M:%S")
+        tc.assertLess(abs((now - when).total_seconds()), 60, scan[key])
     tc.assertLessEqual(scan["start_time"], scan["end_time"])
     tc.assertIn(scan["status"], ("success", "failure"))
     for message in scan.get("messages", []):
