@@ -25,6 +25,19 @@ int fail(const std::string& message) {
   return kExitIncomplete;
 }
 
+namespace {
+
+// Where compiled rule databases are kept between runs: $LAYERLEAK_RULES_CACHE ("off" = nowhere), else
+// $XDG_CACHE_HOME/layerleak/rules, else ~/.cache/layerleak/rules.
+std::string rules_cache_dir() {
+  if (const char* dir = std::getenv("LAYERLEAK_RULES_CACHE")) return std::string_view(dir) == "off" ? "" : dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && xdg[0] == '/') return std::string(xdg) + "/layerleak/rules";
+  if (const char* home = std::getenv("HOME"); home && home[0] == '/') return std::string(home) + "/.cache/layerleak/rules";
+  return "";
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<std::string>& rule_files) {
   auto rules = rules::builtin_rules();
   if (!rules) return std::move(rules).error();
@@ -38,7 +51,7 @@ Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<
       return std::move(st).error().with_context(path);
     }
   }
-  return detect::Detector::compile(std::move(rules).value());
+  return detect::Detector::compile(std::move(rules).value(), detect::CompileOptions{rules_cache_dir()});
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // Detector::compile: every rule and anchor pattern into one streaming Hyperscan database, the
-// prefilter (the gate) into another.
+// prefilter (the gate) into another; both through the on-disk cache when one is given.
 #include <memory>
 #include <vector>
 
@@ -11,30 +11,42 @@ namespace {
 struct CompileErrorDeleter {
   void operator()(hs_compile_error_t* e) const { hs_free_compile_error(e); }
 };
-// The prefilter: the gate's literals as a single-match streaming database sharing the scratch space.
-Status compile_gate(Detector::Impl& impl) {
-  if (impl.rules.prefilter.empty()) return Ok{};
-  std::vector<const char*> expressions;
-  std::vector<unsigned> flags;
-  std::vector<unsigned> ids;
-  for (const rules::Pattern& p : impl.rules.prefilter) {
-    expressions.push_back(p.regex.c_str());
-    flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
-    ids.push_back(static_cast<unsigned>(ids.size()));
+using CompileErrorPtr = std::unique_ptr<hs_compile_error_t, CompileErrorDeleter>;
+
+// hs_compile_multi, or the same database from `cache_dir` when an earlier run compiled these inputs.
+hs_error_t compile_database(const CompileInput& in, const std::string& cache_dir, DatabasePtr& out, CompileErrorPtr& error) {
+  const std::string key = cache_dir.empty() ? std::string() : database_cache_key(in);
+  if (!key.empty()) {
+    out = load_cached_database(cache_dir, key);
+    if (out) return HS_SUCCESS;
   }
-  hs_database_t* gate = nullptr;
+  hs_database_t* db = nullptr;
   hs_compile_error_t* raw_error = nullptr;
-  hs_error_t rc = hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(expressions.size()),
-                                   HS_MODE_STREAM, nullptr, &gate, &raw_error);
-  std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> error(raw_error);
-  if (rc != HS_SUCCESS) {
+  hs_error_t rc = hs_compile_multi(in.expressions.data(), in.flags.data(), in.ids.data(),
+                                   static_cast<unsigned>(in.expressions.size()), in.mode, nullptr, &db, &raw_error);
+  error.reset(raw_error);
+  out.reset(db);
+  if (rc == HS_SUCCESS && !key.empty()) store_cached_database(cache_dir, key, *db);
+  return rc;
+}
+
+// The prefilter: the gate's literals as a single-match streaming database sharing the scratch space.
+Status compile_gate(Detector::Impl& impl, const std::string& cache_dir) {
+  if (impl.rules.prefilter.empty()) return Ok{};
+  CompileInput in;
+  for (const rules::Pattern& p : impl.rules.prefilter) {
+    in.expressions.push_back(p.regex.c_str());
+    in.flags.push_back(HS_FLAG_SINGLEMATCH | (p.caseless ? HS_FLAG_CASELESS : 0u));
+    in.ids.push_back(static_cast<unsigned>(in.ids.size()));
+  }
+  CompileErrorPtr error;
+  if (compile_database(in, cache_dir, impl.prefilter, error) != HS_SUCCESS) {
     return make_error(Errc::invalid_argument,
                       std::string("Hyperscan rejected a prefilter pattern: ") + (error ? error->message : "unknown error"));
   }
-  impl.prefilter.reset(gate);
   // One scratch serves both databases: grown in place for the gate.
   hs_scratch_t* scratch = impl.prototype_scratch.release();
-  if (hs_alloc_scratch(gate, &scratch) != HS_SUCCESS) {
+  if (hs_alloc_scratch(impl.prefilter.get(), &scratch) != HS_SUCCESS) {
     impl.prototype_scratch.reset(scratch);
     return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
   }
@@ -48,16 +60,14 @@ Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Detector::~Detector() = default;
 const rules::RuleSet& Detector::rules() const { return impl_->rules; }
 
-Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_set) {
+Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_set, const CompileOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->rules = std::move(rule_set);
-  std::vector<const char*> expressions;
-  std::vector<unsigned> flags;
-  std::vector<unsigned> ids;
+  CompileInput in;
   auto add = [&](const rules::Pattern& p, PatternRef ref) {
-    expressions.push_back(p.regex.c_str());
-    flags.push_back(p.caseless ? HS_FLAG_CASELESS : 0u);
-    ids.push_back(static_cast<unsigned>(impl->patterns.size()));
+    in.expressions.push_back(p.regex.c_str());
+    in.flags.push_back(p.caseless ? HS_FLAG_CASELESS : 0u);
+    in.ids.push_back(static_cast<unsigned>(impl->patterns.size()));
     impl->patterns.push_back(ref);
   };
   std::vector<PatternRef> finders;
@@ -96,19 +106,14 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
   for (std::size_t a = 0; a < impl->rules.anchors.size(); ++a) {
     for (const rules::Pattern& p : impl->rules.anchors[a].patterns) add(p, PatternRef{nullptr, nullptr, a});
   }
-  if (expressions.empty()) return make_error(Errc::invalid_argument, "no rule patterns to compile");
+  if (in.expressions.empty()) return make_error(Errc::invalid_argument, "no rule patterns to compile");
   for (const PatternRef& ref : finders) {
     impl->uuid_finders.push_back(static_cast<unsigned>(impl->patterns.size()));
     impl->patterns.push_back(ref);
   }
 
-  hs_database_t* db = nullptr;
-  hs_compile_error_t* raw_error = nullptr;
-  hs_error_t rc = hs_compile_multi(expressions.data(), flags.data(), ids.data(),
-                                   static_cast<unsigned>(expressions.size()), HS_MODE_STREAM, nullptr, &db,
-                                   &raw_error);
-  std::unique_ptr<hs_compile_error_t, CompileErrorDeleter> error(raw_error);
-  if (rc != HS_SUCCESS) {
+  CompileErrorPtr error;
+  if (compile_database(in, options.database_cache_dir, impl->database, error) != HS_SUCCESS) {
     std::string which = "a rule";
     if (error && error->expression >= 0 && static_cast<std::size_t>(error->expression) < impl->patterns.size()) {
       const PatternRef& ref = impl->patterns[static_cast<std::size_t>(error->expression)];
@@ -117,14 +122,13 @@ Result<std::shared_ptr<const Detector>> Detector::compile(rules::RuleSet rule_se
     return make_error(Errc::invalid_argument, "Hyperscan rejected a pattern of " + which + ": " +
                                                   (error ? error->message : "unknown error"));
   }
-  impl->database.reset(db);
   hs_scratch_t* scratch = nullptr;
-  if (hs_alloc_scratch(db, &scratch) != HS_SUCCESS) {
+  if (hs_alloc_scratch(impl->database.get(), &scratch) != HS_SUCCESS) {
     return make_error(Errc::internal, "Hyperscan could not allocate scratch space");
   }
   impl->prototype_scratch.reset(scratch);
 
-  if (auto st = compile_gate(*impl); !st) return std::move(st).error();
+  if (auto st = compile_gate(*impl, options.database_cache_dir); !st) return std::move(st).error();
   return std::shared_ptr<const Detector>(new Detector(std::move(impl)));
 }
 

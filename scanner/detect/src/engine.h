@@ -8,13 +8,11 @@
 #include <memory>
 #include <vector>
 
+#include "database_cache.h"
 #include "layerleak/detect.h"
 
 namespace layerleak::detect {
 
-struct DatabaseDeleter {
-  void operator()(hs_database_t* db) const { hs_free_database(db); }
-};
 struct ScratchDeleter {
   void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
 };

@@ -34,11 +34,18 @@ struct Detection {
   std::string paired_access_key;  // for secret keys: an access key found in the same file
 };
 
+struct CompileOptions {
+  // A directory for compiled databases reused by later runs with the same rules ("" = compile every
+  // time). Created 0700; read only when owned by the user and not writable by others; a damaged or
+  // foreign file is compiled again. Never changes a result.
+  std::string database_cache_dir;
+};
+
 class Detector {
  public:
   // Compiles all patterns of `rules`. Fails with Errc::invalid_argument naming the rule whose pattern
   // Hyperscan rejects.
-  static Result<std::shared_ptr<const Detector>> compile(rules::RuleSet rules);
+  static Result<std::shared_ptr<const Detector>> compile(rules::RuleSet rules, const CompileOptions& options = {});
   ~Detector();
   Detector(const Detector&) = delete;
   Detector& operator=(const Detector&) = delete;
