@@ -26,4 +26,4 @@ target_compile_features(layerleak_fuzz_replay PRIVATE cxx_std_20)
 layerleak_set_warnings(layerleak_fuzz_replay)
 
 add_test(NAME fuzz.replay COMMAND layerleak_fuzz_replay ${LAYERLEAK_FUZZ_DIR})
-set_tests_properties(fuzz.replay PROPERTIES TIMEOUT 300)
+set_tests_properties(fuzz.replay PROPERTIES TIMEOUT 300 LABELS "fuzz;sanitize")
