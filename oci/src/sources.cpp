@@ -475,6 +475,13 @@ std::string transport_of(std::string_view reference) {
   return "";
 }
 
+bool reads_standard_input(std::string_view reference) {
+  const std::string transport = transport_of(reference);
+  if (!transport.empty() && transport != "docker-archive" && transport != "oci-archive") return false;
+  const std::string_view rest = transport.empty() ? reference : reference.substr(transport.size() + 1);
+  return rest == "-" || rest.starts_with("-:");
+}
+
 Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, const SourceOptions& options) {
   std::string transport = transport_of(reference);
   std::string_view rest = transport.empty() ? reference : reference.substr(transport.size() + 1);
@@ -483,7 +490,7 @@ Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, con
   if (rest.empty()) return make_error(Errc::invalid_argument, "empty image reference");
 
   // "-", "docker-archive:-[:REF]", "oci-archive:-[:REF]": a tar on standard input.
-  if ((rest == "-" || rest.starts_with("-:")) && (transport.empty() || transport == "docker-archive" || transport == "oci-archive")) {
+  if (reads_standard_input(reference)) {
     const std::string ref = rest.size() > 2 ? std::string(rest.substr(2)) : "";
     std::unique_ptr<ByteReader> input = options.standard_input
                                             ? std::unique_ptr<ByteReader>(std::make_unique<BorrowedReader>(*options.standard_input))

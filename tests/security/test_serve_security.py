@@ -38,13 +38,27 @@ class ForgedVerdictTest(SecurityTestCase):
         (work / "empty").mkdir()
         answers = {}
         for image in (f"dir:{work / 'empty'}:@sha256:{'a' * 64}", "/etc", "/nonexistent/path", "oci:/root",
-                      "oci-archive:/etc/shadow", "docker-archive:/dev/zero", "-", "/etc/passwd"):
+                      "oci-archive:/etc/shadow", "docker-archive:/dev/zero", "/etc/passwd"):
             status, _, body = serve.request("POST", "/v1/scans", {"image": image})
             self.assertEqual(status, 400, image)
             answers[image] = json.loads(body)["error"]["message"]
             self.assertIn("--allow-local-images", answers[image])
         # The answer is the same whether the path exists or not: no oracle for the host's files.
         self.assertEqual(len(set(answers.values())), 1, answers)
+
+    def test_standard_input_and_the_docker_daemon_are_refused_even_with_local_images(self):
+        # serve's standard input is its own (a request must not make it block on or read it), and a daemon
+        # socket would export any image it holds to a token holder: refused whatever the options.
+        work = self.workdir()
+        serve = sh.start_serve(self, work, "--allow-local-images")
+        for image in ("-", "-:app:1", "docker-archive:-", "oci-archive:-:latest"):
+            status, _, body = serve.request("POST", "/v1/scans", {"image": image})
+            self.assertEqual(status, 400, image)
+            self.assertIn("standard input", json.loads(body)["error"]["message"], image)
+        for image in ("docker-daemon:alpine:3.19", f"docker-daemon:sha256:{'b' * 64}"):
+            status, _, body = serve.request("POST", "/v1/scans", {"image": image})
+            self.assertEqual(status, 400, image)
+            self.assertIn("Docker daemon", json.loads(body)["error"]["message"], image)
 
     def test_a_local_scan_naming_a_digest_never_becomes_its_verdict(self):
         work = self.workdir()

@@ -176,6 +176,9 @@ Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, con
 // The transport a reference names, without opening it ("" when not recognisable).
 std::string transport_of(std::string_view reference);
 
+// True for "-", "docker-archive:-[:REF]" and "oci-archive:-[:REF]": the image is read from standard input.
+bool reads_standard_input(std::string_view reference);
+
 enum class Visibility { runtime, deleted, overwritten };
 std::string_view visibility_name(Visibility v) noexcept;
 

@@ -91,6 +91,12 @@ std::string JobQueue::dedup_key(const JobSpec& spec) {
 }
 
 std::string JobQueue::refusal(const std::string& reference) const {
+  // Never, whatever the options: standard input is serve's own (a request must not make it read or wait on
+  // it), and the Docker daemon would export any image it holds to whoever holds serve's token.
+  if (oci::reads_standard_input(reference)) return "serve never reads an image from its standard input";
+  if (oci::transport_of(reference) == "docker-daemon") {
+    return "serve never reads images from a Docker daemon (docker-daemon: references are for `layerleak scan`)";
+  }
   if (!reference.starts_with("docker://")) {
     return options_.allow_local_images ? "" : "local image sources are not read by serve (only docker:// references; "
                                               "start it with --allow-local-images to allow them)";
