@@ -34,16 +34,29 @@ bool is_socket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-Result<Endpoint> parse_host(const std::string& variable, const std::string& value) {
+// DOCKER_HOST as it may be shown: a user:password@ part masked (it is refused anyway).
+std::string displayable_host(const std::string& value) {
+  const auto scheme = value.find("://");
+  const auto at = value.find('@');
+  if (scheme == std::string::npos || at == std::string::npos) return value;
+  return value.substr(0, scheme + 3) + "***@" + value.substr(at + 1);
+}
+
+Result<Endpoint> parse_host(const std::string& variable, const std::string& raw) {
+  const std::string value = displayable_host(raw);
   Endpoint e;
   e.display = value;
   if (value.starts_with("unix://")) {
-    e.unix_socket = value.substr(7);
+    e.unix_socket = raw.substr(7);
     if (e.unix_socket.empty()) return make_error(Errc::invalid_argument, variable + "=" + value + " names no socket path");
     e.base_url = "http://localhost";
     return e;
   }
   if (value.starts_with("tcp://") || value.starts_with("http://")) {
+    // Why refused: curl would read "127.0.0.1:x@other-host" as credentials for other-host.
+    if (raw.find('@') != std::string::npos) {
+      return make_error(Errc::unsupported, variable + "=" + value + ": a user or password in the address is not supported");
+    }
     std::string host_port = value.substr(value.find("//") + 2);
     if (auto slash = host_port.find('/'); slash != std::string::npos) host_port.resize(slash);
     std::string host = host_port;
@@ -111,8 +124,9 @@ std::optional<std::pair<int, int>> parse_api_version(const std::string& text) {
   const std::string major = text.substr(0, dot);
   const std::string minor = text.substr(dot + 1);
   auto digits = [](const std::string& s) { return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); };
-  if (!digits(major) || !digits(minor)) return std::nullopt;
-  return std::make_pair(std::stoi(major), std::stoi(minor));
+  // At most 4 digits each: no overflow, and no API version is longer (a longer one is not a version).
+  if (!digits(major) || !digits(minor) || major.size() > 4 || minor.size() > 4) return std::nullopt;
+  return std::make_pair(std::atoi(major.c_str()), std::atoi(minor.c_str()));
 }
 
 // The API version to use: min(the server's, kApi). /_ping answers it in the Api-Version header; older or
@@ -146,10 +160,20 @@ Result<std::string> negotiate(const Endpoint& endpoint, const SourceOptions& opt
 }
 
 bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= 512 && name.front() != '/' &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@';
-         });
+  if (name.empty() || name.size() > 512 || name.front() == '/' || name.back() == '/') return false;
+  if (!std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@';
+      })) {
+    return false;
+  }
+  // No empty, "." or ".." path component: the name goes into the request path, where a client collapses
+  // them (docker-daemon:../../containers/json would leave /images/). Reference components never start with '.'.
+  for (std::size_t at = 0; at <= name.size();) {
+    const std::size_t slash = std::min(name.find('/', at), name.size());
+    if (slash == at || name[at] == '.') return false;
+    at = slash + 1;
+  }
+  return true;
 }
 
 // The image name as the daemon should get it: "sha256:ID" and ID prefixes as they are, a name without a
@@ -218,7 +242,13 @@ Result<std::unique_ptr<ImageSource>> open_daemon(std::string_view rest, const So
     std::string message;
     if (auto body = (*transfer)->read_all(64 * 1024)) {
       auto j = nlohmann::json::parse(*body, nullptr, false);
-      if (j.is_object() && j.contains("message") && j["message"].is_string()) message = ": " + j["message"].get<std::string>();
+      if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+        // The daemon's text reaches a terminal: control characters (escapes, forged lines) are replaced.
+        message = ": " + j["message"].get<std::string>().substr(0, 1024);
+        for (char& c : message) {
+          if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+        }
+      }
     }
     return make_error(Errc::network, "the Docker daemon at " + endpoint->display + " answered HTTP " + std::to_string(status) +
                                          " to the export of " + std::string(rest) + message);

@@ -1,5 +1,6 @@
 // The image sources: OCI layouts (directory or tar), docker-archive tars, plain directories, and the
 // reference grammar that picks one.
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,19 +339,29 @@ std::pair<std::string, std::string> split_path_ref(std::string_view text) {
 }
 
 // Standard input, read with read(2): a pipe, a terminal or a file redirected with "<".
+// Standard input, cancellable: a stalled or endless pipe must not outlive SIGINT/SIGTERM (the signal may
+// be delivered to another thread than the one blocked here, so the flag is polled, not EINTR relied on).
 class DescriptorReader final : public ByteReader {
  public:
-  explicit DescriptorReader(int fd) : fd_(fd) {}
+  DescriptorReader(int fd, const std::atomic<bool>* cancel) : fd_(fd), cancel_(cancel) {}
   Result<std::size_t> read(std::span<char> out) override {
     while (true) {
+      if (cancel_ && cancel_->load()) return make_error(Errc::cancelled, "interrupted while reading standard input");
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 200);
+      if (ready < 0 && errno != EINTR) return make_error(Errc::io, std::string("cannot read standard input: ") + std::strerror(errno));
+      if (ready <= 0) continue;
       const ssize_t n = ::read(fd_, out.data(), out.size());
       if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno != EINTR) return make_error(Errc::io, std::string("cannot read standard input: ") + std::strerror(errno));
+      if (errno != EINTR && errno != EAGAIN) {
+        return make_error(Errc::io, std::string("cannot read standard input: ") + std::strerror(errno));
+      }
     }
   }
 
  private:
   int fd_;
+  const std::atomic<bool>* cancel_;
 };
 
 // Forwards to a reader owned by someone else (SourceOptions::standard_input).
@@ -494,7 +505,7 @@ Result<std::unique_ptr<ImageSource>> open_source(std::string_view reference, con
     const std::string ref = rest.size() > 2 ? std::string(rest.substr(2)) : "";
     std::unique_ptr<ByteReader> input = options.standard_input
                                             ? std::unique_ptr<ByteReader>(std::make_unique<BorrowedReader>(*options.standard_input))
-                                            : std::unique_ptr<ByteReader>(std::make_unique<DescriptorReader>(0));
+                                            : std::unique_ptr<ByteReader>(std::make_unique<DescriptorReader>(0, options.cancel));
     auto tree = StreamTree::create(std::move(input), "standard input");
     if (!tree) return std::move(tree).error();
     if (transport.empty()) {

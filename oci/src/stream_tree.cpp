@@ -18,6 +18,7 @@ namespace {
 constexpr std::size_t kBlock = 512;
 constexpr std::size_t kMaxMembers = 1'000'000;
 constexpr std::uint64_t kMaxLongName = 1024 * 1024;
+constexpr std::uint64_t kMaxNameBytes = 16ull << 20;
 
 // Reads bytes kept in memory; shares them, so the tree may drop its copy first.
 class SharedMemoryReader final : public ByteReader {
@@ -306,6 +307,10 @@ Status StreamTree::advance() const {
     }();
     long_name.reset();
     if (stored_.size() + links_.size() >= kMaxMembers) return bad("too many members");
+    // Names and link targets are held for the whole read: bounded in total, whatever each one's size (an
+    // image archive has a few dozen members; GNU long names of up to 1 MiB each would otherwise add up).
+    name_bytes_ += name.size() + (long_link ? long_link->size() : 0);
+    if (name_bytes_ > kMaxNameBytes) return bad("member names and link targets over " + std::to_string(kMaxNameBytes >> 20) + " MiB");
     const std::string path = tree_path(name);
     if (type == '0' || type == '\0' || type == '7') {
       links_.erase(path);

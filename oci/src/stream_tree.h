@@ -101,6 +101,7 @@ class StreamTree final : public FileTree {
   mutable std::string spool_dir_;
   mutable std::uint64_t spooled_ = 0;
   mutable std::uint64_t memory_ = 0;
+  mutable std::uint64_t name_bytes_ = 0;       // member names and link targets read so far (bounded)
   mutable unsigned spool_files_ = 0;
 };
 

@@ -110,6 +110,33 @@ class TestSeveralImages(UsabilityTestCase):
         self.assertUsageError(h.scan("--images-from", empty), "no IMAGE")
 
 
+    def test_hostile_lists_rules_and_config_outputs(self):
+        # Found by an attacker's review: endless devices, a second read of standard input, a NUL that
+        # spoofed the reported name, and a committed config writing outside the checkout.
+        for listed in ("docker-archive:-", "-:app:1", "oci-archive:-:latest"):
+            listing = self.tmp / "stdin.txt"
+            listing.write_text(f"{self.clean}\n{listed}\n")
+            self.assertUsageError(h.scan("--images-from", listing), "line 2", "standard input")
+        nul = self.tmp / "nul.txt"
+        nul.write_bytes(self.clean.encode() + b"\0/etc/passwd\n")
+        self.assertUsageError(h.scan("--images-from", nul), "line 1", "NUL")
+        self.assertUsageError(h.scan("--images-from", "/dev/zero"), "/dev/zero")
+        self.assertUsageError(h.scan("--rules", "/dev/zero", self.clean), "/dev/zero")
+        self.assertUsageError(h.scan("-", "docker-archive:-"), "standard input")
+        victim = self.tmp / "victim.txt"
+        victim.write_text("keep me\n")
+        cfg = self.tmp / "repo"
+        cfg.mkdir()
+        for output in ("../victim.txt", str(victim), "sub/../../victim.txt"):
+            (cfg / ".layerleak.yaml").write_text(f"output: {output}\n")
+            self.assertUsageError(h.scan("--config", cfg / ".layerleak.yaml", self.clean), "output", "inside")
+        self.assertEqual(victim.read_text(), "keep me\n")
+        (cfg / ".layerleak.yaml").write_text("output: reports/layerleak.txt\n")
+        (cfg / "reports").mkdir()
+        self.assertEqual(h.scan("--config", cfg / ".layerleak.yaml", self.clean).returncode, 0)
+        self.assertTrue((cfg / "reports" / "layerleak.txt").exists())
+
+
 # ---- errors a person can act on ---------------------------------------------------------------------
 
 class TestUsageErrors(UsabilityTestCase):

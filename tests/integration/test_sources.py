@@ -15,6 +15,9 @@ gzip and zstd on PATH.
 import gzip
 import http.server
 import json
+import time
+import signal
+import io
 import os
 import socket
 import socketserver
@@ -383,6 +386,90 @@ class DockerDaemon(unittest.TestCase):
         r = run(["scan", "docker-daemon:example/app:latest"], env={"DOCKER_HOST": f"unix://{missing}"})
         self.assertEqual(r.returncode, 2, r.describe())
         self.assertIn(f"cannot connect to the Docker daemon at unix://{missing}", r.stderr)
+
+
+class DaemonAttacks(unittest.TestCase):
+    """Found by an attacker's review: each was a crash, a bypass or a forged line before it was fixed."""
+
+    def setUp(self):
+        self.engine = FakeEngine({"example/app:latest": IMG["docker"].read_bytes()})
+        self.tmp = h.make_tempdir(self)
+        self.host = self.engine.serve_unix(self.tmp / "docker.sock")
+        self.addCleanup(self.engine.stop)
+
+    def test_out_of_range_api_versions_are_errors_not_crashes(self):
+        for version in ("1.9999999999", "9999999999.1", "1.99999", "-1.2", "1.", ".4"):
+            self.engine.api_version = version
+            r = run(["scan", "docker-daemon:example/app:latest"], env={"DOCKER_HOST": self.host})
+            self.assertEqual(r.returncode, 2, f"{version}: {r.describe()}")
+            self.assertIn("did not say which API version", r.stderr, version)
+
+    def test_credentials_in_docker_host_are_refused_and_never_printed(self):
+        for value in ("tcp://127.0.0.1:x@192.0.2.2", "tcp://user:s3cretpass@127.0.0.1:2375"):
+            r = run(["scan", "docker-daemon:example/app:latest"], env={"DOCKER_HOST": value})
+            self.assertEqual(r.returncode, 2, r.describe())
+            self.assertIn("user or password", r.stderr, value)
+            self.assertNotIn("s3cretpass", r.stderr + r.stdout)
+            self.assertNotIn("192.0.2.2 port", r.stderr)
+
+    def test_names_cannot_leave_the_images_endpoint(self):
+        for name in ("../../../containers/json", "example/../../x", "./app", "app/", "a//b", "/abs"):
+            r = run(["scan", f"docker-daemon:{name}"], env={"DOCKER_HOST": self.host})
+            self.assertEqual(r.returncode, 2, f"{name}: {r.describe()}")
+            self.assertIn("docker-daemon: needs an image", r.stderr, name)
+        self.assertEqual(self.engine.requests, [], "nothing may reach the daemon")
+
+    def test_daemon_messages_cannot_forge_lines_or_escapes(self):
+        self.engine.images = {}
+        forged = "nope\n\x1b[31mlayerleak: error: all clear\r"
+        original = self.engine.handler.do_GET
+
+        def hostile(handler):
+            if handler.path.endswith("/get"):
+                return handler.send(500, json.dumps({"message": forged}).encode())
+            return original(handler)
+        self.engine.handler.do_GET = hostile
+        r = run(["scan", "docker-daemon:example/app:latest"], env={"DOCKER_HOST": self.host})
+        self.assertEqual(r.returncode, 2, r.describe())
+        self.assertNotIn("\x1b", r.stderr)
+        self.assertNotIn("\nlayerleak: error: all clear", r.stderr)
+        self.assertIn("nope?", r.stderr)
+
+
+class InputAttacks(unittest.TestCase):
+    def test_long_member_names_are_bounded(self):
+        # GNU long names/link targets of ~1 MiB each, gzip'd to almost nothing: refused at 16 MiB in total.
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for i in range(40):
+                info = tarfile.TarInfo(f"{i:04d}" + "n" * 500_000)
+                info.type = tarfile.SYMTYPE
+                info.linkname = "t" * 500_000
+                tar.addfile(info)
+        data = gzip.compress(buf.getvalue())
+        r = run(["scan", "--format", "json", "-"], stdin_bytes=data)
+        self.assertEqual(r.returncode, 2, r.describe())
+        self.assertIn("member names and link targets over 16 MiB", r.stderr)
+
+    def test_a_stalled_pipe_ends_on_sigint_and_leaves_no_spool(self):
+        spool_root = h.make_tempdir(self)
+        env = dict(os.environ, TMPDIR=str(spool_root))
+        for name in ("DOCKER_HOST", "CONTAINER_HOST"):
+            env.pop(name, None)
+        proc = subprocess.Popen([h.layerleak_bin(), "scan", "--no-progress", "-"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        try:
+            # A layer before the manifest (so it is spooled), then nothing: the writer stays open.
+            proc.stdin.write(IMG["docker"].read_bytes()[:1_500_000])
+            proc.stdin.flush()
+            time.sleep(1.5)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertEqual(list(spool_root.iterdir()), [], "the spool directory is removed")
 
 
 class ReferenceErrors(unittest.TestCase):

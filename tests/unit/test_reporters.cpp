@@ -513,7 +513,7 @@ TEST_CASE("gitlab: active findings only, with the schema's required fields", "[r
   CHECK(vulns[0]["identifiers"][0]["name"] == "Scaleway API access key");
   CHECK(vulns[0]["location"]["file"] == "app/.env");
   CHECK(vulns[0]["description"].get<std::string>().find("COPY app /app") != std::string::npos);
-  CHECK(vulns[0]["description"].get<std::string>().find("Layer 1 deleted the file") != std::string::npos);
+  CHECK(vulns[0]["description"].get<std::string>().find("Deleted by layer 1, still in the image") != std::string::npos);
   CHECK(vulns[3]["location"]["file"] == "srv/my app/settings [prod].env");
   CHECK(vulns[4]["location"]["file"] == "image-config/config.Env[1]");
   for (const auto& v : vulns) {

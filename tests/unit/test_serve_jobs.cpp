@@ -94,7 +94,7 @@ TEST_CASE("serve refuses local sources by default, and a local scan never become
 
   serve::ServeOptions closed;
   serve::JobQueue refusing(closed, fx::builtin_detector(), **opened, metrics);
-  const std::vector<std::string> local_references = {"oci:" + layout + ":1", "dir:" + dir.path.string(), layout, "-",
+  const std::vector<std::string> local_references = {"oci:" + layout + ":1", "dir:" + dir.path.string(), layout,
                                                      "oci-archive:/etc/shadow", "docker-archive:/dev/zero",
                                                      "dir:" + dir.path.string() + ":@" + forged_digest};
   for (const std::string& reference : local_references) {
@@ -103,6 +103,14 @@ TEST_CASE("serve refuses local sources by default, and a local scan never become
     const auto submitted = refusing.submit(spec);
     CHECK(submitted.outcome == serve::JobQueue::Outcome::refused);
     CHECK(submitted.why.find("--allow-local-images") != std::string::npos);
+  }
+  // Standard input and the Docker daemon: refused with their own reason, also with local images allowed.
+  for (const std::string& reference : {std::string("-"), std::string("docker-archive:-"), std::string("docker-daemon:app:1")}) {
+    serve::JobSpec spec;
+    spec.reference = reference;
+    const auto submitted = refusing.submit(spec);
+    CHECK(submitted.outcome == serve::JobQueue::Outcome::refused);
+    CHECK(submitted.why.find("serve never reads") != std::string::npos);
   }
   refusing.stop();
 

@@ -42,9 +42,12 @@ Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<
   auto rules = rules::builtin_rules();
   if (!rules) return std::move(rules).error();
   for (const std::string& path : rule_files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return make_error(Errc::not_found, "cannot read rules file " + path);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A regular file of bounded size: a device or FIFO named as rules would otherwise be read forever.
+    auto reader = FileReader::open(path);
+    if (!reader) return make_error(reader.error().code, "cannot read rules file " + path + ": " + reader.error().message);
+    auto read = read_all(**reader, 16u << 20);
+    if (!read) return make_error(read.error().code, "rules file " + path + ": " + read.error().message);
+    const std::string text = std::move(read).value();
     auto extra = rules::parse_rules(text, path);
     if (!extra) return std::move(extra).error();
     if (auto st = rules::merge_rules(*rules, std::move(extra).value()); !st) {

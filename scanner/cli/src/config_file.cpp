@@ -88,7 +88,20 @@ void set_key(ConfigFile& config, const std::string& key, const YAML::Node& value
   } else if (key == "format") {
     config.format = string_value(value, key, line);
   } else if (key == "output") {
-    config.output = resolve(config.path, string_value(value, key, line));
+    // Why only below the file's directory: a committed file must not make a scan overwrite whatever the
+    // user running it can write (~/.bashrc, a key file); the report stays inside the checkout.
+    const std::string name = string_value(value, key, line);
+    bool escapes = name.empty() || name.front() == '/';
+    for (std::size_t at = 0; at <= name.size() && !escapes;) {
+      const std::size_t slash = std::min(name.find('/', at), name.size());
+      escapes = name.compare(at, slash - at, "..") == 0 && slash - at == 2;
+      at = slash + 1;
+    }
+    if (escapes) {
+      throw ConfigError{line, "\"output\" must be a relative path inside the configuration file's directory (no \"..\"); "
+                              "use -o for any other place"};
+    }
+    config.output = resolve(config.path, name);
   } else if (key == "baseline") {
     config.baseline = resolve(config.path, string_value(value, key, line));
   } else if (key == "platform") {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "cli_internal.h"
+#include "layerleak/oci.h"
 #include "layerleak/rules.h"
 
 namespace layerleak::cli {
@@ -35,24 +36,31 @@ void apply_config(const CLI::App& cmd, const ConfigFile& config, ScanCommand& sc
   scan.config_origin = config.path;
 }
 
-// One reference a line; blank lines and '#' comments are skipped, surrounding blanks trimmed.
+// One reference a line; blank lines and '#' comments are skipped, surrounding blanks trimmed. A regular
+// file of at most 16 MiB (not a device or FIFO that never ends); no standard input, no NUL bytes.
 Status read_images_from(const std::string& path, std::vector<std::string>& images) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(Errc::not_found, "--images-from: cannot read " + path + ": " + std::strerror(errno));
-  std::string line;
+  constexpr std::size_t kMaxBytes = 16u << 20;
+  auto reader = FileReader::open(path);
+  if (!reader) return make_error(reader.error().code, "--images-from: cannot read " + path + ": " + reader.error().message);
+  auto text = read_all(**reader, kMaxBytes);
+  if (!text) return make_error(text.error().code, "--images-from: " + path + ": " + text.error().message);
   std::size_t number = 0;
-  while (std::getline(in, line)) {
+  for (std::size_t at = 0; at < text->size();) {
+    const std::size_t end = std::min(text->find('\n', at), text->size());
+    const std::string line = text->substr(at, end - at);
+    at = end + 1;
     ++number;
+    const std::string where = "--images-from: " + path + ": line " + std::to_string(number);
+    if (line.find('\0') != std::string::npos) return make_error(Errc::invalid_argument, where + ": contains a NUL byte");
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#') continue;
     const std::string reference = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
-    if (reference == "-") {
-      return make_error(Errc::invalid_argument, "--images-from: " + path + ": line " + std::to_string(number) +
-                                                    ": \"-\" (standard input) cannot be listed; give it as an argument");
+    if (oci::reads_standard_input(reference)) {
+      return make_error(Errc::invalid_argument, where + ": \"" + reference +
+                                                    "\" (standard input) cannot be listed; give it as an argument");
     }
     images.push_back(reference);
   }
-  if (in.bad()) return make_error(Errc::io, "--images-from: cannot read " + path);
   return Ok{};
 }
 
@@ -102,6 +110,9 @@ Status finish_scan_options(const CLI::App& cmd, ScanCommand& scan) {
   }
   if (scan.images.empty()) {
     return make_error(Errc::invalid_argument, "no IMAGE to scan: give one or more, or --images-from FILE");
+  }
+  if (std::count_if(scan.images.begin(), scan.images.end(), [](const std::string& i) { return oci::reads_standard_input(i); }) > 1) {
+    return make_error(Errc::invalid_argument, "standard input can hold one image archive: give \"-\" once");
   }
   scan.format = lower(scan.format);
   scan.fail_on = lower(scan.fail_on);

@@ -47,21 +47,6 @@ std::string utc_time(std::uint64_t seconds) {
   return buffer;
 }
 
-std::string visibility_sentence(const Finding& f) {
-  const std::string by = f.hidden_by_layer ? std::to_string(*f.hidden_by_layer) : std::string("?");
-  if (f.visibility == "deleted") {
-    return "Layer " + by + " deleted the file, but the secret is still in the image: anyone who can pull "
-           "the image can read it.";
-  }
-  if (f.visibility == "overwritten") {
-    return "Layer " + by + " overwrote the file, but the secret is still in the image history: anyone who "
-           "can pull the image can read it.";
-  }
-  if (f.visibility == "runtime") return "The file is present in the final filesystem at run time.";
-  if (f.visibility == "config") return "Image metadata is readable by anyone who can pull the image.";
-  return "Visibility: " + f.visibility + ".";
-}
-
 std::string description(const Finding& f, const ImageReport& image) {
   const Location& loc = f.location;
   std::string text = "A " + f.title + " was found in ";

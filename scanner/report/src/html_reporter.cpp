@@ -179,15 +179,6 @@ std::string where(const Finding& f) {
   return loc.path;
 }
 
-std::string visibility_text(const Finding& f) {
-  const std::string by = f.hidden_by_layer ? std::to_string(*f.hidden_by_layer) : std::string("?");
-  if (f.visibility == "deleted") return "deleted by layer " + by + " (still readable by anyone who pulls the image)";
-  if (f.visibility == "overwritten") return "overwritten by layer " + by + " (still in the image history)";
-  if (f.visibility == "runtime") return "present at run time";
-  if (f.visibility == "config") return "image metadata (readable by anyone who pulls the image)";
-  return f.visibility;
-}
-
 void write_finding_row(const Finding& f, const ReportOptions& options, bool suppressed, std::ostream& out) {
   const Location& loc = f.location;
   const std::string severity(rules::severity_name(f.severity));
@@ -201,7 +192,7 @@ void write_finding_row(const Finding& f, const ReportOptions& options, bool supp
   out << "</td><td><code>" << escape(where(f)) << "</code>";
   for (const std::string& alias : f.aliases) out << "<br>also linked as <code>" << escape(alias) << "</code>";
   out << "</td><td>" << loc.line << ':' << loc.column << "</td><td>"
-      << (suppressed ? "suppressed: " + escape(f.suppressed_by) : escape(visibility_text(f)))
+      << (suppressed ? "suppressed: " + escape(f.suppressed_by) : escape(visibility_phrase(f)))
       << "</td><td><code>" << escape(shown(f.secret, options)) << "</code>";
   if (!f.paired_access_key.empty()) {
     out << "<br>access key <code>" << escape(shown(f.paired_access_key, options)) << "</code>";

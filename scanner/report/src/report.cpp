@@ -59,6 +59,30 @@ std::string artifact_path(const Location& loc) {
   return path.empty() ? std::string("image-root") : path;
 }
 
+// Why one table: text, HTML, SARIF and GitLab each had their own wording of the same four cases.
+VisibilityWords visibility_words(const Finding& f) {
+  const std::string by = f.hidden_by_layer ? std::to_string(*f.hidden_by_layer) : std::string("?");
+  if (f.visibility == "deleted") return {"deleted by layer " + by, "still in the image: anyone who pulls it can read it"};
+  if (f.visibility == "overwritten") {
+    return {"overwritten by layer " + by, "still in the image history: anyone who pulls it can read it"};
+  }
+  if (f.visibility == "runtime") return {"present in the final filesystem at run time", ""};
+  if (f.visibility == "config") return {"in the image configuration", "anyone who pulls the image can read it"};
+  return {"visibility " + f.visibility, ""};
+}
+
+std::string visibility_phrase(const Finding& f) {
+  VisibilityWords w = visibility_words(f);
+  return w.consequence.empty() ? w.what : w.what + " (" + w.consequence + ")";
+}
+
+std::string visibility_sentence(const Finding& f) {
+  VisibilityWords w = visibility_words(f);
+  std::string text = w.consequence.empty() ? w.what + "." : w.what + ", " + w.consequence + ".";
+  text[0] = static_cast<char>(text[0] - 'a' + 'A');  // every `what` starts with a lower-case ASCII letter
+  return text;
+}
+
 std::string redact(const std::string& secret) { return rules::redact_secret(secret); }
 
 void sort_findings(std::vector<Finding>& findings) {

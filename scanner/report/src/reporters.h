@@ -9,6 +9,17 @@ namespace layerleak::report {
 // pseudo path naming the metadata field ("image-config/config.Env[1]"). Shared by SARIF and GitLab.
 std::string artifact_path(const Location& loc);
 
+// How a finding's file is visible in the final image, in words: `what` ("deleted by layer 2") and, when
+// it matters, the `consequence` ("still in the image: anyone who pulls it can read it"). The one wording
+// of visibility for every human-readable format.
+struct VisibilityWords {
+  std::string what;
+  std::string consequence;
+};
+VisibilityWords visibility_words(const Finding& f);
+std::string visibility_phrase(const Finding& f);    // "deleted by layer 2 (still in the image: …)"
+std::string visibility_sentence(const Finding& f);  // "Deleted by layer 2, still in the image: …."
+
 // A report and options as they may leave the process: see redact_report. Also masks options.commit_sha
 // (it comes from an image label). nullopt when there is nothing to mask and no redact_text hook, so
 // write_report can skip the copy.

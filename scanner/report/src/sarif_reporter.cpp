@@ -102,19 +102,6 @@ std::string where_text(const Finding& f) {
   return text;
 }
 
-std::string visibility_sentence(const Finding& f) {
-  const std::string by = f.hidden_by_layer ? std::to_string(*f.hidden_by_layer) : std::string("?");
-  if (f.visibility == "deleted") {
-    return "Deleted by layer " + by + ", but still in the image: anyone who pulls it can read it.";
-  }
-  if (f.visibility == "overwritten") {
-    return "Overwritten by layer " + by + ", but still in the image history: anyone who pulls it can read it.";
-  }
-  if (f.visibility == "runtime") return "Present in the final filesystem at run time.";
-  if (f.visibility == "config") return "Image metadata: anyone who pulls the image can read it.";
-  return "Visibility: " + f.visibility + ".";
-}
-
 std::string message_text(const Finding& f, const ImageReport& image, const ReportOptions& options) {
   std::string text = f.title + " '" + secret_text(f.secret, options) + "' in " + where_text(f) + " of image '" +
                      image.reference + "'. " + visibility_sentence(f);

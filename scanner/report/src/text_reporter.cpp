@@ -28,19 +28,6 @@ std::string short_digest(const std::string& digest) {
   return digest.size() > 19 ? digest.substr(0, 19) : digest;
 }
 
-std::string visibility_text(const Finding& f) {
-  if (f.visibility == "deleted") {
-    return "deleted by layer " + std::to_string(f.hidden_by_layer.value_or(0)) +
-           " (still in the image: anyone who pulls it can read it)";
-  }
-  if (f.visibility == "overwritten") {
-    return "overwritten by layer " + std::to_string(f.hidden_by_layer.value_or(0)) + " (still in the image history)";
-  }
-  if (f.visibility == "runtime") return "present at runtime";
-  if (f.visibility == "config") return "in the image configuration (anyone who pulls the image can read it)";
-  return f.visibility;
-}
-
 void write_image(const ImageReport& image, const ReportOptions& options, const Style& style, std::ostream& out) {
   out << style("1", "Image " + image.reference) << '\n';
   if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
@@ -70,7 +57,7 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
       out << "  access key " << (options.show_secrets ? f.paired_access_key : redact(f.paired_access_key));
     }
     out << '\n';
-    out << "      " << visibility_text(f) << '\n';
+    out << "      " << visibility_phrase(f) << '\n';
     for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
   }
   if (!image.suppressed.empty()) out << '\n';
