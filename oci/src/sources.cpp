@@ -424,21 +424,6 @@ std::unique_ptr<ImageSource> archive_source(std::unique_ptr<FileTree> tree, cons
 constexpr std::string_view kTransports[] = {"docker-archive", "docker-daemon", "oci-archive", "oci", "dir", "docker"};
 constexpr const char* kValidTransports = "docker://, docker-archive:, docker-daemon:, oci-archive:, oci:, dir:";
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // A reference that names no file: a misspelt transport ("oci-achive:x", "http://…"), or an image name
 // meant for a registry or the daemon ("alpine:3.19"). Nullopt when it looks like neither.
 std::optional<Error> explain_missing(std::string_view reference) {

@@ -175,3 +175,13 @@ TEST_CASE("base64: one codec for both alphabets, padding optional, garbage refus
     CHECK(layerleak::base64_decode(layerleak::base64_encode(all.substr(0, n))) == std::optional<std::string>(all.substr(0, n)));
   }
 }
+
+TEST_CASE("edit_distance counts insertions, deletions and substitutions", "[core]") {
+  CHECK(layerleak::edit_distance("", "") == 0);
+  CHECK(layerleak::edit_distance("scan", "scan") == 0);
+  CHECK(layerleak::edit_distance("scna", "scan") == 2);
+  CHECK(layerleak::edit_distance("oci-achive", "oci-archive") == 1);
+  CHECK(layerleak::edit_distance("", "serve") == 5);
+  CHECK(layerleak::edit_distance("fail-no", "fail-on") == 2);
+  CHECK(layerleak::edit_distance("kitten", "sitting") == 3);
+}

@@ -127,6 +127,10 @@ bool json_nesting_within(std::string_view text, int max_depth) noexcept;
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
+// Levenshtein distance (insertions, deletions, substitutions; bytes), for "did you mean" suggestions of
+// commands, options, keys and transports.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
 // A content digest such as "sha256:<64 hex>". Only sha256 is accepted (OCI allows sha512, nobody
 // uses it; rejecting it is an explicit Errc::unsupported, not a silent pass).
 struct Digest {

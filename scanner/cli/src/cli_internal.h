@@ -82,8 +82,6 @@ std::optional<report::Format> parse_format(std::string_view name);
 // scan_command.cpp: runs a validated scan; returns the exit status.
 int run_scan(const ScanCommand& cmd);
 
-// suggestions.cpp: Levenshtein distance (insertions, deletions, substitutions; bytes).
-std::size_t edit_distance(std::string_view a, std::string_view b);
 
 // suggestions.cpp: the candidate closest to `word` when it is close enough to be a plausible typo (at
 // most max(2, a third of its length) edits away), else nullopt. Ties: the first candidate.

@@ -47,21 +47,6 @@ std::string unknown_option(std::string_view name, const CLI::App& command, const
 
 }  // namespace
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  std::iota(row.begin(), row.end(), std::size_t{0});
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
   // Why at least 2: a swapped pair of letters ("scna", "--fail-no") is two substitutions. Why a third of
   // the length beyond that: further away is a different word, and a wrong guess misleads more than none.
