@@ -66,7 +66,7 @@ VisibilityWords visibility_words(const Finding& f) {
   if (f.visibility == "overwritten") {
     return {"overwritten by layer " + by, "still in the image history: anyone who pulls it can read it"};
   }
-  if (f.visibility == "runtime") return {"present in the final filesystem at run time", ""};
+  if (f.visibility == "runtime") return {"present in the final filesystem at runtime", ""};
   if (f.visibility == "config") return {"in the image configuration", "anyone who pulls the image can read it"};
   return {"visibility " + f.visibility, ""};
 }
