@@ -38,8 +38,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/build/release/scanner/layerleak /usr/local/bin/layerleak
-# The GitHub Action's entrypoint (action.yml, docs/ci.md).
-COPY ci/github-action-entrypoint /usr/local/bin/layerleak-action
 
 RUN useradd --system --user-group --create-home --home-dir /home/layerleak --shell /usr/sbin/nologin layerleak \
  && mkdir -p /scan \

@@ -3,7 +3,7 @@
 
 - Both files validate against our own JSON Schemas of the formats (tests/data/schemas/, written from
   GitHub's and GitLab's documentation; see the README there), and a broken copy of each does not.
-- The action's entrypoint, run with a fake $GITHUB_OUTPUT against samples/leaky-app.tar, writes the report,
+- The action's scan step (ci/github-action-entrypoint), run with a fake $GITHUB_OUTPUT against samples/leaky-app.tar, writes the report,
   `report=<path>` and `exit-code=<status>`, and exits with the scan's status (0, 1 or 2).
 - The GitLab job's script, run by /bin/sh with the real binary as `layerleak`, writes
   gl-secret-detection-report.json and fails the job on findings.
@@ -57,15 +57,26 @@ class GitHubActionMetadata(SchemaCase):
     def test_action_validates(self):
         self.assertValid(self.action)
 
-    def test_container_action_built_from_the_dockerfile(self):
+    def test_composite_action_builds_the_dockerfile_and_runs_the_entrypoint(self):
         runs = self.action["runs"]
-        self.assertEqual(runs["using"], "docker")
-        self.assertEqual(runs["image"], "Dockerfile")
-        self.assertTrue((self.src / runs["image"]).is_file())
-        # The entrypoint is in the image: the Dockerfile copies the script there.
-        dockerfile = (self.src / "Dockerfile").read_text()
-        self.assertRegex(dockerfile, r"(?m)^COPY ci/github-action-entrypoint " + re.escape(runs["entrypoint"]) + "$")
+        self.assertEqual(runs["using"], "composite", "a container action would run as the image's non-root user")
+        build, scan = runs["steps"]
+        self.assertIn('docker build --tag layerleak-action:local "$GITHUB_ACTION_PATH"', build["run"])
+        self.assertTrue((self.src / "Dockerfile").is_file())
+        self.assertEqual(scan["id"], "scan")
+        self.assertEqual(scan["run"], '"$GITHUB_ACTION_PATH/ci/github-action-entrypoint"')
+        self.assertEqual(scan["env"]["LAYERLEAK_ACTION_IMAGE"], "layerleak-action:local")
         self.assertTrue(os.access(self.src / "ci" / "github-action-entrypoint", os.X_OK))
+        # Every input reaches the script through the environment, as INPUT_<NAME>.
+        for name in self.action["inputs"]:
+            self.assertEqual(scan["env"]["INPUT_" + name.upper().replace("-", "_")], "${{ inputs.%s }}" % name)
+        for output in ("report", "exit-code"):
+            self.assertEqual(self.action["outputs"][output]["value"], "${{ steps.scan.outputs.%s }}" % output)
+
+    def test_no_expression_is_spliced_into_a_script(self):
+        # `${{ inputs.image }}` inside `run:` would let an image name like `x"; curl …` run as shell code.
+        for step in self.action["runs"]["steps"]:
+            self.assertNotIn("${{", step.get("run", ""), step)
 
     def test_inputs_and_outputs(self):
         inputs = self.action["inputs"]
@@ -78,15 +89,18 @@ class GitHubActionMetadata(SchemaCase):
 
     def test_schema_rejects_a_broken_action(self):
         a = self.action
-        self.assertRejected(a, lambda d: d["runs"].pop("image"), "$.runs")
+        self.assertRejected(a, lambda d: d["runs"].pop("steps"), "$.runs")
         self.assertRejected(a, lambda d: d["runs"].update(using="docker2"), "$.runs")
         self.assertRejected(a, lambda d: d["runs"].update(using="node20"), "$.runs")
+        self.assertRejected(a, lambda d: d["runs"]["steps"][0].pop("shell"), "$.runs")
+        self.assertRejected(a, lambda d: d["runs"]["steps"][0].update(uses="actions/checkout@v4"), "$.runs")
+        self.assertRejected(a, lambda d: d["runs"]["steps"][1].update(enviroment={}), "$.runs")
+        self.assertRejected(a, lambda d: d["outputs"]["report"].pop("value"), "$.outputs")
         self.assertRejected(a, lambda d: d.pop("description"), "$")
         self.assertRejected(a, lambda d: d.update(input={}), "$")
         self.assertRejected(a, lambda d: d["inputs"]["format"].update(defualt="json"), "$.inputs.format")
         self.assertRejected(a, lambda d: d["inputs"]["image"].pop("description"), "$.inputs.image")
         self.assertRejected(a, lambda d: d["inputs"]["image"].update(required="yes"), "$.inputs.image.required")
-        self.assertRejected(a, lambda d: d["outputs"]["report"].update(value="${{ steps.x.outputs.r }}"), "$.outputs")
         self.assertRejected(a, lambda d: d["branding"].update(color="pink"), "$.branding.color")
 
 
@@ -140,7 +154,7 @@ class ActionEntrypoint(unittest.TestCase):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GITHUB_OUTPUT": str(output),
                "GITHUB_ACTIONS": "true", "LAYERLEAK_BIN": h.layerleak_bin()}
         for name, value in inputs.items():
-            env["INPUT_" + name.upper().replace("_", "-")] = value
+            env["INPUT_" + name.upper()] = value
         result = h.run_command([self.script], cwd=work, env=env, timeout=120)
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
         return work, result, outputs
@@ -149,8 +163,8 @@ class ActionEntrypoint(unittest.TestCase):
         work, result, outputs = self.run_action(image=str(self.sample))
         self.assertEqual(result.returncode, 1, result.describe())
         self.assertEqual(outputs, {"report": "layerleak.sarif", "exit-code": "1"})
-        # Readable by the next steps, which run as another user than the container.
-        self.assertEqual((work / outputs["report"]).stat().st_mode & 0o444, 0o444)
+        # Written as the runner's user (the container runs with its uid), so the next steps can read it.
+        self.assertEqual((work / outputs["report"]).stat().st_uid, os.getuid())
         sarif = json.loads((work / outputs["report"]).read_text())
         self.assertEqual(sarif["version"], "2.1.0")
         rules = {r["ruleId"] for run in sarif["runs"] for r in run["results"]}
@@ -202,6 +216,102 @@ class ActionEntrypoint(unittest.TestCase):
         result = h.run_command([self.script], cwd=work, env=env)
         self.assertEqual(result.returncode, 2, result.describe())
         self.assertIn("GITHUB_OUTPUT", result.stderr)
+
+
+class ActionDockerRun(unittest.TestCase):
+    """The action's scan step as on a runner: `docker run` of the image the build step made, checked with a
+    stand-in `docker` on PATH that records its arguments and runs the real binary with what follows the image."""
+
+    IMAGE = "layerleak-action:local"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = h.source_dir()
+        cls.script = cls.src / "ci" / "github-action-entrypoint"
+        cls.sample = cls.src / SAMPLE
+
+    def run_step(self, run_scan=True, extra_env=None, **inputs):
+        work = h.make_tempdir(self, "layerleak-action-docker-")
+        workspace = work / "workspace"
+        workspace.mkdir()
+        bindir = work / "bin"
+        bindir.mkdir()
+        log = work / "docker-args.json"
+        docker = bindir / "docker"
+        docker.write_text("#!/usr/bin/env python3\n"
+                          "import json, os, sys\n"
+                          "args = sys.argv[1:]\n"
+                          f"json.dump(args, open({str(log)!r}, 'w'))\n"
+                          f"if not {run_scan!r}: sys.exit(0)\n"
+                          f"rest = args[args.index({self.IMAGE!r}) + 1:]\n"
+                          f"os.execv({h.layerleak_bin()!r}, [{h.layerleak_bin()!r}] + rest)\n")
+        docker.chmod(0o755)
+        output = work / "github_output"
+        output.write_text("")
+        env = {"PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "GITHUB_OUTPUT": str(output),
+               "GITHUB_WORKSPACE": str(workspace), "LAYERLEAK_ACTION_IMAGE": self.IMAGE}
+        env.update(extra_env or {})
+        for name, value in inputs.items():
+            env["INPUT_" + name.upper()] = value
+        result = h.run_command([self.script], cwd=workspace, env=env, timeout=120)
+        args = json.loads(log.read_text()) if log.exists() else None
+        outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+        return workspace, result, args, outputs
+
+    def options(self, args):
+        """docker's own options: everything between `run` and the image."""
+        self.assertEqual(args[0], "run")
+        return args[1:args.index(self.IMAGE)]
+
+    def test_runs_as_the_runner_user_with_the_workspace(self):
+        workspace, result, args, outputs = self.run_step(image=str(self.sample), format="json")
+        self.assertEqual(result.returncode, 1, result.describe())
+        self.assertEqual(outputs, {"report": "layerleak-report.json", "exit-code": "1"})
+        options = self.options(args)
+        self.assertIn("--rm", options)
+        self.assertEqual(options[options.index("--user") + 1], f"{os.getuid()}:{os.getgid()}")
+        self.assertEqual(options[options.index("--network") + 1], "host")
+        ws = str(workspace.resolve())
+        self.assertIn(f"{ws}:{ws}", options)
+        self.assertEqual(options[options.index("--workdir") + 1], ws)
+        self.assertNotIn("--privileged", options)
+        self.assertFalse(any("docker.sock" in a for a in options), options)
+        self.assertEqual(args[args.index(self.IMAGE) + 1:][-1], str(self.sample))
+        self.assertEqual((workspace / "layerleak-report.json").stat().st_uid, os.getuid())
+
+    def test_an_image_outside_the_workspace_is_mounted_read_only(self):
+        _, result, args, _ = self.run_step(image="oci-archive:" + str(self.sample), format="json",
+                                           fail_on="none")
+        self.assertEqual(result.returncode, 0, result.describe())
+        samples = str(self.sample.parent.resolve())
+        self.assertIn(f"{samples}:{samples}:ro", self.options(args))
+
+    def test_a_registry_image_mounts_nothing_else(self):
+        workspace, _, args, _ = self.run_step(run_scan=False, image="docker://registry.example/app:1")
+        ws = str(workspace.resolve())
+        volumes = [a for i, a in enumerate(self.options(args)) if i and self.options(args)[i - 1] == "--volume"]
+        self.assertEqual(volumes, [f"{ws}:{ws}"])
+
+    def test_docker_daemon_images_get_the_socket_and_its_group(self):
+        import socket
+        work = h.make_tempdir(self, "layerleak-action-sock-")
+        path = work / "docker.sock"
+        server = socket.socket(socket.AF_UNIX)
+        self.addCleanup(server.close)
+        server.bind(str(path))
+        _, result, args, _ = self.run_step(run_scan=False, image="docker-daemon:app:1",
+                                           extra_env={"DOCKER_HOST": f"unix://{path}"})
+        self.assertEqual(result.returncode, 0, result.describe())
+        options = self.options(args)
+        self.assertIn(f"{path}:/var/run/docker.sock", options)
+        self.assertEqual(options[options.index("--group-add") + 1], str(path.stat().st_gid))
+
+    def test_without_the_built_image_exits_2(self):
+        workspace, result, args, outputs = self.run_step(image=str(self.sample),
+                                                         extra_env={"LAYERLEAK_ACTION_IMAGE": ""})
+        self.assertEqual(result.returncode, 2, result.describe())
+        self.assertIn("LAYERLEAK_ACTION_IMAGE", result.stderr)
+        self.assertIsNone(args)
 
 
 class GitLabJobScript(unittest.TestCase):
