@@ -391,6 +391,10 @@ class KubernetesManifests(unittest.TestCase):
         self.assertEqual(c["args"][0], "audit")
         self.assertTrue(c["args"][1].startswith("docker://"))
         self.assertEqual(arg_value(c["args"], "--fail-on"), "none", "findings must not make the Job retry")
+        # Every pod of the Job joins one run: the run id comes from the Job's UID label on its pods.
+        self.assertEqual(arg_value(c["args"], "--run-id"), "$(JOB_UID)")
+        env = {e["name"]: e for e in c["env"]}
+        self.assertEqual(env["JOB_UID"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.labels['controller-uid']")
 
     def test_network_policies(self):
         ports = {p["port"] for d in self.by_kind["NetworkPolicy"] for rule in d["spec"].get("egress", [])
