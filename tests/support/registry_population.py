@@ -33,9 +33,11 @@ What is in it (sizes scale with `repositories`/`tags_per_repository`):
 Standard library only (plus registry_harness for starting the registry).
 """
 
+import concurrent.futures
 import gzip
 import hashlib
 import http.client
+import importlib.util
 import io
 import json
 import random
@@ -47,9 +49,16 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(_HERE.parent / "integration"))
-import registry_harness  # noqa: E402  (tests/integration/registry_harness.py)
+# tests/integration/registry_harness.py, loaded by path (putting tests/integration on sys.path would let its
+# helpers.py shadow the importing suite's own helpers module).
+_HARNESS = Path(__file__).resolve().parent.parent / "integration" / "registry_harness.py"
+if "layerleak_registry_harness" in sys.modules:
+    registry_harness = sys.modules["layerleak_registry_harness"]
+else:
+    _spec = importlib.util.spec_from_file_location("layerleak_registry_harness", _HARNESS)
+    registry_harness = importlib.util.module_from_spec(_spec)
+    sys.modules["layerleak_registry_harness"] = registry_harness
+    _spec.loader.exec_module(registry_harness)
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -391,6 +400,57 @@ class _Pusher:
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+class _Recorder:
+    """Records the pushes of _populate (content is built in a fixed order, so digests are reproducible), then
+    replays them: blobs used by several repositories pushed once first, then each repository's own blobs,
+    mounts and manifests in order, PUSH_THREADS repositories at a time (one connection each)."""
+
+    PUSH_THREADS = 4
+
+    def __init__(self):
+        self.ops = {}  # repo -> [("blob", digest, data) | ("manifest", reference, media_type, body)]
+
+    def blob(self, repo, digest, data):
+        self.ops.setdefault(repo, []).append(("blob", digest, data))
+
+    def manifest(self, repo, reference, media_type, body):
+        self.ops.setdefault(repo, []).append(("manifest", reference, media_type, body))
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def replay(self, host):
+        users = {}
+        for repo, ops in self.ops.items():
+            for op in ops:
+                if op[0] == "blob":
+                    users.setdefault(op[1], []).append(repo)
+        first = _Pusher(host)
+        done = set()
+        for repo, ops in self.ops.items():  # shared blobs, once each, into their first repository
+            for op in ops:
+                if op[0] == "blob" and len(set(users[op[1]])) > 1 and op[1] not in done:
+                    first.blob(repo, op[1], op[2])
+                    done.add(op[1])
+        first.client.close()
+
+        def push_repo(item):
+            repo, ops = item
+            pusher = _Pusher(host)
+            pusher.home = dict(first.home)
+            pusher.linked = {(r, d) for r, d in first.linked if r == repo}
+            try:
+                for op in ops:
+                    if op[0] == "blob":
+                        pusher.blob(repo, op[1], op[2])
+                    else:
+                        pusher.manifest(repo, op[1], op[2], op[3])
+            finally:
+                pusher.client.close()
+
+        with concurrent.futures.ThreadPoolExecutor(self.PUSH_THREADS) as pool:
+            for _ in pool.map(push_repo, self.ops.items()):
+                pass
+
+
 # ---- population -------------------------------------------------------------------------------------
 
 REPO_NAMES = ["shop/cart", "shop/checkout", "shop/catalog", "shop/search", "shop/payments", "shop/web",
@@ -450,7 +510,7 @@ def _populate(registry, owns, repositories, tags_per_repository, seed, scale):
         names.append(f"gen/service-{len(names):03d}")
     base_cycle = ["alpine", "debian", "python", "node"]
 
-    pusher = _Pusher(registry.host)
+    pusher = _Recorder()
     pop = Population(registry=registry, owns_registry=owns, tags={}, manifests={},
                      credentials=[shared, tfstate, scwconf, armkey], secrets=[], layers={})
     placements = {}  # (credential name, layer digest) -> Placement
@@ -559,7 +619,7 @@ def _populate(registry, owns, repositories, tags_per_repository, seed, scale):
     p.refs += [f"{repo}:latest", f"{repo}:1.0.0"]
     p.platforms.append("linux/arm64")
 
-    pusher.client.close()
+    pusher.replay(registry.host)
     return pop
 
 
