@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL server for tests: Debian's PostgreSQL 15 (initdb + pg_ctl from
+"""A throwaway PostgreSQL server for tests: Debian's PostgreSQL 15 (initdb and postgres from
 /usr/lib/postgresql/15/bin), its cluster in a temporary directory, run as an unprivileged user, listening on a
 unix socket inside that directory (and, when asked, on 127.0.0.1 at a free port), trust authentication for
 local connections only, durability switched off for speed. Stopped and removed afterwards, also when the test
-fails or is interrupted (KeyboardInterrupt, SIGTERM through atexit).
+fails or is interrupted (KeyboardInterrupt; atexit); the server is this process's child under a parent-death
+signal, so even a SIGKILLed test run leaves no server behind.
 
 Usage, one server per test module (starting one takes about a second):
 
@@ -51,7 +52,7 @@ START_TIMEOUT = 30
 STOP_TIMEOUT = 15
 
 # Settings for a disposable test cluster: no durability (the data dies with the test), small memory, quick
-# checkpoints out of the way, no log collector (the log goes to a file pg_ctl names), no TCP unless asked.
+# checkpoints out of the way, no log collector (the log goes to postgres.log in the directory), no TCP unless asked.
 FAST_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
@@ -75,11 +76,11 @@ def _in_ci():
 
 
 def postgres_bin_dir():
-    """The directory of initdb/pg_ctl/postgres/psql. Missing: SkipTest, or AssertionError under CI=true."""
+    """The directory of initdb/postgres/psql/pg_isready. Missing: SkipTest, or AssertionError under CI=true."""
     for directory in PG_BIN_DIRS:
-        if all(os.access(os.path.join(directory, tool), os.X_OK) for tool in ("initdb", "pg_ctl", "postgres", "psql")):
+        if all(os.access(os.path.join(directory, tool), os.X_OK) for tool in ("initdb", "postgres", "psql", "pg_isready")):
             return Path(directory)
-    message = (f"PostgreSQL {PG_VERSION} is not installed (no initdb/pg_ctl/postgres/psql in {', '.join(PG_BIN_DIRS)}); "
+    message = (f"PostgreSQL {PG_VERSION} is not installed (no initdb/postgres/psql/pg_isready in {', '.join(PG_BIN_DIRS)}); "
                "scripts/install-deps installs Debian's postgresql")
     if _in_ci():
         raise AssertionError(message)
@@ -137,6 +138,7 @@ class PostgresServer:
         self.user_name = None
         self._databases = 0
         self.started = False
+        self.proc = None
 
     # ---- paths and addresses ----------------------------------------------------------------------
 
@@ -216,6 +218,9 @@ class PostgresServer:
         (self.data_dir / "pg_hba.conf").write_text("\n".join(lines) + "\n")
 
     def _start_server(self):
+        """Runs the postmaster in the foreground as our child, not daemonized by pg_ctl, under setpriv
+        --pdeathsig: if this Python process dies without cleaning up (SIGKILL, a ctest timeout), the kernel
+        sends the postmaster SIGQUIT (immediate shutdown) and no server outlives the tests."""
         last = ""
         for _attempt in range(3):
             self.port = free_port()
@@ -228,23 +233,24 @@ class PostgresServer:
             if os.geteuid() == 0:
                 os.chown(self.data_dir / "postgresql.auto.conf", self._uid, self._gid)
                 os.chown(self.data_dir / "pg_hba.conf", self._uid, self._gid)
-            self.log_path.touch()
+            argv = ["setpriv", "--pdeathsig", "QUIT"]
             if os.geteuid() == 0:
-                os.chown(self.log_path, self._uid, self._gid)
-            proc = self._as_owner([str(self.bin / "pg_ctl"), "start", "-D", str(self.data_dir), "-l",
-                                   str(self.log_path), "-w", "-t", str(START_TIMEOUT), "-s"],
-                                  timeout=START_TIMEOUT + 10)
-            if proc.returncode == 0 and self._ready():
+                argv += [f"--reuid={self._uid}", f"--regid={self._gid}", "--clear-groups"]
+            argv += ["--", str(self.bin / "postgres"), "-D", str(self.data_dir)]
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(argv, env=_clean_env(self.root), cwd=self.root, stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=subprocess.STDOUT)
+            if self._ready():
                 return
-            last = f"{proc.stdout}\n{proc.stderr}\n{self.log()[-3000:]}"
-            self._pg_ctl_stop()
+            last = self.log()[-3000:]
+            self._stop_postmaster()
             if "could not bind" not in last and "already in use" not in last:
                 break
         raise AssertionError(f"PostgreSQL did not start:\n{last}")
 
     def _ready(self):
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             proc = subprocess.run([str(self.bin / "pg_isready"), "-q", "-h", self.host, "-p", str(self.port),
                                    "-U", SUPERUSER, "-d", "postgres"], env=_clean_env(self.root), capture_output=True)
             if proc.returncode == 0:
@@ -252,29 +258,23 @@ class PostgresServer:
             time.sleep(0.05)
         return False
 
-    def _pg_ctl_stop(self):
-        if self.root is None or not (self.data_dir / "postmaster.pid").exists():
+    def _stop_postmaster(self):
+        """SIGQUIT (immediate shutdown: the data is thrown away anyway), then SIGKILL after a timeout."""
+        if self.proc is None or self.proc.poll() is not None:
             return
-        proc = self._as_owner([str(self.bin / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate",
-                               "-w", "-t", str(STOP_TIMEOUT), "-s"], timeout=STOP_TIMEOUT + 10)
-        if proc.returncode != 0:
-            self._kill_postmaster()
-
-    def _kill_postmaster(self):
+        self.proc.send_signal(signal.SIGQUIT)
         try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-            os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
 
     def stop(self):
         """Stops the server (immediate shutdown) and removes its directory. Safe to call twice."""
         if self.root is None:
             return
         try:
-            self._pg_ctl_stop()
-        except (OSError, subprocess.SubprocessError):
-            self._kill_postmaster()
+            self._stop_postmaster()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             _LIVE.discard(self)
