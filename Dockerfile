@@ -34,7 +34,7 @@ FROM debian:12-slim AS runtime
 # Exactly RUNTIME_PACKAGES from scripts/install-deps (tests/cli/test_dockerfile.py checks this).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libarchive13 libhyperscan5 libzstd1 libisal2 libyaml-cpp0.7 libssl3 libcurl4 libsqlite3-0 libmicrohttpd12 ca-certificates \
+      libarchive13 libhyperscan5 libzstd1 libisal2 libyaml-cpp0.7 libssl3 libcurl4 libsqlite3-0 libmicrohttpd12 libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/build/release/scanner/layerleak /usr/local/bin/layerleak

@@ -11,4 +11,5 @@ find_package(CLI11 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(CURL 7.85 REQUIRED)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)       # scanner/cache
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)           # scanner/cache (PostgreSQL store)
 pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)  # scanner/serve http_server

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <vector>
 
 #include "layerleak/cache.h"
 
@@ -19,7 +21,42 @@ namespace layerleak::cache {
 namespace {
 
 constexpr const char* kFileName = "layerleak-cache.sqlite3";
-constexpr int kSchemaVersion = 1;
+// The layout of a file written by layerleak before schema_migrations existed (meta.schema_version) is
+// migration 1; later layouts only add tables, so the meta value stays "1" for older readers.
+constexpr const char* kLegacyLayoutVersion = "1";
+
+// Ordered; applied inside one BEGIN IMMEDIATE transaction, each recorded in schema_migrations. Never edit
+// one that has shipped: add the next.
+struct Migration {
+  int version;
+  std::vector<const char*> statements;
+};
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> list = {
+      {1,
+       {"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS layers (diff_id TEXT NOT NULL, profile TEXT NOT NULL, "
+        "result BLOB NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (diff_id, profile))",
+        "CREATE TABLE IF NOT EXISTS blobs (blob_digest TEXT NOT NULL PRIMARY KEY, diff_id TEXT NOT NULL, "
+        "compression TEXT NOT NULL, compressed_bytes INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS reports (manifest_digest TEXT NOT NULL, profile TEXT NOT NULL, "
+        "report TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (manifest_digest, profile))",
+        "INSERT OR IGNORE INTO meta VALUES ('schema_version', '1')"}},
+      {2,
+       {// seq: enqueue order (claims go first enqueued first); claimed_until in ms since the epoch.
+        "CREATE TABLE work_items (seq INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT NOT NULL, key TEXT NOT NULL, "
+        "payload BLOB NOT NULL, owner TEXT, claimed_until INTEGER, done INTEGER NOT NULL DEFAULT 0, result BLOB, "
+        "UNIQUE (run, key))",
+        "CREATE INDEX work_items_claimable ON work_items (run, done, seq)",
+        "CREATE TABLE claims (scope TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, "
+        "claimed_until INTEGER NOT NULL, PRIMARY KEY (scope, key))"}},
+  };
+  return list;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -90,6 +127,16 @@ struct ScanCache::Impl {
   std::atomic<std::uint64_t> report_hits{0}, report_misses{0}, report_puts{0};
   std::atomic<std::uint64_t> evicted{0};
   std::uint64_t max_bytes = 0;  // 0: no budget (a file)
+  int schema_version = 0;
+  bool applied_migrations = false;
+  int failed_code = 0;  // SQLite's error code of the statement that failed a transaction (before ROLLBACK)
+
+  // Brings the schema up to the newest migration, one process at a time (BEGIN IMMEDIATE takes the
+  // file's write lock; the others wait in the busy timeout, then find the migrations applied).
+  Status migrate();
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when it fails). Called with `mutex` held.
+  template <class T, class F>
+  Result<T> transaction(F&& body);
 
   // Drops the oldest layer results and reports until what is stored fits max_bytes.
   // Called with `mutex` held after a put. Why oldest first rather than least recently used: a put is
@@ -155,6 +202,64 @@ void ScanCache::Impl::evict_locked() {
   }
   // Blob rows only say which content a blob holds; without the layer result they are of no use.
   if (dropped_layers) (void)exec(raw, "DELETE FROM blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)");
+}
+
+Status ScanCache::Impl::migrate() {
+  sqlite3* raw = db.get();
+  auto applied = transaction<int>([&]() -> Result<int> {
+    if (auto st = exec(raw, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)"); !st) {
+      return std::move(st).error();
+    }
+    // A file from before schema_migrations: its meta table says which layout it has.
+    const bool has_meta = query_count(raw, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'") > 0;
+    if (has_meta) {
+      auto version = prepare(raw, "SELECT value FROM meta WHERE key = 'schema_version'");
+      if (!version) return std::move(version).error();
+      const int step = sqlite3_step(version->get());
+      if (step != SQLITE_ROW && step != SQLITE_DONE) return db_error(raw, "cannot read the schema version of " + path);
+      if (step == SQLITE_ROW && column(version->get(), 0) != kLegacyLayoutVersion) {
+        return make_error(Errc::unsupported, "cache: " + path + " was written by another layerleak version (schema " +
+                                                 column(version->get(), 0) + "); remove it or use another --cache DIR");
+      }
+    }
+    const int current = static_cast<int>(query_count(raw, "SELECT coalesce(max(version), 0) FROM schema_migrations"));
+    if (current > migrations().back().version) {
+      return make_error(Errc::unsupported, "cache: " + path + " has schema migration " + std::to_string(current) +
+                                               ", newer than this layerleak knows (" +
+                                               std::to_string(migrations().back().version) + "); upgrade layerleak");
+    }
+    for (const Migration& m : migrations()) {
+      if (m.version <= current) continue;
+      for (const char* sql : m.statements) {
+        if (auto st = exec(raw, sql); !st) return std::move(st).error();
+      }
+      const std::string record = "INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", " +
+                                 std::to_string(static_cast<long long>(std::time(nullptr))) + ")";
+      if (auto st = exec(raw, record.c_str()); !st) return std::move(st).error();
+      applied_migrations = true;
+    }
+    return migrations().back().version;
+  });
+  if (!applied) return std::move(applied).error().with_context(path);
+  schema_version = *applied;
+  return Ok{};
+}
+
+template <class T, class F>
+Result<T> ScanCache::Impl::transaction(F&& body) {
+  sqlite3* raw = db.get();
+  if (auto st = exec(raw, "BEGIN IMMEDIATE"); !st) return std::move(st).error();
+  Result<T> out = body();
+  if (out) {
+    if (auto st = exec(raw, "COMMIT"); !st) {
+      (void)exec(raw, "ROLLBACK");
+      return std::move(st).error();
+    }
+  } else {
+    failed_code = sqlite3_errcode(raw);
+    (void)exec(raw, "ROLLBACK");
+  }
+  return out;
 }
 
 ScanCache::ScanCache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -268,48 +373,21 @@ Result<std::unique_ptr<ScanCache>> ScanCache::open_file(const std::string& path,
   // database, or whose schema pages are damaged, fails the statements below with SQLITE_NOTADB or
   // SQLITE_CORRUPT; damage deeper in reads as a miss (see get()).
   const auto mark_damage = [&] {
-    const int code = sqlite3_errcode(db) & 0xff;
+    const int code = (impl->failed_code ? impl->failed_code : sqlite3_errcode(db)) & 0xff;
     if (damaged && (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)) *damaged = true;
   };
   // Why a busy timeout: `scan --cache` and `serve` may share the file; WAL lets readers run while one
   // process writes, and the timeout waits out the other's short write transactions.
   sqlite3_busy_timeout(db, 10000);
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                          "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-                          "CREATE TABLE IF NOT EXISTS layers (diff_id TEXT NOT NULL, profile TEXT NOT NULL, "
-                          "result BLOB NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (diff_id, profile))",
-                          "CREATE TABLE IF NOT EXISTS blobs (blob_digest TEXT NOT NULL PRIMARY KEY, diff_id TEXT NOT NULL, "
-                          "compression TEXT NOT NULL, compressed_bytes INTEGER NOT NULL)",
-                          "CREATE TABLE IF NOT EXISTS reports (manifest_digest TEXT NOT NULL, profile TEXT NOT NULL, "
-                          "report TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (manifest_digest, profile))"}) {
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"}) {
     if (auto st = exec(db, sql); !st) {
       mark_damage();
       return std::move(st).error().with_context(impl->path);
     }
   }
-  {
-    auto version = prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (!version) {
-      mark_damage();
-      return std::move(version).error();
-    }
-    const int step = sqlite3_step(version->get());
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
-      mark_damage();
-      return db_error(db, "cannot read the schema version of " + impl->path);
-    }
-    if (step == SQLITE_ROW) {
-      if (column(version->get(), 0) != std::to_string(kSchemaVersion)) {
-        return make_error(Errc::unsupported, "cache: " + impl->path + " was written by another layerleak version "
-                                             "(schema " + column(version->get(), 0) + "); remove it or use another --cache DIR");
-      }
-    } else {
-      const std::string sql = "INSERT OR IGNORE INTO meta VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')";
-      if (auto st = exec(db, sql.c_str()); !st) {
-        mark_damage();
-        return std::move(st).error();
-      }
-    }
+  if (auto st = impl->migrate(); !st) {
+    mark_damage();
+    return std::move(st).error();
   }
   struct {
     Stmt* stmt;
@@ -441,5 +519,172 @@ std::uint64_t ScanCache::stored_bytes() const {
 }
 
 const std::string& ScanCache::path() const { return impl_->path; }
+
+// --- Work queue and claims ---
+
+namespace {
+
+// One-off statements for the queue: prepared per call (the queue is used far less than the layer cache).
+struct Query {
+  Stmt stmt;
+  static Result<Query> make(sqlite3* db, const char* sql) {
+    auto prepared = prepare(db, sql);
+    if (!prepared) return std::move(prepared).error();
+    return Query{std::move(prepared).value()};
+  }
+  sqlite3_stmt* get() const { return stmt.get(); }
+};
+
+}  // namespace
+
+Result<std::uint64_t> ScanCache::enqueue(const std::string& run, const std::vector<WorkItem>& items) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  return impl_->transaction<std::uint64_t>([&]() -> Result<std::uint64_t> {
+    auto q = Query::make(db, "INSERT INTO work_items (run, key, payload) VALUES (?1, ?2, ?3) ON CONFLICT (run, key) DO NOTHING");
+    if (!q) return std::move(q).error();
+    std::uint64_t added = 0;
+    for (const WorkItem& item : items) {
+      Reset reset{q->get()};
+      bind_text(q->get(), 1, run);
+      bind_text(q->get(), 2, item.key);
+      bind_blob(q->get(), 3, item.payload);
+      if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot enqueue work of run " + run);
+      added += static_cast<std::uint64_t>(sqlite3_changes(db));
+    }
+    return added;
+  });
+}
+
+Result<std::optional<WorkItem>> ScanCache::claim_next(const std::string& run, const std::string& worker,
+                                                      std::chrono::milliseconds lease) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  // Why a transaction rather than SKIP LOCKED: SQLite has one writer at a time, so BEGIN IMMEDIATE makes
+  // the select and the update one step for every process sharing the file.
+  return impl_->transaction<std::optional<WorkItem>>([&]() -> Result<std::optional<WorkItem>> {
+    const std::int64_t now = now_ms();
+    auto pick = Query::make(db, "SELECT seq, key, payload FROM work_items WHERE run = ?1 AND done = 0 AND "
+                                "(claimed_until IS NULL OR claimed_until <= ?2) ORDER BY seq LIMIT 1");
+    if (!pick) return std::move(pick).error();
+    bind_text(pick->get(), 1, run);
+    sqlite3_bind_int64(pick->get(), 2, now);
+    const int step = sqlite3_step(pick->get());
+    if (step == SQLITE_DONE) return std::optional<WorkItem>();
+    if (step != SQLITE_ROW) return db_error(db, "cannot claim work of run " + run);
+    WorkItem item{run, column(pick->get(), 1), column(pick->get(), 2)};
+    const sqlite3_int64 seq = sqlite3_column_int64(pick->get(), 0);
+    auto take = Query::make(db, "UPDATE work_items SET owner = ?1, claimed_until = ?2 WHERE seq = ?3");
+    if (!take) return std::move(take).error();
+    bind_text(take->get(), 1, worker);
+    sqlite3_bind_int64(take->get(), 2, now + lease.count());
+    sqlite3_bind_int64(take->get(), 3, seq);
+    if (sqlite3_step(take->get()) != SQLITE_DONE) return db_error(db, "cannot claim work of run " + run);
+    return std::optional<WorkItem>(std::move(item));
+  });
+}
+
+Result<bool> ScanCache::renew(const std::string& run, const std::string& key, const std::string& worker,
+                              std::chrono::milliseconds lease) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "UPDATE work_items SET claimed_until = ?4 WHERE run = ?1 AND key = ?2 AND owner = ?3 "
+                           "AND done = 0 AND claimed_until > ?5");
+  if (!q) return std::move(q).error();
+  const std::int64_t now = now_ms();
+  bind_text(q->get(), 1, run);
+  bind_text(q->get(), 2, key);
+  bind_text(q->get(), 3, worker);
+  sqlite3_bind_int64(q->get(), 4, now + lease.count());
+  sqlite3_bind_int64(q->get(), 5, now);
+  if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot renew the lease on " + key);
+  return sqlite3_changes(db) == 1;
+}
+
+Result<bool> ScanCache::complete(const std::string& run, const std::string& key, std::string_view result) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  return impl_->transaction<bool>([&]() -> Result<bool> {
+    auto q = Query::make(db, "UPDATE work_items SET done = 1, result = ?3, claimed_until = NULL "
+                             "WHERE run = ?1 AND key = ?2 AND done = 0");
+    if (!q) return std::move(q).error();
+    bind_text(q->get(), 1, run);
+    bind_text(q->get(), 2, key);
+    bind_blob(q->get(), 3, result);
+    if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot complete " + key);
+    if (sqlite3_changes(db) == 1) return true;
+    auto exists = Query::make(db, "SELECT 1 FROM work_items WHERE run = ?1 AND key = ?2");
+    if (!exists) return std::move(exists).error();
+    bind_text(exists->get(), 1, run);
+    bind_text(exists->get(), 2, key);
+    if (sqlite3_step(exists->get()) != SQLITE_ROW) {
+      return make_error(Errc::not_found, "store: no work item " + key + " in run " + run);
+    }
+    return false;
+  });
+}
+
+Result<std::vector<CompletedItem>> ScanCache::results(const std::string& run) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  // Why CAST: ORDER BY a BLOB compares bytes (memcmp), as PostgreSQL's COLLATE "C" does for text.
+  auto q = Query::make(db, "SELECT key, payload, result FROM work_items WHERE run = ?1 AND done = 1 ORDER BY CAST(key AS BLOB)");
+  if (!q) return std::move(q).error();
+  bind_text(q->get(), 1, run);
+  std::vector<CompletedItem> out;
+  int step = SQLITE_ROW;
+  while ((step = sqlite3_step(q->get())) == SQLITE_ROW) {
+    out.push_back({column(q->get(), 0), column(q->get(), 1), column(q->get(), 2)});
+  }
+  if (step != SQLITE_DONE) return db_error(db, "cannot read the results of run " + run);
+  return out;
+}
+
+Result<WorkCounts> ScanCache::pending(const std::string& run) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "SELECT count(*), coalesce(sum(done), 0), coalesce(sum(done = 0 AND claimed_until > ?2), 0) "
+                           "FROM work_items WHERE run = ?1");
+  if (!q) return std::move(q).error();
+  bind_text(q->get(), 1, run);
+  sqlite3_bind_int64(q->get(), 2, now_ms());
+  if (sqlite3_step(q->get()) != SQLITE_ROW) return db_error(db, "cannot count the work of run " + run);
+  return WorkCounts{static_cast<std::uint64_t>(sqlite3_column_int64(q->get(), 0)),
+                    static_cast<std::uint64_t>(sqlite3_column_int64(q->get(), 1)),
+                    static_cast<std::uint64_t>(sqlite3_column_int64(q->get(), 2))};
+}
+
+Result<bool> ScanCache::try_claim(const std::string& scope, const std::string& key, const std::string& owner,
+                                  std::chrono::milliseconds lease) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "INSERT INTO claims VALUES (?1, ?2, ?3, ?4) ON CONFLICT (scope, key) DO UPDATE SET "
+                           "owner = excluded.owner, claimed_until = excluded.claimed_until "
+                           "WHERE claims.owner = excluded.owner OR claims.claimed_until <= ?5");
+  if (!q) return std::move(q).error();
+  const std::int64_t now = now_ms();
+  bind_text(q->get(), 1, scope);
+  bind_text(q->get(), 2, key);
+  bind_text(q->get(), 3, owner);
+  sqlite3_bind_int64(q->get(), 4, now + lease.count());
+  sqlite3_bind_int64(q->get(), 5, now);
+  if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot claim " + key);
+  return sqlite3_changes(db) == 1;
+}
+
+Status ScanCache::release(const std::string& scope, const std::string& key, const std::string& owner) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "DELETE FROM claims WHERE scope = ?1 AND key = ?2 AND owner = ?3");
+  if (!q) return std::move(q).error();
+  bind_text(q->get(), 1, scope);
+  bind_text(q->get(), 2, key);
+  bind_text(q->get(), 3, owner);
+  if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot release " + key);
+  return Ok{};
+}
+
+int ScanCache::schema_version() const { return impl_->schema_version; }
+bool ScanCache::applied_migrations() const { return impl_->applied_migrations; }
 
 }  // namespace layerleak::cache

@@ -25,20 +25,12 @@
 
 #include "layerleak/core.h"
 #include "layerleak/pipeline.h"
+#include "layerleak/store.h"
 
 namespace layerleak::cache {
 
-struct CacheStats {
-  std::uint64_t layer_hits = 0;
-  std::uint64_t layer_misses = 0;
-  std::uint64_t layer_puts = 0;
-  std::uint64_t report_hits = 0;
-  std::uint64_t report_misses = 0;
-  std::uint64_t report_puts = 0;
-  std::uint64_t evicted = 0;  // entries dropped to keep an in-memory cache within its budget
-};
-
-class ScanCache final : public pipeline::LayerCache {
+// The SQLite implementation of Store (layerleak/store.h); open_store(DIR) opens one.
+class ScanCache final : public Store {
  public:
   // Opens or creates DIR/layerleak-cache.sqlite3 (and DIR, 0700, when it does not exist). A file that is
   // not a database or whose schema is damaged is renamed to layerleak-cache.sqlite3.corrupt-<unix time>
@@ -62,11 +54,28 @@ class ScanCache final : public pipeline::LayerCache {
   // because callers put complete reports of scans that verified that digest themselves (never a local
   // source, never a digest taken from reference text): a newer complete scan of the same content is the
   // only thing that can replace a report.
-  std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile);
-  Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json);
+  std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile) override;
+  Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json) override;
+
+  // Work queue and claims (Store): BEGIN IMMEDIATE transactions, so processes sharing the file take turns.
+  // Leases are measured on this machine's clock.
+  Result<std::uint64_t> enqueue(const std::string& run, const std::vector<WorkItem>& items) override;
+  Result<std::optional<WorkItem>> claim_next(const std::string& run, const std::string& worker,
+                                             std::chrono::milliseconds lease) override;
+  Result<bool> renew(const std::string& run, const std::string& key, const std::string& worker,
+                     std::chrono::milliseconds lease) override;
+  Result<bool> complete(const std::string& run, const std::string& key, std::string_view result) override;
+  Result<std::vector<CompletedItem>> results(const std::string& run) override;
+  Result<WorkCounts> pending(const std::string& run) override;
+  Result<bool> try_claim(const std::string& scope, const std::string& key, const std::string& owner,
+                         std::chrono::milliseconds lease) override;
+  Status release(const std::string& scope, const std::string& key, const std::string& owner) override;
 
   // Counters since open() (this process only).
-  CacheStats stats() const;
+  CacheStats stats() const override;
+  std::string describe() const override { return path(); }
+  int schema_version() const override;
+  bool applied_migrations() const override;
   // Bytes of layer results and reports held now (the figure the in-memory budget bounds).
   std::uint64_t stored_bytes() const;
   const std::string& path() const;
