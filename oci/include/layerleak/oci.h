@@ -124,6 +124,12 @@ struct RegistryOptions {
   // false: plain HTTP and unverified TLS are allowed for every host (loopback hosts may always use HTTP).
   bool tls_verify = true;
   unsigned max_retries = 4;             // per request, for 5xx, 429 and dropped connections
+  // Transfers in flight at once to one registry, across every thread and session of the process (1..64;
+  // --registry-concurrency). A 429, or a 503 with Retry-After, holds back every transfer to that registry
+  // for the time asked (at most 60 s; a back-off when none is given).
+  unsigned concurrency = 4;
+  // Entries asked for per page of /v2/_catalog and tags/list (RegistryCatalog); registries may give fewer.
+  unsigned page_size = 1000;
   unsigned stall_timeout_seconds = 60;  // a transfer that moves no byte for this long fails
   // Registries that may be contacted, "HOST[:PORT]" as written in references ("docker.io" is Docker Hub),
   // compared case-insensitively. Non-empty: any other registry is refused (Errc::unsupported) before any
@@ -154,6 +160,51 @@ struct RegistryReference {
 // HOST[:PORT]/REPO[:TAG][@DIGEST], with Docker Hub's short names ("alpine" is docker.io/library/alpine:latest).
 // Errc::invalid_argument naming what is wrong.
 Result<RegistryReference> parse_registry_reference(std::string_view text);
+
+// A registry to list, from "docker://HOST[:PORT][/NAMESPACE]" (the "docker://" may be left out).
+struct RegistryTarget {
+  std::string registry;          // "127.0.0.1:5000", "rg.fr-par.scw.cloud"; Docker Hub as "docker.io"
+  std::string namespace_prefix;  // "" = every repository; else repositories equal to it or under "NS/"
+};
+// Errc::invalid_argument naming what is wrong (bad host, a namespace outside the repository grammar, a tag
+// or digest given).
+Result<RegistryTarget> parse_registry_target(std::string_view text);
+
+// A registry's repositories and tags, over the distribution API v2 (/v2/_catalog, /v2/NAME/tags/list,
+// every page followed through Link rel="next"). Same credentials, TLS and allowed-registry policy as scans,
+// and the same process-wide connections, in-flight bound and Retry-After handling (RegistryOptions).
+// Names outside the distribution grammar are skipped with a warning, never put into a URL. Thread-safe.
+class RegistryCatalog {
+ public:
+  // Fails before any request for a registry outside options.allowed_registries (Errc::unsupported); else
+  // pings the registry (Errc::network, Errc::auth, Errc::cancelled). `warn`: skipped names and other
+  // remarks; unset = standard error ("layerleak: warning: …").
+  static Result<std::unique_ptr<RegistryCatalog>> open(const RegistryTarget& target, const RegistryOptions& options,
+                                                       const std::atomic<bool>* cancel = nullptr,
+                                                       std::function<void(const std::string&)> warn = {});
+  virtual ~RegistryCatalog();
+  RegistryCatalog(const RegistryCatalog&) = delete;
+  RegistryCatalog& operator=(const RegistryCatalog&) = delete;
+
+  // Every repository of the catalog under the target's namespace, sorted, without duplicates.
+  // Errc::malformed for a pagination that loops or leaves the registry, Errc::limit past 100,000 pages,
+  // 1,000,000 names or a 16 MiB page.
+  Result<std::vector<std::string>> repositories();
+  // Every tag of `repository`, sorted, without duplicates (same errors; Errc::not_found for no such
+  // repository; Errc::invalid_argument for a name outside the grammar).
+  Result<std::vector<std::string>> tags(const std::string& repository);
+  // The digest of the manifest (or index) `tag` names: HEAD with the Accept list scans use, the digest
+  // from Docker-Content-Digest; when the registry gives none (or not a sha256 one), GET and hash the
+  // manifest. A tag that already is a digest ("sha256:…") is resolved the same way (it must exist).
+  Result<std::string> resolve(const std::string& repository, const std::string& tag);
+
+  const RegistryTarget& target() const;
+
+ private:
+  struct Impl;
+  explicit RegistryCatalog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 struct SourceOptions {
   RegistryOptions registry;

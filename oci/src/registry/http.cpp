@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "pool.h"
 
 namespace layerleak::oci::registry {
 
@@ -140,11 +141,18 @@ struct Transfer::Handles {
   char error[CURL_ERROR_SIZE] = {};
   std::string post_body;  // must outlive the transfer (CURLOPT_POSTFIELDS does not copy)
   std::shared_ptr<const std::string> ca_pem;  // likewise for CURLOPT_CAINFO_BLOB without a copy
+  std::shared_ptr<RegistryPool> pool;          // set: `multi` is lent by the pool and goes back to it
 
   ~Handles() {
+    // A finished transfer leaves its connection idle in the multi handle's cache; an unfinished one is
+    // closed by libcurl here.
     if (added) curl_multi_remove_handle(multi, easy);
     if (easy) curl_easy_cleanup(easy);
-    if (multi) curl_multi_cleanup(multi);
+    if (multi && pool) {
+      pool->give_back(multi);
+    } else if (multi) {
+      curl_multi_cleanup(multi);
+    }
     if (headers) curl_slist_free_all(headers);
   }
 };
@@ -163,11 +171,21 @@ struct Transfer::SocketCallback {
         return CURL_SOCKET_BAD;
       }
     }
+    if (t->pool_) t->pool_->count_connection();
     return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
 };
 
-Transfer::~Transfer() = default;
+Transfer::~Transfer() {
+  handles_.reset();  // first: the multi handle goes back to the pool before the slot frees
+  release_slot();
+}
+
+void Transfer::release_slot() {
+  if (!slot_held_) return;
+  slot_held_ = false;
+  pool_->release(slot_owner_);
+}
 
 Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const TransportConfig& config) {
   global_init();
@@ -177,8 +195,17 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   t->url_ = request.url;
   t->cancel_ = config.cancel;
   t->guard_ = config.guard;
+  if (config.pool) {
+    if (auto st = config.pool->acquire(config.cancel); !st) return std::move(st).error();
+    t->pool_ = config.pool;
+    t->slot_held_ = true;
+    t->slot_owner_ = std::this_thread::get_id();
+    h.pool = config.pool;
+    h.multi = static_cast<CURLM*>(config.pool->take_multi());
+  } else {
+    h.multi = curl_multi_init();
+  }
   h.easy = curl_easy_init();
-  h.multi = curl_multi_init();
   if (!h.easy || !h.multi) return make_error(Errc::internal, "libcurl could not create a transfer");
   for (const std::string& header : request.headers) {
     curl_slist* next = curl_slist_append(h.headers, header.c_str());
@@ -212,6 +239,8 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t.get());
   curl_easy_setopt(e, CURLOPT_USERAGENT, "layerleak/" LAYERLEAK_VERSION);
   if (!config.unix_socket.empty()) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, config.unix_socket.c_str());
+  if (config.pool && config.pool->share()) curl_easy_setopt(e, CURLOPT_SHARE, static_cast<CURLSH*>(config.pool->share()));
+  if (request.head_only) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   if (!request.post_body.empty()) {
     h.post_body = request.post_body;
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, h.post_body.c_str());
@@ -283,6 +312,10 @@ Status Transfer::pump() {
     cancelled_ = true;
     return cancelled_error();
   }
+  if (!h.multi) {  // handed back to the pool: the transfer is over
+    done_ = true;
+    return Ok{};
+  }
   int running = 0;
   if (curl_multi_perform(h.multi, &running) != CURLM_OK) {
     done_ = true;
@@ -300,8 +333,18 @@ Status Transfer::pump() {
       failed_before_answer_ = !head_done_;
       certificate_rejected_ = code == CURLE_PEER_FAILED_VERIFICATION;
     }
+    // The connection is idle again (or closed): the multi handle holding it goes back to the pool and
+    // other transfers of the registry may start. What is still buffered is read from memory.
+    if (h.pool && h.added) {
+      curl_multi_remove_handle(h.multi, h.easy);
+      h.added = false;
+      h.pool->give_back(h.multi);
+      h.multi = nullptr;
+    }
+    release_slot();
+    break;  // one easy handle per multi: nothing else to read
   }
-  if (!done_ && running > 0 && !paused_) {
+  if (!done_ && h.multi && running > 0 && !paused_) {
     // Why a short wait: the cancel flag is only looked at between waits (connect, TLS handshake and a
     // silent peer all sit here), so 100 ms bounds how late a cancel is noticed.
     curl_multi_poll(h.multi, nullptr, 0, kPollMs, nullptr);

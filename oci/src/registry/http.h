@@ -16,9 +16,13 @@
 #include <string>
 #include <vector>
 
+#include <thread>
+
 #include "layerleak/core.h"
 
 namespace layerleak::oci::registry {
+
+class RegistryPool;
 
 // What kind of network an address belongs to, for the private-network policy.
 enum class AddressKind { public_address, loopback, private_network, link_local, shared_cgnat, unspecified, multicast };
@@ -71,6 +75,10 @@ struct TransportConfig {
   std::shared_ptr<ConnectGuard> guard;
   // When set, requests go over this unix socket (the Docker Engine API), whatever host the URL names.
   std::string unix_socket;
+  // When set (registry sessions), every transfer takes one of the pool's slots before it starts (waiting
+  // for the registry's "not before" time too) and keeps it until its body is read or it is dropped, and
+  // reuses the pool's idle connections, DNS cache and TLS sessions.
+  std::shared_ptr<RegistryPool> pool;
 };
 
 // True when `cancel` is set and true.
@@ -80,6 +88,7 @@ struct Request {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string post_body;             // non-empty: POST application/x-www-form-urlencoded
+  bool head_only = false;            // HEAD: the transfer ends with the response head
 };
 
 // Lower-case header names; a repeated header keeps its values joined by ", " (as HTTP allows), except
@@ -125,6 +134,7 @@ class Transfer {
   struct Handles;
   Transfer();
   Status pump();  // one round of curl work (at most 100 ms); sets done_ when the transfer ended
+  void release_slot();  // gives the pool slot back (once)
   Error cancelled_error() const;
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self);
@@ -141,6 +151,9 @@ class Transfer {
   bool cancelled_ = false;
   const std::atomic<bool>* cancel_ = nullptr;
   std::shared_ptr<ConnectGuard> guard_;
+  std::shared_ptr<RegistryPool> pool_;
+  bool slot_held_ = false;
+  std::thread::id slot_owner_;
   std::string refusal_;  // why the guard refused the last address ("" when it did not)
   std::string error_;
   std::string buffer_;

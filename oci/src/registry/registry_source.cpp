@@ -14,10 +14,7 @@ namespace layerleak::oci {
 namespace {
 
 constexpr std::size_t kMaxDocument = 16u << 20;
-constexpr std::string_view kAcceptManifests =
-    "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.docker.distribution.manifest.v2+json";
+constexpr std::string_view kAcceptManifests = kAcceptManifestsHeader;
 
 bool valid_host(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
@@ -45,23 +42,38 @@ bool valid_host(std::string_view host) {
          std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
-// Repository names: lower-case path components of [a-z0-9] runs joined by ".", "_", "__" or "-".
+// Repository names: lower-case path components of [a-z0-9] runs joined by ".", "_", "__" or runs of "-".
 bool valid_repository(std::string_view repo) {
   if (repo.empty() || repo.size() > 255) return false;
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   std::size_t start = 0;
-  while (start <= repo.size()) {
+  for (;;) {
     std::size_t end = repo.find('/', start);
     if (end == std::string_view::npos) end = repo.size();
     std::string_view part = repo.substr(start, end - start);
-    if (part.empty()) return false;
-    if (!std::isalnum(static_cast<unsigned char>(part.front())) || !std::isalnum(static_cast<unsigned char>(part.back()))) return false;
-    for (char c : part) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-      if (!ok) return false;
+    if (part.empty() || !alnum(part.front()) || !alnum(part.back())) return false;
+    for (std::size_t i = 0; i < part.size();) {
+      if (alnum(part[i])) {
+        ++i;
+        continue;
+      }
+      // A separator: ".", "_", "__" or one or more "-", between alphanumerics (the ends are checked above).
+      std::size_t j = i;
+      if (part[i] == '.') {
+        j = i + 1;
+      } else if (part[i] == '_') {
+        j = i + 1 < part.size() && part[i + 1] == '_' ? i + 2 : i + 1;
+      } else if (part[i] == '-') {
+        while (j < part.size() && part[j] == '-') ++j;
+      } else {
+        return false;
+      }
+      if (j >= part.size() || !alnum(part[j])) return false;
+      i = j;
     }
+    if (end == repo.size()) return true;
     start = end + 1;
   }
-  return true;
 }
 
 bool valid_tag(std::string_view tag) {
@@ -243,6 +255,10 @@ class RegistrySource final : public ImageSource {
 };
 
 }  // namespace
+
+bool valid_registry_host(std::string_view host) { return valid_host(host); }
+bool valid_repository_name(std::string_view repository) { return valid_repository(repository); }
+bool valid_tag_name(std::string_view tag) { return valid_tag(tag); }
 
 std::string RegistryReference::str() const {
   return "docker://" + registry + "/" + repository + (digest ? "@" + digest->str() : ":" + tag);

@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <algorithm>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -11,6 +12,7 @@ namespace {
 constexpr int kMaxRedirects = 5;
 constexpr std::size_t kMaxErrorBody = 16u << 10;
 constexpr std::size_t kMaxTokenAnswer = 1u << 20;
+constexpr std::size_t kMaxDrained = 64u << 10;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -85,7 +87,50 @@ Session::Session(RegistryReference reference, RegistryOptions options, std::opti
   transport_.stall_timeout_seconds = options_.stall_timeout_seconds;
   transport_.ca_pem = trusted_cas(reference_.host);
   transport_.cancel = cancel;
-  transport_.guard = std::make_shared<ConnectGuard>(reference_.registry, options_.block_private_redirects, std::move(classify));
+  const unsigned concurrency = std::clamp(options_.concurrency, 1u, 64u);
+  if (classify) {
+    auto guard = std::make_shared<ConnectGuard>(reference_.registry, options_.block_private_redirects, std::move(classify));
+    transport_.pool = std::make_shared<RegistryPool>(reference_.registry, std::move(guard), concurrency);
+  } else {
+    // Why the options in the key: sessions that reach the registry differently (TLS checks, the
+    // private-network policy, another bound) must not share connections or a guard's decision.
+    const std::string key = lower(reference_.host) + "|" + (options_.tls_verify ? "verify" : "insecure") + "|" +
+                            (options_.block_private_redirects ? "guarded" : "open") + "|" + std::to_string(concurrency);
+    const RegistryReference& ref = reference_;
+    const bool guarded = options_.block_private_redirects;
+    transport_.pool = shared_pool(key, [&] {
+      return std::make_shared<RegistryPool>(ref.registry, std::make_shared<ConnectGuard>(ref.registry, guarded), concurrency);
+    });
+  }
+  transport_.guard = transport_.pool->guard();
+  // Tokens are shared by sessions with the same credentials: the key holds a hash of them, never them.
+  std::string secret = "anonymous";
+  if (!options_.bearer_token.empty()) {
+    secret = "bearer\n" + options_.bearer_token;
+  } else if (credentials_) {
+    secret = "creds\n" + credentials_->username + "\n" + credentials_->password + "\n" + credentials_->identity_token;
+  }
+  credential_key_ = Sha256::of(secret).str();
+}
+
+void drain(Transfer& transfer) { (void)transfer.read_all(kMaxDrained); }
+
+Result<bool> Session::wait_before_retry(const ResponseHead& head, unsigned attempt) {
+  const long status = head.status;
+  if (!retryable_status(status) || attempt >= options_.max_retries) return false;
+  const std::string retry_after = head.header("retry-after");
+  if (status == 429 || (status == 503 && !retry_after.empty())) {
+    // The registry asked everyone to slow down: every transfer to it waits, not only this one.
+    auto wait = parse_retry_after(retry_after, std::time(nullptr));
+    const auto backoff_time = std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
+    transport_.pool->defer(wait ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(*wait)
+                                : std::chrono::duration_cast<std::chrono::steady_clock::duration>(backoff_time));
+    // The wait itself happens when the retry takes its slot (RegistryPool::acquire), cancel included.
+    if (is_cancelled(transport_.cancel)) return make_error(Errc::cancelled, "cancelled before retrying registry " + reference_.registry);
+    return true;
+  }
+  if (auto slept = backoff(attempt); !slept) return std::move(slept).error();
+  return true;
 }
 
 Status Session::backoff(unsigned attempt) const {
@@ -101,6 +146,13 @@ Status Session::backoff(unsigned attempt) const {
   }
 }
 
+std::string Session::token_key(const std::string& scope) const {
+  auto realm = challenge_.find("realm");
+  auto service = challenge_.find("service");
+  return credential_key_ + "\n" + (realm == challenge_.end() ? "" : realm->second) + "\n" +
+         (service == challenge_.end() ? "" : service->second) + "\n" + scope;
+}
+
 unsigned Session::tokens_fetched() const {
   std::lock_guard lock(mutex_);
   return tokens_fetched_;
@@ -110,6 +162,10 @@ Status Session::connect() {
   const bool plain_allowed = !options_.tls_verify || is_loopback_host(reference_.host);
   std::vector<std::string> schemes{"https"};
   if (plain_allowed) schemes.push_back("http");
+  // Another session already found out (a plain-HTTP loopback registry): no TLS attempt per session.
+  if (const std::string known = transport_.pool->scheme(); !known.empty() && (known == "https" || plain_allowed)) {
+    schemes = {known};
+  }
   std::optional<Error> first_error;
   for (const std::string& scheme : schemes) {
     const std::string url = scheme + "://" + reference_.host + "/v2/";
@@ -137,11 +193,12 @@ Status Session::connect() {
         return make_error(Errc::network, "cannot reach registry " + reference_.registry + ": " + st.error().message);
       }
       const long status = (*t)->head().status;
-      if (retryable_status(status) && attempt < options_.max_retries) {
-        if (auto slept = backoff(attempt); !slept) return slept;
-        continue;
-      }
+      drain(**t);
+      auto retry = wait_before_retry((*t)->head(), attempt);
+      if (!retry) return std::move(retry).error();
+      if (*retry) continue;
       base_ = scheme + "://" + reference_.host;
+      transport_.pool->set_scheme(scheme);
       if (status == 200) return Ok{};
       if (status == 401) {
         std::lock_guard lock(mutex_);
@@ -191,7 +248,7 @@ Error Session::auth_error(const std::string& what, long status) const {
                                credentials_->origin + user + " (HTTP " + std::to_string(status) + ")"};
 }
 
-Status Session::fetch_token_locked() {
+Status Session::fetch_token_locked(const std::string& scope) {
   const std::string realm = challenge_["realm"];
   if (!realm.starts_with("https://") && !realm.starts_with("http://")) {
     return make_error(Errc::malformed, "registry " + reference_.registry + " names a token realm that is not an HTTP URL");
@@ -209,7 +266,6 @@ Status Session::fetch_token_locked() {
                                         realm_host + "); credentials are not sent there");
     }
   }
-  const std::string scope = "repository:" + reference_.repository + ":pull";
   Request request;
   std::string query = "scope=" + url_encode(scope);
   if (auto it = challenge_.find("service"); it != challenge_.end()) query = "service=" + url_encode(it->second) + "&" + query;
@@ -223,18 +279,23 @@ Status Session::fetch_token_locked() {
       request.headers.push_back("Authorization: Basic " + base64_encode(credentials_->username + ":" + credentials_->password));
     }
   }
-  const std::string what = "token for " + reference_.repository + " from " + url_origin(realm);
+  const std::string what = "token for " + scope + " from " + url_origin(realm);
   for (unsigned attempt = 0;; ++attempt) {
     auto t = Transfer::start(request, transport_);
     if (!t) return std::move(t).error();
     auto head = (*t)->wait_head();
     const long status = head ? (*t)->head().status : 0;
-    const bool retry = head ? retryable_status(status) : head.error().code == Errc::network;
-    if (retry && attempt < options_.max_retries) {
+    if (!head && head.error().code == Errc::network && attempt < options_.max_retries) {
       if (auto slept = backoff(attempt); !slept) return slept;
       continue;
     }
     if (!head) return std::move(head).error().with_context(what);
+    if (retryable_status(status) && attempt < options_.max_retries) {
+      drain(**t);
+      auto retry = wait_before_retry((*t)->head(), attempt);
+      if (!retry) return std::move(retry).error();
+      if (*retry) continue;
+    }
     if (status == 401 || status == 403) return auth_error(what, status);
     if (status != 200) {
       return make_error(Errc::auth, what + ": the token service answered HTTP " + std::to_string(status));
@@ -260,14 +321,13 @@ Status Session::fetch_token_locked() {
     }
     const auto lifetime_ms = std::chrono::milliseconds(lifetime * 1000);
     const auto margin = std::min<std::chrono::milliseconds>(lifetime_ms / 4, std::chrono::seconds(30));
-    token_ = std::move(token);
-    token_refresh_at_ = std::chrono::steady_clock::now() + lifetime_ms - margin;
+    transport_.pool->put_token(token_key(scope), {std::move(token), std::chrono::steady_clock::now() + lifetime_ms - margin});
     ++tokens_fetched_;
     return Ok{};
   }
 }
 
-Result<Session::Auth> Session::authorization() {
+Result<Session::Auth> Session::authorization(const std::string& scope) {
   std::lock_guard lock(mutex_);
   if (!options_.bearer_token.empty()) return Auth{"Authorization: Bearer " + options_.bearer_token, ""};
   switch (scheme_) {
@@ -277,31 +337,40 @@ Result<Session::Auth> Session::authorization() {
       if (!credentials_ || credentials_->password.empty()) return auth_error("access to " + reference_.repository, 401);
       return Auth{"Authorization: Basic " + base64_encode(credentials_->username + ":" + credentials_->password), ""};
     case Scheme::bearer:
-      if (token_.empty() || std::chrono::steady_clock::now() >= token_refresh_at_) {
-        if (auto st = fetch_token_locked(); !st) return std::move(st).error();
+    {
+      const std::string key = token_key(scope);
+      auto token = transport_.pool->token(key);
+      if (!token || std::chrono::steady_clock::now() >= token->refresh_at) {
+        if (auto st = fetch_token_locked(scope); !st) return std::move(st).error();
+        token = transport_.pool->token(key);
+        if (!token) return make_error(Errc::auth, "registry " + reference_.registry + ": no token for " + scope);
       }
-      return Auth{"Authorization: Bearer " + token_, token_};
+      return Auth{"Authorization: Bearer " + token->value, token->value};
+    }
   }
   return Auth{};
 }
 
-void Session::invalidate(const std::string& token) {
+void Session::invalidate(const std::string& scope, const std::string& token) {
   std::lock_guard lock(mutex_);
-  if (!token.empty() && token == token_) token_.clear();
+  if (!token.empty()) transport_.pool->drop_token(token_key(scope), token);
 }
 
 Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string url, std::vector<std::string> headers,
-                                                                    const std::string& auth_header) {
+                                                                    const std::string& auth_header, bool head_only) {
   const std::string origin = url_origin(url);
   for (int redirects = 0;; ++redirects) {
     std::vector<std::string> sent = headers;
     // The registry's Authorization goes to the registry only, never to blob storage it redirects to.
     if (!auth_header.empty() && url_origin(url) == origin) sent.push_back(auth_header);
-    auto t = Transfer::start({url, sent, {}}, transport_);
+    Request request{url, sent, {}};
+    request.head_only = head_only;
+    auto t = Transfer::start(request, transport_);
     if (!t) return std::move(t).error();
     if (auto st = (*t)->wait_head(); !st) return std::move(st).error();
     const ResponseHead& head = (*t)->head();
     if (head.status >= 300 && head.status < 400 && !head.redirect_url.empty()) {
+      drain(**t);
       if (redirects >= kMaxRedirects) return make_error(Errc::network, "too many redirects from " + origin);
       const std::string next = head.redirect_url;
       if (next.starts_with("http://") && options_.tls_verify && !url.starts_with("http://")) {
@@ -315,12 +384,13 @@ Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string 
 }
 
 Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const std::vector<std::string>& headers,
-                                               const std::string& what) {
+                                               const std::string& what, const std::string& scope_asked, bool head_only) {
+  const std::string scope = scope_asked.empty() ? "repository:" + reference_.repository + ":pull" : scope_asked;
   bool reauthenticated = false;
   for (unsigned attempt = 0;;) {
-    auto auth = authorization();
+    auto auth = authorization(scope);
     if (!auth) return std::move(auth).error().with_context(what);
-    auto t = open_following_redirects(base_ + path, headers, auth->header);
+    auto t = open_following_redirects(base_ + path, headers, auth->header, head_only);
     if (!t) {
       if (t.error().code == Errc::network && attempt < options_.max_retries) {
         if (auto slept = backoff(attempt++); !slept) return std::move(slept).error().with_context(what);
@@ -333,14 +403,17 @@ Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const st
     if (status == 401 && !reauthenticated) {
       // An expired token, or a registry that only now says how it wants to be authenticated.
       reauthenticated = true;
-      invalidate(auth->token);
+      drain(**t);
+      invalidate(scope, auth->token);
       std::lock_guard lock(mutex_);
       if (!(*t)->head().challenges.empty()) learn_challenge_locked((*t)->head().challenges);
       continue;
     }
     if (retryable_status(status) && attempt < options_.max_retries) {
-      if (auto slept = backoff(attempt++); !slept) return std::move(slept).error().with_context(what);
-      continue;
+      drain(**t);
+      auto retry = wait_before_retry((*t)->head(), attempt++);
+      if (!retry) return std::move(retry).error().with_context(what);
+      if (*retry) continue;
     }
     auto body = (*t)->read_all(kMaxErrorBody);
     const std::string detail = body ? registry_error_text(*body) : "";

@@ -14,24 +14,34 @@
 
 #include "credentials.h"
 #include "http.h"
+#include "pool.h"
 #include "registry.h"
 
 namespace layerleak::oci::registry {
 
 class Session {
  public:
-  // `cancel`: see SourceOptions::cancel. `classify` replaces classify_address in the session's
-  // ConnectGuard (tests make a loopback registry look public with it).
+  // `cancel`: see SourceOptions::cancel. Without `classify`, the session uses the process-wide pool of
+  // its registry (connections, TLS sessions, tokens, the in-flight bound and Retry-After, the
+  // ConnectGuard), shared with every other session of the same registry and options. With it, the session
+  // has a pool of its own whose ConnectGuard uses `classify` (tests make a loopback registry look public).
   Session(RegistryReference reference, RegistryOptions options, std::optional<Credentials> credentials,
-          const std::atomic<bool>* cancel = nullptr, ConnectGuard::Classifier classify = classify_address);
+          const std::atomic<bool>* cancel = nullptr, ConnectGuard::Classifier classify = nullptr);
 
   // Pings /v2/: picks the scheme and learns how the registry wants to be authenticated.
   Status connect();
 
   // GET `path` ("/v2/…") on the registry. The returned transfer has its head read and a 200 or 206
   // status; every other outcome is an error naming `what` (auth, not_found, network, malformed).
+  // `scope`: the bearer token scope the request needs ("" = "repository:<reference's repository>:pull").
+  // `head_only`: a HEAD request (the transfer is over once its head is read).
   Result<std::unique_ptr<Transfer>> get(const std::string& path, const std::vector<std::string>& headers,
-                                        const std::string& what);
+                                        const std::string& what, const std::string& scope = "",
+                                        bool head_only = false);
+
+  // "https://host[:port]" or "http://…", once connect() succeeded.
+  const std::string& base() const { return base_; }
+  const std::shared_ptr<RegistryPool>& pool() const { return transport_.pool; }
 
   const RegistryReference& reference() const { return reference_; }
   unsigned max_retries() const { return options_.max_retries; }
@@ -50,13 +60,17 @@ class Session {
     std::string token;   // the bearer token the header carries, to invalidate exactly that one
   };
 
-  Result<Auth> authorization();
-  Status fetch_token_locked();
+  Result<Auth> authorization(const std::string& scope);
+  Status fetch_token_locked(const std::string& scope);
+  std::string token_key(const std::string& scope) const;
+  // Whether to retry after `status`; waits first (Retry-After or back-off; a 429, or a 503 with
+  // Retry-After, makes the whole registry wait through the pool). Errc::cancelled while waiting.
+  Result<bool> wait_before_retry(const ResponseHead& head, unsigned attempt);
   void learn_challenge_locked(const std::vector<std::string>& challenges);
-  void invalidate(const std::string& token);
+  void invalidate(const std::string& scope, const std::string& token);
   Error auth_error(const std::string& what, long status) const;
   Result<std::unique_ptr<Transfer>> open_following_redirects(std::string url, std::vector<std::string> headers,
-                                                             const std::string& auth_header);
+                                                             const std::string& auth_header, bool head_only);
 
   RegistryReference reference_;
   RegistryOptions options_;
@@ -67,8 +81,7 @@ class Session {
   mutable std::mutex mutex_;
   Scheme scheme_ = Scheme::none;
   std::map<std::string, std::string> challenge_;  // realm, service
-  std::string token_;
-  std::chrono::steady_clock::time_point token_refresh_at_{};
+  std::string credential_key_;                     // names the credentials in token keys (a hash, never them)
   unsigned tokens_fetched_ = 0;
 };
 
@@ -77,5 +90,9 @@ std::pair<std::string, std::map<std::string, std::string>> parse_challenge(std::
 
 // The message of a registry's JSON error body ({"errors":[{"code":…,"message":…}]}), or "".
 std::string registry_error_text(std::string_view body);
+
+// Reads and drops what is left of a small answer (at most 64 KiB), so that its connection can serve the
+// next request; larger answers are left to libcurl, which closes their connection.
+void drain(Transfer& transfer);
 
 }  // namespace layerleak::oci::registry

@@ -63,6 +63,7 @@ struct ScanCommand {
   std::string creds;
   std::string authfile;
   bool tls_verify = true;
+  unsigned registry_concurrency = 4;  // --registry-concurrency: transfers in flight per registry
   // From the configuration file's "ignore:" list, used unless --ignore was given; origin names the file.
   std::optional<std::vector<suppress::IgnoreEntry>> config_ignores;
   std::string config_origin;

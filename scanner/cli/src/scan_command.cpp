@@ -79,6 +79,7 @@ Result<pipeline::ScanOptions> scan_options(const ScanCommand& cmd) {
   options.source.registry.creds = cmd.creds;
   options.source.registry.authfile = cmd.authfile;
   options.source.registry.tls_verify = cmd.tls_verify;
+  options.source.registry.concurrency = cmd.registry_concurrency;
   return options;
 }
 

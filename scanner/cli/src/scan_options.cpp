@@ -160,6 +160,10 @@ void add_scan_options(CLI::App& cmd, ScanCommand& scan) {
                  "$REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json");
   cmd.add_option("--tls-verify", scan.tls_verify, "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP)")
       ->capture_default_str();
+  cmd.add_option("--registry-concurrency", scan.registry_concurrency,
+                 "Transfers in flight at once to one registry, across every image and layer (1-64)")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
   cmd.add_flag("--progress", scan.progress, "Show progress on standard error");
   cmd.add_flag("--no-progress", scan.no_progress, "Never show progress");
   cmd.add_option("--color", scan.color, "Colour the text report: auto (a terminal, NO_COLOR unset, TERM not dumb), always, never")
