@@ -135,8 +135,12 @@ void add_serve_options(CLI::App& cmd, ServeCommand& serve) {
   cmd.add_flag("--fail-closed", serve.fail_closed, "Deny images without a verdict in time (the default)");
   cmd.add_flag("--log-only", serve.options.log_only, "Never deny admission; log and warn what would be denied");
   cmd.add_option("--fail-on", serve.fail_on, "Deny images with a finding at or above SEVERITY")->capture_default_str();
-  cmd.add_option("--cache", serve.options.cache_dir,
-                 "Directory of the result cache (SQLite, shared with `scan --cache`); default: in memory");
+  auto* serve_cache = cmd.add_option("--cache", serve.options.cache_dir,
+                                     "Directory of the result cache (SQLite, shared with `scan --cache`); default: in memory");
+  cmd.add_option("--store", serve.options.store,
+                 "Result store shared by replicas: a directory (SQLite) or postgresql://… (\"postgresql:\" = PG* "
+                 "environment); replicas never scan the same digest at once")
+      ->excludes(serve_cache);
   cmd.add_option("-j,--jobs", serve.jobs, "Worker threads per scan")->capture_default_str();
   cmd.add_option("--max-file-size", serve.max_file_size, "Skip (and report) larger files; 0 = no limit")
       ->capture_default_str();

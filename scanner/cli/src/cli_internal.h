@@ -60,6 +60,7 @@ struct ScanCommand {
   bool quiet = false;
   std::string config;     // --config FILE; empty: .layerleak.yaml in the working directory, if present
   std::string cache_dir;  // --cache DIR: per-layer results shared with other scans and `serve`
+  std::string store;      // --store SPEC: the same in a directory or a PostgreSQL database (cache::open_store)
   std::string creds;
   std::string authfile;
   bool tls_verify = true;

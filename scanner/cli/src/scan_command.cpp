@@ -191,10 +191,17 @@ int run_scan(const ScanCommand& cmd) {
   auto suppressions = load_suppressions(cmd, **detector);
   if (!suppressions) return fail(suppressions.error().message);
 
-  std::unique_ptr<cache::ScanCache> layer_cache;
-  if (!cmd.cache_dir.empty()) {
-    auto opened = cache::ScanCache::open(cmd.cache_dir);
-    if (!opened) return fail("--cache: " + opened.error().message);
+  std::unique_ptr<cache::Store> layer_cache;
+  if (!cmd.cache_dir.empty() || !cmd.store.empty()) {
+    // --cache is always a directory; --store may also name a PostgreSQL database.
+    Result<std::unique_ptr<cache::Store>> opened = make_error(Errc::internal, "no store");
+    if (cmd.store.empty()) {
+      auto sqlite = cache::ScanCache::open(cmd.cache_dir);
+      opened = sqlite ? Result<std::unique_ptr<cache::Store>>(std::move(sqlite).value()) : std::move(sqlite).error();
+    } else {
+      opened = cache::open_store(cmd.store);
+    }
+    if (!opened) return fail(std::string(cmd.store.empty() ? "--cache: " : "--store: ") + opened.error().message);
     layer_cache = std::move(opened).value();
     options->layer_cache = layer_cache.get();
   }

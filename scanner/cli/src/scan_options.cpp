@@ -170,7 +170,12 @@ void add_scan_options(CLI::App& cmd, ScanCommand& scan) {
       ->capture_default_str();
   cmd.add_flag("-q,--quiet", scan.quiet, "Print only the summary line of the text report (errors still go to standard error)");
   cmd.add_option("--config", scan.config, "Configuration file (default: .layerleak.yaml in the working directory, if any)");
-  cmd.add_option("--cache", scan.cache_dir, "Reuse complete layer results from DIR (SQLite, shared with `serve`); created if missing");
+  auto* cache = cmd.add_option("--cache", scan.cache_dir,
+                               "Reuse complete layer results from DIR (SQLite, shared with `serve`); created if missing");
+  cmd.add_option("--store", scan.store,
+                 "Reuse complete layer results from a store: a directory (SQLite) or postgresql://… (\"postgresql:\" = "
+                 "PG* environment), shared with `serve` and `audit`")
+      ->excludes(cache);
 }
 
 }  // namespace layerleak::cli

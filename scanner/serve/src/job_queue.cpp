@@ -75,9 +75,10 @@ struct JobQueue::Job {
 };
 
 JobQueue::JobQueue(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector,
-                   cache::ScanCache& cache, Metrics& metrics)
+                   cache::Store& cache, Metrics& metrics, bool shared)
     : options_(options), detector_(std::move(detector)), cache_(cache), metrics_(metrics),
-      profile_(pipeline::cache_profile(detector_->rules().digest, options.scan)) {
+      profile_(pipeline::cache_profile(detector_->rules().digest, options.scan)), shared_(shared),
+      replica_id_(new_job_id()) {
   for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) workers_.emplace_back([this] { work(); });
   watchdog_ = std::thread([this] { watch(); });
 }
@@ -280,8 +281,68 @@ void JobQueue::watch() {
 
 // Runs without the lock: everything it writes is returned, and only finish() stores it in the job, which
 // get() reads under the lock.
+namespace {
+constexpr const char* kScanClaimScope = "serve-scan";
+}  // namespace
+
+std::optional<JobQueue::ScanResult> JobQueue::claim_or_wait(Job& job, const std::string& digest, const std::string& owner) {
+  // Why a lease past the time limit: the claim must outlive the scan (a slow scan is not a dead replica),
+  // and a replica that crashed mid-scan frees the digest for the others after it.
+  const auto lease = std::chrono::milliseconds((static_cast<std::uint64_t>(options_.scan_timeout_seconds) + 30) * 1000);
+  const std::string key = profile_ + ' ' + digest;
+  auto backoff = std::chrono::milliseconds(50);
+  bool counted = false;
+  while (true) {
+    auto claimed = cache_.try_claim(kScanClaimScope, key, owner, lease);
+    if (!claimed) {
+      std::cerr << "layerleak serve: cannot claim " << digest << " in the store (" << claimed.error().message << "); scanning\n";
+      return std::nullopt;
+    }
+    // Claimed or not: a report may have been stored since submit() looked (the other replica just finished).
+    if (auto stored = stored_report(digest)) {
+      if (*claimed) (void)cache_.release(kScanClaimScope, key, owner);
+      ++metrics_.replica_answers;
+      ScanResult out;
+      out.verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
+      out.report = std::move(stored);
+      out.from_store = true;
+      return out;
+    }
+    if (*claimed) return std::nullopt;
+    if (!counted) {
+      ++metrics_.claim_waits;
+      counted = true;
+    }
+    // The watchdog cancels the job at its time limit: waiting is bounded as a scan would be.
+    if (job.cancel) {
+      return ScanResult{nullptr, {}, job.timed_out ? "timed out waiting for another replica's scan of " + digest
+                                                   : "cancelled while waiting for another replica's scan of " + digest};
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
 JobQueue::ScanResult JobQueue::run(Job& job) {
   const auto started = Clock::now();
+  // Replicas sharing a store never scan one digest at once: the first claims it, the others wait for its
+  // report. Tags are not claimed (their digest is known only once the manifest is read).
+  std::optional<std::string> claimed_key;
+  const std::string owner = replica_id_ + ':' + job.id;
+  if (shared_ && job.spec.reference.starts_with("docker://")) {
+    if (auto digest = wire::reference_digest(job.spec.reference)) {
+      if (auto answered = claim_or_wait(job, *digest, owner)) return std::move(answered).value();
+      claimed_key = profile_ + ' ' + *digest;
+    }
+  }
+  struct Release {
+    cache::Store& store;
+    const std::optional<std::string>& key;
+    const std::string& owner;
+    ~Release() {
+      if (key) (void)store.release(kScanClaimScope, *key, owner);
+    }
+  } release{cache_, claimed_key, owner};
   pipeline::ScanOptions options = options_.scan;
   options.source = job.spec.source;
   options.cancel = &job.cancel;
@@ -346,6 +407,7 @@ void JobQueue::finish(const std::shared_ptr<Job>& job, ScanResult result) {
     job->verdicts = std::move(result.verdicts);
     job->error = std::move(result.error);
     job->state = job->error.empty() ? JobState::done : JobState::failed;
+    job->from_cache = result.from_store;
     --running_;
     active_.erase(job->key);
     keep_finished_locked(job->id);

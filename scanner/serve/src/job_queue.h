@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "layerleak/cache.h"
+#include "layerleak/store.h"
 #include "layerleak/report.h"
 #include "layerleak/serve.h"
 
@@ -30,6 +30,8 @@ struct Metrics {
   std::atomic<std::uint64_t> duration_buckets[std::size(kBuckets)] = {};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> verdict_cache_answers{0};  // jobs answered from stored reports
+  std::atomic<std::uint64_t> replica_answers{0};  // scans answered by the report another replica wrote meanwhile
+  std::atomic<std::uint64_t> claim_waits{0};      // scans that found their digest claimed by another replica
   std::atomic<std::uint64_t> registry_manifests{0};
   std::atomic<std::uint64_t> admission_allowed{0}, admission_denied{0};
   std::atomic<std::uint64_t> unauthorized{0};
@@ -57,8 +59,10 @@ struct JobView {
 
 class JobQueue {
  public:
-  JobQueue(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::ScanCache& cache,
-           Metrics& metrics);
+  // `shared`: the store may be shared with other serve processes (--cache or --store, not the in-memory
+  // cache): a scan of a digest then first claims it there, and waits for the report when another holds it.
+  JobQueue(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::Store& cache,
+           Metrics& metrics, bool shared = false);
   ~JobQueue();
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;
@@ -99,8 +103,13 @@ class JobQueue {
     std::shared_ptr<const report::ScanReport> report;
     std::vector<wire::ImageVerdict> verdicts;
     std::string error;
+    bool from_store = false;  // answered by a report another replica stored while this one waited
   };
   void work();
+  // For a scan of `digest` in a shared store: claims it, or waits (with back-off, until the job is cancelled
+  // or times out) for the report of the replica that holds it. nullopt: go on and scan (claimed, or the
+  // store failed: scanning twice is better than not answering).
+  std::optional<ScanResult> claim_or_wait(Job& job, const std::string& digest, const std::string& owner);
   void watch();
   ScanResult run(Job& job);
   void finish(const std::shared_ptr<Job>& job, ScanResult outcome);
@@ -113,9 +122,11 @@ class JobQueue {
 
   const ServeOptions& options_;
   std::shared_ptr<const detect::Detector> detector_;
-  cache::ScanCache& cache_;
+  cache::Store& cache_;
   Metrics& metrics_;
   std::string profile_;
+  bool shared_ = false;
+  std::string replica_id_;  // this process, in claims (random)
 
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;  // a job changed state, or stop

@@ -14,6 +14,7 @@
 
 #include "http_server.h"
 #include "job_queue.h"
+#include "layerleak/cache.h"
 #include "layerleak/serve.h"
 
 namespace layerleak::serve {
@@ -135,7 +136,7 @@ wire::ImageDecision decision_from_job(const std::string& image, const std::strin
 }
 
 // Prometheus text exposition of the service's counters, the queue and the cache.
-std::string metrics_text(const Metrics& metrics, const JobQueue& jobs, const cache::ScanCache& cache) {
+std::string metrics_text(const Metrics& metrics, const JobQueue& jobs, const cache::Store& cache) {
   std::ostringstream out;
   auto metric = [&](const char* name, const char* type, const char* help) {
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
@@ -170,6 +171,11 @@ std::string metrics_text(const Metrics& metrics, const JobQueue& jobs, const cac
   single("layerleak_verdict_cache_misses_total", "counter", "Verdict lookups without a stored report.", stats.report_misses);
   single("layerleak_cache_evictions_total", "counter", "Entries dropped to keep the in-memory cache (no --cache) within its budget.", stats.evicted);
   single("layerleak_scans_from_cache_total", "counter", "Scan requests for a digest answered from a stored report (no scan).", metrics.verdict_cache_answers);
+  single("layerleak_scans_from_replica_total", "counter",
+         "Scans answered by the report another replica sharing the --store wrote while this one waited (no scan).",
+         metrics.replica_answers);
+  single("layerleak_scan_claim_waits_total", "counter",
+         "Scans that found their digest being scanned by another replica sharing the --store, and waited.", metrics.claim_waits);
   single("layerleak_registry_manifests_total", "counter", "Manifest pushes queued from registry notifications.", metrics.registry_manifests);
   metric("layerleak_admission_reviews_total", "counter", "Admission and image reviews answered, by result.");
   out << "layerleak_admission_reviews_total{result=\"allowed\"} " << metrics.admission_allowed << '\n'
@@ -182,10 +188,10 @@ std::string metrics_text(const Metrics& metrics, const JobQueue& jobs, const cac
 // (options, detector, cache, token, jobs); split, each part would take them all.
 class Service {
  public:
-  Service(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::ScanCache& cache,
-          std::string token)
+  Service(const ServeOptions& options, std::shared_ptr<const detect::Detector> detector, cache::Store& cache,
+          bool shared, std::string token)
       : options_(options), detector_(detector), cache_(cache), token_(std::move(token)),
-        jobs_(options, detector, cache, metrics_) {}
+        jobs_(options, detector, cache, metrics_, shared) {}
 
   // Health checks, answered on the connection thread without a token: they must answer while every
   // request thread is busy (a liveness probe that times out restarts the service).
@@ -477,7 +483,7 @@ class Service {
 
   const ServeOptions& options_;
   std::shared_ptr<const detect::Detector> detector_;
-  cache::ScanCache& cache_;
+  cache::Store& cache_;
   std::string token_;
   Metrics metrics_;
   JobQueue jobs_;
@@ -518,9 +524,20 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
   options.scan.source.registry.allowed_registries = options.allowed_registries;
   if (!options.redact_text) options.redact_text = pipeline::text_redactor(detector);
 
-  auto opened = options.cache_dir.empty() ? cache::ScanCache::open_in_memory() : cache::ScanCache::open(options.cache_dir);
-  if (!opened) return startup_failure(opened.error().message);
-  std::unique_ptr<cache::ScanCache> scan_cache = std::move(opened).value();
+  if (!options.store.empty() && !options.cache_dir.empty()) return startup_failure("--store and --cache exclude each other");
+  // Why the in-memory cache is not a Store shared with anyone: it bounds a long-running serve's memory;
+  // --cache and --store are files or databases other processes may share, so scans claim digests there.
+  const bool shared = !options.store.empty() || !options.cache_dir.empty();
+  std::unique_ptr<cache::Store> scan_cache;
+  if (!options.store.empty()) {
+    auto opened = cache::open_store(options.store);
+    if (!opened) return startup_failure("--store: " + opened.error().message);
+    scan_cache = std::move(opened).value();
+  } else {
+    auto opened = options.cache_dir.empty() ? cache::ScanCache::open_in_memory() : cache::ScanCache::open(options.cache_dir);
+    if (!opened) return startup_failure(opened.error().message);
+    scan_cache = std::move(opened).value();
+  }
 
   // Signals are taken by one thread (sigwait) rather than a handler: stopping the server is not
   // async-signal-safe. Blocked before any thread starts, so every thread inherits the mask.
@@ -530,7 +547,7 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Service service(options, detector, *scan_cache, token);
+  Service service(options, detector, *scan_cache, shared, token);
   http::ServerOptions http_options;
   http_options.host = endpoint->host == "localhost" ? "127.0.0.1" : endpoint->host;
   http_options.port = endpoint->port;
@@ -546,7 +563,8 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
   }
   std::cerr << "layerleak serve: listening on " << (options.tls_cert.empty() ? "http" : "https") << "://" << options.listen
             << (token.empty() ? " (no token: loopback only)" : "") << ", " << options.workers << " worker(s), queue "
-            << options.queue_size << ", cache " << (options.cache_dir.empty() ? "in memory" : scan_cache->path())
+            << options.queue_size << (options.store.empty() ? ", cache " : ", store ")
+            << (shared ? scan_cache->describe() : std::string("in memory"))
             << ", registries " << (options.allowed_registries.empty() ? std::string("any (anonymous or authfile)") : [&] {
                  std::string list;
                  for (const std::string& r : options.allowed_registries) list += (list.empty() ? "" : ", ") + r;

@@ -41,6 +41,9 @@ struct ServeOptions {
   bool log_only = false;               // never deny admission; report what would have been denied
   rules::Severity fail_on = rules::Severity::medium;  // a finding at or above denies
   std::string cache_dir;               // "" = results kept in memory only
+  // --store SPEC (instead of cache_dir): a directory (SQLite) or postgresql://… shared by replicas, which
+  // then never scan the same digest at once and answer verdicts any of them stored (cache/store.h).
+  std::string store;
   std::size_t jobs_kept = 1000;        // finished jobs kept for GET /v1/scans/{id}
   // Local sources (dir:, oci:, oci-archive:, docker-archive:, paths, -) are refused (400) unless set;
   // even then a local scan never stores a verdict or report under a digest.
