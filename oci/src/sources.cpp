@@ -55,6 +55,17 @@ Result<std::unique_ptr<archive::EntryReader>> ImageSource::open_entries(const Im
 
 namespace {
 
+// Opens a layer member of `tree`, or says why not: "missing" only when the container was read and does not
+// hold it. A stream that failed on the way (a damaged member header, a size field overflowing) reports
+// that failure, not a missing layer.
+Result<std::unique_ptr<ByteReader>> open_layer_member(const FileTree& tree, const std::string& path,
+                                                      const std::string& what) {
+  if (tree.exists(path)) return tree.open(path);
+  auto opened = tree.open(path);
+  if (opened || opened.error().code != Errc::not_found) return opened;
+  return make_error(Errc::not_found, what + " is missing from " + tree.describe());
+}
+
 class LayoutSource : public ImageSource {
  public:
   LayoutSource(std::unique_ptr<FileTree> tree, std::string transport, std::string location, std::string ref)
@@ -104,11 +115,7 @@ class LayoutSource : public ImageSource {
   }
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image&, const Layer& layer) override {
-    const std::string path = blob_path(layer.blob.digest);
-    if (!tree_->exists(path)) {
-      return make_error(Errc::not_found, "layer blob " + layer.blob.digest.str() + " is missing from " + tree_->describe());
-    }
-    return tree_->open(path);
+    return open_layer_member(*tree_, blob_path(layer.blob.digest), "layer blob " + layer.blob.digest.str());
   }
 
  private:
@@ -209,11 +216,7 @@ class DockerArchiveSource : public ImageSource {
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) override {
     const std::string& path = layer_paths_.at(image.reference).at(layer.index);
-    if (!tree_->exists(path)) {
-      return make_error(Errc::not_found, "layer file " + path + " is missing from " +
-                                             tree_->describe());
-    }
-    return tree_->open(path);
+    return open_layer_member(*tree_, path, "layer file " + path);
   }
 
  private:

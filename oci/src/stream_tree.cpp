@@ -110,6 +110,7 @@ StreamTree::~StreamTree() {
 Status StreamTree::read_exact(char* out, std::size_t n, bool& clean_end) const {
   std::size_t have = 0;
   clean_end = false;
+  truncated_ = false;
   while (have < n) {
     auto got = tar_->read(std::span<char>(out + have, n - have));
     if (!got) return std::move(got).error().with_context(name_);
@@ -118,6 +119,7 @@ Status StreamTree::read_exact(char* out, std::size_t n, bool& clean_end) const {
         clean_end = true;
         return Ok{};
       }
+      truncated_ = true;
       return make_error(Errc::malformed, name_ + " ends in the middle of a tar block (truncated) at offset " +
                                              std::to_string(offset_ + have));
     }
@@ -260,7 +262,9 @@ Status StreamTree::advance() const {
   while (true) {
     bool clean_end = false;
     if (auto st = read_exact(header.data(), kBlock, clean_end); !st) {
-      if (!started_) return bad("file too short");
+      // Only an input that ended is "too short"; a decompressor's error (a damaged gzip stream, a zstd
+      // window over the limit) is the reason and is kept.
+      if (!started_ && truncated_) return bad("file too short");
       return fail(st.error());
     }
     if (clean_end) {

@@ -94,6 +94,7 @@ class StreamTree final : public FileTree {
   mutable std::uint64_t data_left_ = 0;         // of the current member
   mutable std::uint64_t padding_ = 0;           // after the current member's data
   mutable std::uint64_t offset_ = 0;            // bytes of tar consumed, for messages
+  mutable bool truncated_ = false;              // the last read_exact failed because the input ended
   mutable std::map<std::string, Stored> stored_;
   mutable std::map<std::string, std::string> links_;
   mutable std::map<std::string, unsigned> uses_;  // after expect(): remaining opens per resolved path

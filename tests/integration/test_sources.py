@@ -172,6 +172,22 @@ class StandardInput(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.describe())
         self.assertIn("truncated", r.stderr)
 
+    def test_errors_name_the_real_cause(self):
+        # A damaged deflate stream is the decompressor's error, not "file too short".
+        bad_gzip = bytearray(gzip.compress(IMG["docker"].read_bytes()[:65536], 1))
+        bad_gzip[10:50] = b"\xff" * 40
+        # A member whose size runs past the end of the stream, after the metadata: a truncated tar, not a
+        # missing layer.
+        meta_first = IMG["docker-meta-first"].read_bytes()
+        cut = meta_first[: len(meta_first) * 3 // 4]
+        for name, data, expected, wrong in (("gzip", bytes(bad_gzip), "corrupt gzip stream", "too short"),
+                                            ("truncated", cut, "truncated", "is missing")):
+            with self.subTest(case=name):
+                r = run(["scan", "-"], stdin_bytes=data)
+                self.assertEqual(r.returncode, 2, r.describe())
+                self.assertIn(expected, r.stderr)
+                self.assertNotIn(wrong, r.stderr)
+
     def test_spool_directory_is_removed(self):
         tmp = h.make_tempdir(self)
         env = {"TMPDIR": str(tmp)}
