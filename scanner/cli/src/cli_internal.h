@@ -65,6 +65,11 @@ struct ScanCommand {
   std::string authfile;
   bool tls_verify = true;
   unsigned registry_concurrency = 4;  // --registry-concurrency: transfers in flight per registry
+  // --verify (issue 17): opt-in liveness check of secret keys; nothing is sent without it.
+  bool verify = false;
+  std::string verify_endpoint;         // --verify-endpoint URL; "" = the default, checked before scanning
+  unsigned verify_budget_seconds = 60;  // --verify-budget: every key unanswered by then is "unknown"
+  bool only_live = false;              // --only-live: only live keys decide the exit status
   // From the configuration file's "ignore:" list, used unless --ignore was given; origin names the file.
   std::optional<std::vector<suppress::IgnoreEntry>> config_ignores;
   std::string config_origin;

@@ -16,6 +16,7 @@
 #include "layerleak/cache.h"
 #include "layerleak/pipeline.h"
 #include "layerleak/rules.h"
+#include "layerleak/verify.h"
 #include "report_file.h"
 
 namespace layerleak::cli {
@@ -166,12 +167,30 @@ void print_errors(const report::ScanReport& result, const report::ReportOptions&
   }
 }
 
-int verdict(const report::ScanReport& result, const std::string& fail_on) {
+int verdict(const report::ScanReport& result, const std::string& fail_on, bool only_live) {
   if (!result.complete()) return kExitIncomplete;
   auto threshold = rules::parse_severity(fail_on);
   if (!threshold) return kExitClean;  // "none"
+  if (only_live) {  // --only-live: the other findings stay in the report but never fail the run
+    for (const report::ImageReport& image : result.images) {
+      for (const report::Finding& f : image.findings) {
+        if (f.verification && f.verification->status == "live" && f.severity >= *threshold) return kExitFindings;
+      }
+    }
+    return kExitClean;
+  }
   auto max = result.max_severity();
   return (max && *max >= *threshold) ? kExitFindings : kExitClean;
+}
+
+// --verify: after suppression (a suppressed key is never sent), one request per distinct secret key.
+void verify_findings(const ScanCommand& cmd, report::ScanReport& result) {
+  verify::Options options;
+  options.endpoint = cmd.verify_endpoint;  // checked and normalised by finish_scan_options
+  options.budget = std::chrono::seconds(cmd.verify_budget_seconds);
+  options.cancel = &g_interrupted;
+  options.user_agent = "layerleak/" + (result.tool_version.empty() ? std::string("unknown") : result.tool_version);
+  verify::verify_report(result, options, nullptr);
 }
 
 }  // namespace
@@ -213,9 +232,11 @@ int run_scan(const ScanCommand& cmd) {
   report::ScanReport result = scan_images(cmd, *detector, *options, show_progress);
   suppress::apply(result, *suppressions);
   if (cmd.only_runtime) suppress::suppress_hidden(result);
+  if (cmd.verify && !g_interrupted.load()) verify_findings(cmd, result);
 
   report::ReportOptions report_options;
   report_options.show_secrets = cmd.show_secrets;
+  report_options.full_access_keys = cmd.verify;
   for (const std::string& entry : cmd.sarif_path_map) {  // checked by finish_scan_options
     if (auto mapping = report::parse_path_mapping(entry)) report_options.sarif_path_map.push_back(*mapping);
   }
@@ -229,7 +250,8 @@ int run_scan(const ScanCommand& cmd) {
   }
   if (auto st = emit_report(cmd, result, report_options, file.get()); !st) return fail(st.error().message);
   print_errors(result, report_options, cmd.show_secrets);
-  return verdict(result, cmd.fail_on);
+  if (cmd.verify && g_interrupted.load()) return fail("interrupted: verification is incomplete");
+  return verdict(result, cmd.fail_on, cmd.only_live);
 }
 
 }  // namespace layerleak::cli

@@ -10,6 +10,7 @@
 #include "cli_internal.h"
 #include "layerleak/oci.h"
 #include "layerleak/rules.h"
+#include "layerleak/verify.h"
 
 namespace layerleak::cli {
 
@@ -64,7 +65,20 @@ Status read_images_from(const std::string& path, std::vector<std::string>& image
   return Ok{};
 }
 
-Status check_values(const ScanCommand& scan) {
+// --verify's companions need it; the endpoint is checked here, before anything is scanned (exit 2).
+Status check_verify_options(ScanCommand& scan) {
+  if (!scan.verify) {
+    if (scan.only_live) return make_error(Errc::invalid_argument, "--only-live needs --verify");
+    if (!scan.verify_endpoint.empty()) return make_error(Errc::invalid_argument, "--verify-endpoint needs --verify");
+    return Ok{};
+  }
+  auto endpoint = verify::check_endpoint(scan.verify_endpoint.empty() ? verify::kDefaultEndpoint : scan.verify_endpoint);
+  if (!endpoint) return std::move(endpoint).error();
+  scan.verify_endpoint = *endpoint;
+  return Ok{};
+}
+
+Status check_values(ScanCommand& scan) {
   const std::string from = scan.config_origin.empty() ? "" : " (or in " + scan.config_origin + ")";
   if (!parse_format(scan.format)) {
     return make_error(Errc::invalid_argument, "--format " + scan.format + " is not supported (text, json, sarif, gitlab, html)" + from);
@@ -78,6 +92,7 @@ Status check_values(const ScanCommand& scan) {
       return make_error(Errc::invalid_argument, "--sarif-path-map " + entry + ": " + mapping.error().message);
     }
   }
+  if (auto st = check_verify_options(scan); !st) return st;
   if (scan.color != "auto" && scan.color != "always" && scan.color != "never") {
     return make_error(Errc::invalid_argument, "--color " + scan.color + ": must be auto, always or never");
   }
@@ -164,6 +179,16 @@ void add_scan_options(CLI::App& cmd, ScanCommand& scan) {
                  "Transfers in flight at once to one registry, across every image and layer (1-64)")
       ->check(CLI::Range(1u, 64u))
       ->capture_default_str();
+  cmd.add_flag("--verify", scan.verify,
+               "Check each secret key against the Scaleway IAM API (one GET per distinct key, the key in "
+               "X-Auth-Token only); off by default: nothing is sent without it");
+  cmd.add_option("--verify-endpoint", scan.verify_endpoint,
+                 "API for --verify (default https://api.scaleway.com; http:// only for a loopback address)");
+  cmd.add_option("--verify-budget", scan.verify_budget_seconds,
+                 "Seconds --verify may take in all; keys without an answer by then are 'unknown' (1-600)")
+      ->check(CLI::Range(1u, 600u))
+      ->capture_default_str();
+  cmd.add_flag("--only-live", scan.only_live, "With --verify: only keys verified live decide the exit status");
   cmd.add_flag("--progress", scan.progress, "Show progress on standard error");
   cmd.add_flag("--no-progress", scan.no_progress, "Never show progress");
   cmd.add_option("--color", scan.color, "Colour the text report: auto (a terminal, NO_COLOR unset, TERM not dumb), always, never")

@@ -107,6 +107,12 @@ ordered_json details(const Finding& f, const ImageReport& image, const ReportOpt
   }
   d["encoding"] = text_detail("Encoding", f.encoding);
   d["fingerprint"] = text_detail("Fingerprint", f.fingerprint);
+  if (f.verification) {  // --verify: "live (HTTP 403): …" as a text detail (GitLab shows named details as is)
+    std::string status = f.verification->status;
+    if (f.verification->http_status) status += " (HTTP " + std::to_string(*f.verification->http_status) + ")";
+    if (!f.verification->reason.empty()) status += ": " + f.verification->reason;
+    d["verification"] = text_detail("Verification", status);
+  }
   return d;
 }
 

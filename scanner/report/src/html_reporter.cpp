@@ -77,6 +77,8 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:4px 0}th,td{bord
 th{background:#f6f8fa}.sev{color:#fff;font-weight:600;border-radius:4px;padding:1px 6px;font-size:12px}
 .critical{background:#a40e26}.high{background:#d1242f}.medium{background:#bc4c00}.low{background:#9a6700}.info{background:#57606a}.none{background:#8fb996}
 .incomplete{color:#a40e26;font-weight:700}.fix{margin:6px 0;font-size:13px}
+.verify{font-weight:700;border-radius:4px;padding:1px 6px;font-size:12px}.live{color:#fff;background:#a40e26}.notlive{color:#57606a;border:1px solid #d0d7de}
+.plan{border:1px solid #d0d7de;border-radius:6px;padding:4px 12px;margin:8px 0;font-size:13px}pre{margin:4px 0;background:#f6f8fa;padding:4px 6px;white-space:pre-wrap}
 )";
 
 void write_head(const ScanReport& report, std::ostream& out) {
@@ -179,6 +181,23 @@ std::string where(const Finding& f) {
   return loc.path;
 }
 
+// The verification under the secret: LIVE in red, the HTTP status, the reason, the key's owner (from a 200).
+void write_verification_cell(const Verification& v, std::ostream& out) {
+  out << "<br><span class=\"verify " << (v.status == "live" ? "live" : "notlive") << "\">"
+      << (v.status == "live" ? std::string("LIVE") : escape(v.status)) << "</span>";
+  if (v.http_status) out << " HTTP " << *v.http_status;
+  if (!v.reason.empty()) out << ": " << escape(v.reason);
+  if (!v.api_key) return;
+  const ApiKeyInfo& k = *v.api_key;
+  out << "<br>API key <code>" << escape(k.access_key) << "</code>";
+  if (!k.description.empty()) out << " &ldquo;" << escape(k.description) << "&rdquo;";
+  if (!k.application_id.empty()) out << ", application <code>" << escape(k.application_id) << "</code>";
+  if (!k.user_id.empty()) out << ", user <code>" << escape(k.user_id) << "</code>";
+  if (!k.default_project_id.empty()) out << ", project <code>" << escape(k.default_project_id) << "</code>";
+  if (!k.created_at.empty()) out << ", created " << escape(k.created_at);
+  out << ", " << (k.expires_at.empty() ? std::string("never expires") : "expires " + escape(k.expires_at));
+}
+
 void write_finding_row(const Finding& f, const ReportOptions& options, bool suppressed, std::ostream& out) {
   const Location& loc = f.location;
   const std::string severity(rules::severity_name(f.severity));
@@ -197,8 +216,9 @@ void write_finding_row(const Finding& f, const ReportOptions& options, bool supp
   if (!f.paired_access_key.empty()) {
     out << "<br>access key <code>" << escape(shown(f.paired_access_key, options)) << "</code>";
   }
-  out << "<br>" << escape(rules::confidence_name(f.confidence)) << " confidence, " << escape(f.encoding)
-      << "</td></tr>\n";
+  out << "<br>" << escape(rules::confidence_name(f.confidence)) << " confidence, " << escape(f.encoding);
+  if (f.verification) write_verification_cell(*f.verification, out);
+  out << "</td></tr>\n";
 }
 
 void write_findings(const char* heading, const std::vector<Finding>& findings, const ReportOptions& options,
@@ -210,7 +230,12 @@ void write_findings(const char* heading, const std::vector<Finding>& findings, c
   }
   out << "<table>\n<tr><th>Severity</th><th>Rule</th><th>Layer</th><th>Path</th><th>Line:col</th>"
          "<th>Visibility</th><th>Secret</th></tr>\n";
-  for (const Finding& f : findings) write_finding_row(f, options, suppressed, out);
+  // Live keys first (verified with --verify), the report's order otherwise.
+  std::vector<const Finding*> ordered;
+  for (const Finding& f : findings) ordered.push_back(&f);
+  std::stable_partition(ordered.begin(), ordered.end(),
+                        [](const Finding* f) { return f->verification && f->verification->status == "live"; });
+  for (const Finding* f : ordered) write_finding_row(*f, options, suppressed, out);
   out << "</table>\n";
 }
 
@@ -274,6 +299,38 @@ void write_remediation(const ScanReport& report, std::ostream& out) {
          "secret manager.</p>\n</section>\n";
 }
 
+// One plan per credential (plan_remediation), live keys first: status, locations, the four steps.
+void write_plans(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
+  const std::vector<RemediationPlan> plans = plan_remediation(report, options);
+  if (plans.empty()) return;
+  out << "<section id=\"plans\">\n<h2>Remediation plan (" << plans.size()
+      << (plans.size() == 1 ? " credential" : " credentials") << ")</h2>\n";
+  for (const RemediationPlan& p : plans) {
+    const std::string severity(rules::severity_name(p.severity));
+    out << "<div class=\"plan\"><h3><span class=\"sev " << severity << "\">" << severity << "</span> "
+        << escape(p.title) << " <code>" << escape(p.fingerprint.substr(0, 19)) << "</code>";
+    if (!p.access_key.empty()) out << " access key <code>" << escape(p.access_key) << "</code>";
+    if (!p.verification_status.empty()) {
+      out << " <span class=\"verify " << (p.verification_status == "live" ? "live" : "notlive") << "\">"
+          << (p.verification_status == "live" ? std::string("LIVE") : escape(p.verification_status)) << "</span>";
+    }
+    out << "</h3>\n<ul>\n";
+    for (const CredentialLocation& l : p.locations) {
+      out << "<li><code>" << escape(l.image) << "</code>";
+      if (l.layer_index) out << " layer " << *l.layer_index;
+      out << " <code>" << escape(l.where) << "</code> (" << escape(l.visibility) << ")</li>\n";
+    }
+    out << "</ul>\n<ol>\n";
+    for (const RemediationStep& s : p.steps) {
+      out << "<li><strong>" << escape(s.title) << "</strong>: " << escape(s.text);
+      for (const std::string& c : s.commands) out << "<pre><code>" << escape(c) << "</code></pre>";
+      out << "</li>\n";
+    }
+    out << "</ol></div>\n";
+  }
+  out << "</section>\n";
+}
+
 }  // namespace
 
 Status write_html(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
@@ -281,6 +338,7 @@ Status write_html(const ScanReport& report, const ReportOptions& options, std::o
   write_summary(report, out);
   for (std::size_t i = 0; i < report.images.size(); ++i) write_image(report.images[i], i, options, out);
   write_remediation(report, out);
+  write_plans(report, options, out);
   out << "</body>\n</html>\n";
   out.flush();
   if (!out) return make_error(Errc::io, "cannot write the report");

@@ -11,6 +11,58 @@ using nlohmann::ordered_json;
 ordered_json optional_index(const std::optional<std::size_t>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
 ordered_json optional_string(const std::string& s) { return s.empty() ? ordered_json(nullptr) : ordered_json(s); }
 
+ordered_json verification_json(const Verification& v) {
+  ordered_json j;
+  j["status"] = v.status;
+  j["checked_at"] = optional_string(v.checked_at);
+  j["http_status"] = v.http_status ? ordered_json(*v.http_status) : ordered_json(nullptr);
+  j["reason"] = v.reason;
+  if (v.api_key) {
+    const ApiKeyInfo& k = *v.api_key;
+    j["api_key"] = {{"access_key", k.access_key},
+                    {"description", k.description},
+                    {"user_id", optional_string(k.user_id)},
+                    {"application_id", optional_string(k.application_id)},
+                    {"default_project_id", optional_string(k.default_project_id)},
+                    {"created_at", optional_string(k.created_at)},
+                    {"expires_at", optional_string(k.expires_at)}};
+  } else {
+    j["api_key"] = nullptr;
+  }
+  return j;
+}
+
+// Top-level "remediation": one plan per credential (see plan_remediation), not per finding, so a key found
+// in a hundred places is one plan listing a hundred locations.
+ordered_json remediation_json(const ScanReport& report, const ReportOptions& options) {
+  ordered_json plans = ordered_json::array();
+  for (const RemediationPlan& p : plan_remediation(report, options)) {
+    ordered_json locations = ordered_json::array();
+    for (const CredentialLocation& l : p.locations) {
+      locations.push_back({{"image", l.image},
+                           {"tags", l.tags},
+                           {"manifest_digest", optional_string(l.manifest_digest)},
+                           {"layer_index", optional_index(l.layer_index)},
+                           {"layer_digest", optional_string(l.layer_digest)},
+                           {"where", l.where},
+                           {"visibility", l.visibility}});
+    }
+    ordered_json steps = ordered_json::array();
+    for (const RemediationStep& s : p.steps) {
+      steps.push_back({{"id", s.id}, {"title", s.title}, {"text", s.text}, {"commands", s.commands}});
+    }
+    plans.push_back({{"fingerprint", p.fingerprint},
+                     {"rule_id", p.rule_id},
+                     {"title", p.title},
+                     {"severity", rules::severity_name(p.severity)},
+                     {"access_key", optional_string(p.access_key)},
+                     {"verification_status", optional_string(p.verification_status)},
+                     {"locations", std::move(locations)},
+                     {"steps", std::move(steps)}});
+  }
+  return plans;
+}
+
 ordered_json finding_json(const Finding& f, const ReportOptions& options) {
   ordered_json location;
   location["kind"] = f.location.kind;
@@ -42,6 +94,7 @@ ordered_json finding_json(const Finding& f, const ReportOptions& options) {
   j["hidden_by_layer"] = optional_index(f.hidden_by_layer);
   if (!f.aliases.empty()) j["aliases"] = f.aliases;
   if (!f.suppressed_by.empty()) j["suppressed_by"] = f.suppressed_by;
+  if (f.verification) j["verification"] = verification_json(*f.verification);
   return j;
 }
 
@@ -109,6 +162,7 @@ Status write_json(const ScanReport& report, const ReportOptions& options, std::o
   ordered_json images = ordered_json::array();
   for (const ImageReport& image : report.images) images.push_back(image_json(image, options));
   root["images"] = std::move(images);
+  root["remediation"] = remediation_json(report, options);
   root["complete"] = report.complete();
   // Why replace: names in tars are arbitrary bytes; invalid UTF-8 becomes U+FFFD instead of an
   // exception that would lose the whole report.

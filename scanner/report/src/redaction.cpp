@@ -77,6 +77,17 @@ class Redactor {
       free_text(*s);
     }
     for (std::string& alias : f.aliases) free_text(alias);
+    if (f.verification) {  // the API's answer is text someone else chose (a key's description)
+      Verification& v = *f.verification;
+      free_text(v.reason);
+      if (v.api_key) {
+        for (std::string* s : {&v.api_key->access_key, &v.api_key->description, &v.api_key->user_id,
+                               &v.api_key->application_id, &v.api_key->default_project_id, &v.api_key->created_at,
+                               &v.api_key->expires_at}) {
+          free_text(*s);
+        }
+      }
+    }
   }
 
   void layer(LayerSummary& l) {

@@ -218,6 +218,12 @@ ordered_json result_json(const Finding& f, const ImageReport& image, const RuleI
   properties["encoding"] = f.encoding;
   properties["fingerprint"] = f.fingerprint;
   if (!f.aliases.empty()) properties["aliases"] = f.aliases;
+  if (f.verification) {  // --verify: is the key live (result property bag: free-form, code scanning keeps it)
+    properties["verification"] = f.verification->status;
+    if (f.verification->http_status) properties["verificationHttpStatus"] = *f.verification->http_status;
+    if (!f.verification->reason.empty()) properties["verificationReason"] = f.verification->reason;
+    if (!f.verification->checked_at.empty()) properties["verificationCheckedAt"] = f.verification->checked_at;
+  }
 
   ordered_json r;
   r["ruleId"] = f.rule_id;

@@ -1,4 +1,5 @@
 #include <map>
+#include <set>
 
 #include "reporters.h"
 
@@ -28,6 +29,52 @@ std::string short_digest(const std::string& digest) {
   return digest.size() > 19 ? digest.substr(0, 19) : digest;
 }
 
+// "      verified LIVE (HTTP 403) 2026-…Z: reason" and, from a 200, the API key's owner and dates.
+void write_verification(const Verification& v, const Style& style, std::ostream& out) {
+  std::string status = v.status == "live" ? style("1;31", "LIVE") : v.status;
+  out << "      verified " << status;
+  if (v.http_status) out << " (HTTP " << *v.http_status << ")";
+  if (!v.checked_at.empty()) out << " at " << v.checked_at;
+  if (!v.reason.empty()) out << ": " << v.reason;
+  out << '\n';
+  if (!v.api_key) return;
+  const ApiKeyInfo& k = *v.api_key;
+  out << "      API key " << k.access_key;
+  if (!k.description.empty()) out << " \"" << k.description << '"';
+  if (!k.application_id.empty()) out << ", application " << k.application_id;
+  if (!k.user_id.empty()) out << ", user " << k.user_id;
+  if (!k.default_project_id.empty()) out << ", default project " << k.default_project_id;
+  if (!k.created_at.empty()) out << ", created " << k.created_at;
+  out << ", " << (k.expires_at.empty() ? std::string("never expires") : "expires " + k.expires_at) << '\n';
+}
+
+// The plan for each credential (plan_remediation): its status, where it is, and the four steps.
+void write_plans(const ScanReport& report, const ReportOptions& options, const Style& style, std::ostream& out) {
+  const std::vector<RemediationPlan> plans = plan_remediation(report, options);
+  if (plans.empty()) return;
+  out << style("1", "Remediation plan") << " (" << plans.size() << (plans.size() == 1 ? " credential" : " credentials")
+      << ")\n";
+  for (const RemediationPlan& p : plans) {
+    out << "\n  " << style("1", p.title) << " [" << p.rule_id << "] " << p.fingerprint.substr(0, 19);
+    if (!p.access_key.empty()) out << "  access key " << p.access_key;
+    if (!p.verification_status.empty()) {
+      out << "  " << (p.verification_status == "live" ? style("1;41", "LIVE") : p.verification_status);
+    }
+    out << '\n';
+    for (const CredentialLocation& l : p.locations) {
+      out << "    in " << l.image;
+      if (l.layer_index) out << " layer " << *l.layer_index;
+      out << " " << l.where << " (" << l.visibility << ")\n";
+    }
+    std::size_t number = 0;
+    for (const RemediationStep& s : p.steps) {
+      out << "    " << ++number << ". " << s.title << ": " << s.text << '\n';
+      for (const std::string& c : s.commands) out << "         $ " << c << '\n';
+    }
+  }
+  out << '\n';
+}
+
 void write_image(const ImageReport& image, const ReportOptions& options, const Style& style, std::ostream& out) {
   out << style("1", "Image " + image.reference) << '\n';
   if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
@@ -48,8 +95,10 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
       }
     }
     const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+    const bool live = f.verification && f.verification->status == "live";
     out << "    " << where << ':' << f.location.line << ':' << f.location.column << "  "
-        << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  " << f.title
+        << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  "
+        << (live ? style("1;41", "LIVE") + "  " : std::string()) << f.title
         << " [" << f.rule_id << "]\n";
     out << "      secret " << (options.show_secrets ? f.secret : redact(f.secret))
         << "  confidence " << rules::confidence_name(f.confidence);
@@ -57,6 +106,7 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
       out << "  access key " << (options.show_secrets ? f.paired_access_key : redact(f.paired_access_key));
     }
     out << '\n';
+    if (f.verification) write_verification(*f.verification, style, out);
     out << "      " << visibility_phrase(f) << '\n';
     for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
   }
@@ -105,8 +155,14 @@ void write_fixes(const ScanReport& report, const Style& style, std::ostream& out
 void write_summary(const ScanReport& report, std::ostream& out) {
   std::map<rules::Severity, std::size_t> by_severity;
   std::size_t suppressed = 0;
+  std::set<std::string> live;  // distinct credentials verified live (an access key counts with its secret key)
   for (const ImageReport& image : report.images) {
-    for (const Finding& f : image.findings) ++by_severity[f.severity];
+    for (const Finding& f : image.findings) {
+      ++by_severity[f.severity];
+      if (f.verification && f.verification->status == "live" && f.rule_id != "scaleway.access-key") {
+        live.insert(f.fingerprint);
+      }
+    }
     suppressed += image.suppressed.size();
   }
   std::size_t total = 0;
@@ -118,6 +174,7 @@ void write_summary(const ScanReport& report, std::ostream& out) {
   out << "Summary: " << total << (total == 1 ? " finding" : " findings");
   if (!parts.empty()) out << " (" << parts << ")";
   if (suppressed > 0) out << "; " << suppressed << " suppressed";
+  if (!live.empty()) out << "; " << live.size() << (live.size() == 1 ? " LIVE key" : " LIVE keys");
   out << (report.complete() ? "" : "; the scan is INCOMPLETE (see errors above)") << '\n';
 }
 
@@ -128,6 +185,7 @@ Status write_text(const ScanReport& report, const ReportOptions& options, std::o
   if (!options.summary_only) {
     for (const ImageReport& image : report.images) write_image(image, options, style, out);
     write_fixes(report, style, out);
+    write_plans(report, options, style, out);
   }
   write_summary(report, out);
   out.flush();

@@ -34,6 +34,30 @@ struct Location {
   std::uint64_t offset = 0;
 };
 
+// ---- Verification (`--verify`, issue 17): filled by the verify library, printed by every reporter ----------
+
+// The API key's metadata, from a 200 answer of GET /iam/v1alpha1/api-keys/{access_key} only. Never the secret.
+struct ApiKeyInfo {
+  std::string access_key;
+  std::string description;
+  std::string user_id;         // "" when the key belongs to an application
+  std::string application_id;  // "" when the key belongs to a user
+  std::string default_project_id;
+  std::string created_at;  // RFC 3339 as the API wrote it
+  std::string expires_at;  // "" = never expires
+};
+
+// Whether a leaked credential still works. status: "live" (200, or 403: a valid key without IAM read
+// permission), "invalid" (401), "unknown" (anything else: 5xx, TLS, timeout, budget, redirect; `reason` says
+// which), "unsupported" (a kind of token with no safe check).
+struct Verification {
+  std::string status;
+  std::string checked_at;  // RFC 3339 UTC, "2026-12-03T08:40:09Z"; "" for unsupported
+  std::optional<int> http_status;
+  std::string reason;  // human-readable; never contains the secret
+  std::optional<ApiKeyInfo> api_key;
+};
+
 struct Finding {
   std::string rule_id;
   std::string title;
@@ -49,6 +73,7 @@ struct Finding {
   std::optional<std::size_t> hidden_by_layer;
   std::vector<std::string> aliases;  // other paths of the same file (hardlinks)
   std::string suppressed_by;         // why it is suppressed ("baseline", "ignore: <reason>"); "" = active
+  std::optional<Verification> verification;  // only with --verify
 };
 
 struct LayerSummary {
@@ -151,6 +176,9 @@ struct ReportOptions {
   // to mask secrets that never became findings (a directory named after a key). Must return its argument
   // unchanged when it finds nothing. Unset: the report's own secrets only.
   std::function<std::string(std::string_view)> redact_text;
+  // Print access keys whole in the remediation plan (they identify the key to delete; the secret key is
+  // never printed). Set by `--verify`: checking keys against the API is the incident workflow.
+  bool full_access_keys = false;
 };
 
 enum class Format { text, json, sarif, gitlab, html };
@@ -165,6 +193,44 @@ ScanReport redact_report(const ScanReport& report, const ReportOptions& options)
 // Writes the report, redacted as redact_report says unless options.show_secrets; fails with Errc::io when
 // the stream fails.
 Status write_report(const ScanReport& report, Format format, const ReportOptions& options, std::ostream& out);
+
+// ---- Remediation plan (issue 17): once per leaked credential, derived from the report -------------------
+
+// Where one credential was found: enough to find every image, tag and file to clean.
+struct CredentialLocation {
+  std::string image;  // the image reference
+  std::vector<std::string> tags;
+  std::string manifest_digest;
+  std::optional<std::size_t> layer_index;
+  std::string layer_digest;
+  std::string where;  // path in the image, or the metadata field
+  std::string visibility;
+};
+
+struct RemediationStep {
+  std::string id;     // "check_misuse", "inventory", "rotate", "purge" (in this order)
+  std::string title;  // "Check for misuse"
+  std::string text;   // what to do, in sentences
+  std::vector<std::string> commands;  // shell commands, the access key filled in, never the secret
+};
+
+// The plan for one credential (one fingerprint). access_key is the paired (or verified) access key as it may be
+// printed: whole with ReportOptions::show_secrets or ::full_access_keys, else redacted like any finding value.
+struct RemediationPlan {
+  std::string fingerprint;
+  std::string rule_id;
+  std::string title;
+  rules::Severity severity = rules::Severity::medium;  // the highest among its findings
+  std::string access_key;
+  std::string verification_status;  // "" without --verify
+  std::vector<CredentialLocation> locations;
+  std::vector<RemediationStep> steps;
+};
+
+// One plan per distinct fingerprint among the active findings, except lone access keys (they are listed
+// with the secret key they pair with) and `info` findings (published examples). Ordered: live first, then
+// by severity (highest first), then fingerprint. Pure: reads the report and the options only.
+std::vector<RemediationPlan> plan_remediation(const ScanReport& report, const ReportOptions& options);
 
 // ---- Reading a JSON report back (the cache's stored reports, --baseline files) -------------------------
 
