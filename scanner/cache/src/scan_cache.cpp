@@ -240,7 +240,10 @@ Status ScanCache::Impl::migrate() {
     }
     return migrations().back().version;
   });
-  if (!applied) return std::move(applied).error().with_context(path);
+  if (!applied) {
+    Error e = std::move(applied).error();
+    return e.message.find(path) == std::string::npos ? e.with_context(path) : e;
+  }
   schema_version = *applied;
   return Ok{};
 }
