@@ -259,6 +259,31 @@ class TestRealRegistry(unittest.TestCase):
             # read 4 at once (at most --registry-concurrency, 4, transfers in flight), plus the TLS attempt.
             self.assertLessEqual(relay.accepted, most)
 
+    def test_one_tls_connection_for_a_scan_and_for_resolving(self):
+        # A second registry process serving the same storage over HTTPS, behind the counting relay.
+        tls_dir = self.tmp / "tls"
+        tls_dir.mkdir(exist_ok=True)
+        reg = rh.Registry(tls_dir, tls=rh.make_tls_cert(tls_dir))
+        reg.root = self.pop.registry.root
+        reg.start()
+        self.addCleanup(reg.stop)
+        relay = CountingRelay(reg.port)
+        self.addCleanup(relay.stop)
+        repo, tag = self.image_with_layers(3)
+        proc = subprocess.run([h.layerleak_bin(), "scan", "--format", "json", "--jobs", "1", "--tls-verify=false",
+                               f"docker://{relay.host}/{repo}:{tag}"],
+                              capture_output=True, timeout=TIMEOUT, env=clean_env(self.home), check=False)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr.decode())
+        layers = json.loads(proc.stdout)["images"][0]["layers"]
+        print(f"\nTLS scan of {len(layers)} layers, --jobs 1: {relay.accepted} connections (TLS handshakes)", file=sys.stderr)
+        self.assertEqual(relay.accepted, 1)
+        relay.reset()
+        rc, doc, err = probe(self.home, "--tls-verify=false", "resolve-all", f"docker://{relay.host}/shop")
+        self.assertEqual(rc, 0, err)
+        print(f"TLS resolve-all: {len(doc['digests'])} tags, {relay.accepted} connections (TLS handshakes)", file=sys.stderr)
+        self.assertGreaterEqual(len(doc["digests"]), 20)
+        self.assertEqual(relay.accepted, 1)
+
     def image_with_layers(self, minimum):
         conn = http.client.HTTPConnection(self.pop.host, timeout=10)
         try:

@@ -7,7 +7,7 @@
 //   resolve TARGET REPO TAG…         {"digests": {"TAG": "sha256:…", …}} (TAG may be a digest)
 //   resolve-all TARGET               {"digests": {"REPO:TAG": "sha256:…"}}: every tag of every repository
 // Options: --page-size N, --concurrency N, --threads N (resolve: tags resolved by N threads at once),
-// --max-retries N, --creds USER:PASS. Warnings go to standard error as "warning: …". Exit 0, or 2 with
+// --max-retries N, --creds USER:PASS, --tls-verify=false. Warnings go to standard error as "warning: …". Exit 0, or 2 with
 // {"error": {"code": "<errc>", "message": "…"}} on standard output.
 #include <atomic>
 #include <cstdlib>
@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
       if (!number(threads) || threads == 0) return usage("--threads N");
     } else if (a == "--max-retries") {
       if (!number(options.max_retries)) return usage("--max-retries N");
+    } else if (a == "--tls-verify=false") {
+      options.tls_verify = false;
     } else if (a == "--creds") {
       if (i + 1 >= argc) return usage("--creds USER:PASS");
       options.creds = argv[++i];
