@@ -444,6 +444,31 @@ class TestHostileRegistry(unittest.TestCase):
         self.assertEqual(len(calls), 2)
         self.assertGreaterEqual(calls[1] - calls[0], 1.5)  # HTTP-dates have whole seconds
 
+    def test_429_holds_back_the_other_threads_too(self):
+        first_429 = []
+        lock = threading.Lock()
+
+        def manifest(req):
+            with lock:
+                if not first_429:
+                    first_429.append(time.monotonic())
+                    return 429, {"Retry-After": "2"}, b""
+            return 200, {"Docker-Content-Digest": MANIFEST_DIGEST}, MANIFEST
+
+        tags = [f"v{i}" for i in range(12)]
+        for tag in tags:
+            self.fake.routes[f"/v2/a/b/manifests/{tag}"] = manifest
+        rc, doc, err = probe(self.home, "--threads", "4", "--concurrency", "4", "resolve", self.fake.target, "a/b", *tags)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(doc["digests"], {tag: MANIFEST_DIGEST for tag in tags})
+        t429 = first_429[0]
+        later = [t - t429 for t, _m, p in self.fake.log if "/manifests/" in p and t > t429]
+        self.assertGreaterEqual(len(later), len(tags))
+        # Requests already under way when the 429 came may land just after it; then nothing for 2 s.
+        quiet = [d for d in later if 0.3 < d < 1.9]
+        self.assertEqual(quiet, [], f"requests {later} s after the 429")
+        self.assertGreaterEqual(max(later), 1.9)
+
     def test_429_forever_gives_up(self):
         self.fake.routes["/v2/_catalog?n=2"] = lambda _r: (429, {"Retry-After": "0"}, b"")
         rc, doc, err = probe(self.home, "--page-size", "2", "--max-retries", "2", "repos", self.fake.target)
