@@ -469,6 +469,29 @@ class TestHostileRegistry(unittest.TestCase):
         self.assertEqual(quiet, [], f"requests {later} s after the 429")
         self.assertGreaterEqual(max(later), 1.9)
 
+    def test_sigint_ends_a_retry_after_wait(self):
+        self.fake.routes["/v2/a/b/manifests/v1"] = lambda _r: (429, {"Retry-After": "60"}, b"")
+        proc = subprocess.Popen([h.layerleak_bin(), "scan", f"docker://127.0.0.1:{self.fake.port}/a/b:v1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(self.home))
+        deadline = time.monotonic() + 10
+        while not self.fake.requests("/v2/a/b/manifests/") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(self.fake.requests("/v2/a/b/manifests/"), "the scan never asked for the manifest")
+        time.sleep(0.3)
+        start = time.monotonic()
+        proc.send_signal(2)
+        try:
+            _out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            self.fail("SIGINT did not end the wait for Retry-After")
+        took = time.monotonic() - start
+        print(f"\n  SIGINT during a 60 s Retry-After wait: exit after {took:.3f} s", file=sys.stderr)
+        self.assertLess(took, 2.0)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertEqual(len(self.fake.requests("/v2/a/b/manifests/")), 1)
+
     def test_429_forever_gives_up(self):
         self.fake.routes["/v2/_catalog?n=2"] = lambda _r: (429, {"Retry-After": "0"}, b"")
         rc, doc, err = probe(self.home, "--page-size", "2", "--max-retries", "2", "repos", self.fake.target)
