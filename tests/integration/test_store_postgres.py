@@ -122,6 +122,13 @@ class StorePostgresTest(unittest.TestCase):
             self.assertNotIn("s3cretPassw0rd", r.stderr + r.stdout)
         r = h.run_layerleak("scan", "--store", "x", "--cache", "y", self.image)
         self.assertEqual(r.returncode, 2, r.describe())
+        r = h.run_layerleak("serve", "--store", "x", "--cache", "y")
+        self.assertEqual(r.returncode, 2, r.describe())
+        r = h.run_layerleak("serve", "--listen", "127.0.0.1:0", "--store",
+                            "postgresql://scanner:s3cretPassw0rd@127.0.0.1:1/layerleak?connect_timeout=3")
+        self.assertEqual(r.returncode, 2, r.describe())
+        self.assertIn("--store", r.stderr)
+        self.assertNotIn("s3cretPassw0rd", r.stderr + r.stdout)
         self.assertFalse(Path("x").exists() or Path("y").exists())
 
 

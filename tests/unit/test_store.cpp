@@ -347,3 +347,26 @@ TEST_CASE("store: open_store tells PostgreSQL URIs from directories and never pr
   REQUIRE(sqlite);
   CHECK((*sqlite)->describe() == std::filesystem::canonical(dir.file("c")).string() + "/layerleak-cache.sqlite3");
 }
+
+TEST_CASE("store: a PostgreSQL store reconnects after its connection was dropped", "[store]") {
+  const char* admin_uri = std::getenv("LAYERLEAK_TEST_POSTGRES");
+  if (!admin_uri || !*admin_uri) return;  // PostgreSQL only (CTest's store.postgresql)
+  Location where("postgresql");
+  auto store = where.open();
+  REQUIRE(store->put_report("sha256:cc", "p", "{\"n\":1}"));
+  // The server ends every session on that database (a restart, an idle timeout, a failover would too).
+  PGconn* admin = PQconnectdb(admin_uri);
+  REQUIRE(PQstatus(admin) == CONNECTION_OK);
+  const std::string db = where.spec().substr(where.spec().find("@/") + 2, where.spec().find('?') - where.spec().find("@/") - 2);
+  const char* values[] = {db.c_str()};
+  PGresult* r = PQexecParams(admin, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                             1, nullptr, values, nullptr, nullptr, 0);
+  const bool terminated = PQresultStatus(r) == PGRES_TUPLES_OK && std::string(PQgetvalue(r, 0, 0)) == "1";
+  PQclear(r);
+  PQfinish(admin);
+  REQUIRE(terminated);
+  std::this_thread::sleep_for(100ms);
+  CHECK(store->get_report("sha256:cc", "p") == std::optional<std::string>("{\"n\":1}"));
+  CHECK(store->put_report("sha256:cc", "p", "{\"n\":2}"));
+  CHECK(store->enqueue("after", {{"", "k", "v"}}).value() == 1);
+}
