@@ -189,6 +189,9 @@ int run(int argc, char** argv) {
                                                     "Kubernetes and Harbor hooks");
   add_serve_options(*serve_cmd, serve);
 
+  std::function<int()> run_audit = add_audit_command(app);
+  CLI::App* audit_cmd = app.get_subcommand("audit");
+
   // Why before CLI11: its message for a typo is "The following arguments were not expected"; ours names
   // the closest valid spelling.
   if (auto unknown = unknown_argument(argc, argv, app)) return fail(*unknown);
@@ -207,6 +210,7 @@ int run(int argc, char** argv) {
     if (auto st = finish_scan_options(*scan_cmd, scan); !st) return fail(st.error().message);
     return run_scan(scan);
   }
+  if (*audit_cmd) return run_audit();
   if (*serve_cmd) return run_serve_command(std::move(serve));
   if (*list_cmd) return run_rules_list(rule_files);
   if (*check_cmd) return run_rules_check(rule_files);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,9 @@ std::optional<report::Format> parse_format(std::string_view name);
 
 // scan_command.cpp: runs a validated scan; returns the exit status.
 int run_scan(const ScanCommand& cmd);
+
+// audit_command.cpp: declares `audit` on `app`; the result runs it (the exit status) when it was given.
+std::function<int()> add_audit_command(CLI::App& app);
 
 
 // suggestions.cpp: the candidate closest to `word` when it is close enough to be a plausible typo (at

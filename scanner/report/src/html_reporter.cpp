@@ -333,6 +333,16 @@ void write_plans(const ScanReport& report, const ReportOptions& options, std::os
 
 }  // namespace
 
+std::string html_escape(std::string_view raw) { return escape(raw); }
+
+void write_html_head(const std::string& title, std::ostream& out) {
+  out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      << "<meta http-equiv=\"Content-Security-Policy\" content=\"" << kCsp << "\">\n"
+      << "<meta name=\"referrer\" content=\"no-referrer\">\n"
+      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      << "<title>" << escape(title) << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n";
+}
+
 Status write_html(const ScanReport& report, const ReportOptions& options, std::ostream& out) {
   write_head(report, out);
   write_summary(report, out);

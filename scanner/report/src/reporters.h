@@ -29,6 +29,11 @@ struct Redacted {
 };
 std::optional<Redacted> redact_if_needed(const ScanReport& report, const ReportOptions& options);
 
+// HTML shared by the scan and audit pages (html_reporter.cpp): text escaped for an element or a quoted
+// attribute, and the document head up to <body> (CSP without scripts, the one style sheet).
+std::string html_escape(std::string_view raw);
+void write_html_head(const std::string& title, std::ostream& out);
+
 Status write_json(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_text(const ScanReport& report, const ReportOptions& options, std::ostream& out);
 Status write_sarif(const ScanReport& report, const ReportOptions& options, std::ostream& out);

@@ -232,6 +232,41 @@ struct RemediationPlan {
 // by severity (highest first), then fingerprint. Pure: reads the report and the options only.
 std::vector<RemediationPlan> plan_remediation(const ScanReport& report, const ReportOptions& options);
 
+// ---- The audit report (`layerleak audit`): every image of a registry, each distinct manifest once ---------
+
+struct AuditSummary {
+  std::size_t repositories = 0;
+  std::size_t images = 0;                // distinct image manifests (one per platform of an index)
+  std::size_t images_with_findings = 0;  // active findings only
+  std::size_t layers_total = 0;          // distinct layers (diffID + blob digest) of those images
+  std::size_t layers_scanned = 0;        // read from their blobs by this audit
+  std::size_t layers_reused = 0;         // taken from the layer cache (layers_total - layers_scanned)
+};
+
+// A tag that names no image the audit could scan for the selected platform(s), or a repository or tag the
+// registry would not list or resolve; errors make the audit incomplete, plain skips do not.
+struct AuditSkip {
+  std::string tag;  // "repo:tag", or "repo" when the whole repository is concerned
+  std::string reason;
+};
+
+struct AuditReport {
+  std::string registry;  // "HOST[:PORT][/NAMESPACE]" as given
+  // The images, ordered by (repository, manifest digest), each with `tags` = every "repo:tag" naming it;
+  // tool_version and rules_digest as in a scan report.
+  ScanReport scan;
+  AuditSummary summary;
+  std::vector<AuditSkip> skipped;
+  std::vector<ErrorEntry> errors;  // audit-level failures (listing, resolving); image errors stay with the image
+
+  bool complete() const { return errors.empty() && scan.complete(); }
+};
+
+// Writes an audit report: json ({"kind": "audit", ...}, image objects as the scan report's), text (summary,
+// then each credential once with every image and tag carrying it), html (repositories by risk, each key once),
+// sarif (one run per image, as scan). Redaction as write_report. Errc::unsupported for gitlab.
+Status write_audit_report(const AuditReport& report, Format format, const ReportOptions& options, std::ostream& out);
+
 // ---- Reading a JSON report back (the cache's stored reports, --baseline files) -------------------------
 
 // The deepest a JSON report nests (root, images, findings, location: 5); read_json refuses deeper text
