@@ -277,6 +277,13 @@ class VerifyTest(unittest.TestCase):
         self.assertNotIn("\x1b", text)
         self.assertNotIn("\x07", text)
 
+    def test_a_deeply_nested_answer_is_classified_by_its_status(self):
+        api = self.api({SECRET_KEY: {"behaviour": "deep", "access_key": ACCESS_KEY}})
+        source = self.tree({"a/.env": env_file(ACCESS_KEY, SECRET_KEY)})
+        doc, _ = self.scan_json(source, api, "--fail-on", "medium", expect_rc=0)
+        v = self.by_secret_path(doc)["/a/.env"]["verification"]
+        self.assertEqual((v["status"], v["http_status"], v["reason"]), ("invalid", 401, "authentication denied"))
+
     def test_an_access_key_with_line_breaks_never_reaches_the_url(self):
         # The client is handed access keys only of the SCW + 17 form; the detector never pairs anything else,
         # so a CR/LF cannot be injected through one: the probe falls back to the list URL.

@@ -228,3 +228,29 @@ TEST_CASE("reporters carry the verification: JSON object, LIVE in text, SARIF pr
   CHECK(sarif.str().find("\"verification\": \"live\"") != std::string::npos);
   CHECK(gitlab.str().find("live (HTTP 403)") != std::string::npos);
 }
+
+TEST_CASE("a verified report read back from JSON writes the same bytes again", "[verify][report]") {
+  report::ScanReport r = sample();
+  r.tool_version = "0.1.0";
+  r.rules_digest = "sha256:" + std::string(64, 'c');
+  r.images[0].findings[0].verification = status("live", 200);
+  r.images[0].findings[0].verification->api_key = report::ApiKeyInfo{kAccess, "ci \"deploy\"", "", "app", "proj", "2025-06-02T09:14:27Z", ""};
+  r.images[0].findings[2].verification = report::Verification{"unsupported", "", std::nullopt, "why", std::nullopt};
+  report::ReportOptions options;
+  options.show_secrets = true;
+  std::ostringstream first;
+  REQUIRE(report::write_report(r, report::Format::json, options, first));
+  auto back = report::read_json(first.str());
+  REQUIRE(back);
+  REQUIRE(back->images[0].findings[0].verification);
+  CHECK(back->images[0].findings[0].verification->api_key->description == "ci \"deploy\"");
+  std::ostringstream second;
+  REQUIRE(report::write_report(*back, report::Format::json, options, second));
+  CHECK(second.str() == first.str());
+
+  std::string broken = first.str();
+  broken.replace(broken.find("\"status\": \"live\""), 16, "\"status\": \"gone\"");
+  auto refused = report::read_json(broken);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("verification.status") != std::string::npos);
+}

@@ -175,6 +175,38 @@ Location read_location(const json& value, const std::string& where, ReadState& s
   return l;
 }
 
+// `verification` (scan --verify) as the JSON reporter writes it.
+Verification read_verification(const json& value, const std::string& where, ReadState& state) {
+  Verification v;
+  Fields f(value, where, state.options, state.error);
+  f.text("status", v.status);
+  if (!f.failed() && v.status != "live" && v.status != "invalid" && v.status != "unknown" && v.status != "unsupported") {
+    f.fail(f.path("status"), "unknown status \"" + v.status + "\"");
+  }
+  f.text("checked_at", v.checked_at, true);
+  if (const json* http = f.get("http_status"); http && !http->is_null()) {
+    if (http->is_number_unsigned() && http->get<std::uint64_t>() >= 100 && http->get<std::uint64_t>() <= 599) {
+      v.http_status = static_cast<int>(http->get<std::uint64_t>());
+    } else {
+      f.fail(f.path("http_status"), "expected an HTTP status (100-599) or null");
+    }
+  }
+  f.text("reason", v.reason);
+  if (const json* key = f.get("api_key"); key && !key->is_null()) {
+    ApiKeyInfo k;
+    Fields a(*key, f.path("api_key"), state.options, state.error);
+    a.text("access_key", k.access_key);
+    a.text("description", k.description);
+    a.text("user_id", k.user_id, true);
+    a.text("application_id", k.application_id, true);
+    a.text("default_project_id", k.default_project_id, true);
+    a.text("created_at", k.created_at, true);
+    a.text("expires_at", k.expires_at, true);
+    v.api_key = std::move(k);
+  }
+  return v;
+}
+
 Finding read_finding(const json& value, const std::string& where, ReadState& state) {
   Finding out;
   Fields f(value, where, state.options, state.error);
@@ -205,6 +237,7 @@ Finding read_finding(const json& value, const std::string& where, ReadState& sta
   f.optional_index("hidden_by_layer", out.hidden_by_layer);
   f.strings("aliases", out.aliases, false);
   f.text("suppressed_by", out.suppressed_by, false, false);
+  if (const json* v = f.get("verification", false)) out.verification = read_verification(*v, f.path("verification"), state);
   return out;
 }
 

@@ -11,13 +11,6 @@ namespace layerleak::report {
 
 namespace {
 
-// SCW + 17 Crockford base32 characters: only such a value goes into a printed command (anything else could
-// carry shell syntax from the scanned file).
-bool access_key_form(const std::string& key) {
-  if (key.size() != 20 || key.compare(0, 3, "SCW") != 0) return false;
-  return std::all_of(key.begin() + 3, key.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
-}
-
 // A word for a POSIX shell: as is when it holds only safe characters, else single-quoted.
 std::string shell_word(const std::string& text) {
   const bool safe = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
@@ -84,8 +77,9 @@ std::vector<RemediationStep> steps_for(const RemediationPlan& plan, const std::s
     create += " expires-at=<YYYY-MM-DDT00:00:00Z> description=" +
               shell_word("replaces " + (plan.access_key.empty() ? std::string("a leaked key") : plan.access_key));
     rotate.commands.push_back(create);
-    if (access_key_form(raw_access_key)) {
-      rotate.commands.push_back("scw iam api-key delete access-key=" + plan.access_key);
+    if (!raw_access_key.empty()) {
+      // Quoted unless it has the access key's form: a redacted one ("SCW0****6GH8") holds glob characters.
+      rotate.commands.push_back("scw iam api-key delete access-key=" + shell_word(plan.access_key));
     } else {
       rotate.text += " No access key was found next to this secret key: find it in the console (IAM, API keys) "
                      "and delete it there.";
