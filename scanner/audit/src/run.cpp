@@ -225,6 +225,16 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
   auto report_progress = [&] {
     if (options.on_progress) options.on_progress(progress);
   };
+  // Counts of the whole run (every worker), for progress only: a failed look keeps the last ones.
+  auto refresh_counts = [&] {
+    if (!options.on_progress) return;
+    if (auto counts = store.pending(options.run)) {
+      progress.images_total = counts->total;
+      progress.images_done = counts->done;
+    }
+  };
+  refresh_counts();
+  report_progress();
   for (;;) {
     if (cancelled(options)) {
       out.errors.push_back({"cancelled", "interrupted before every image was scanned", std::nullopt});
@@ -280,7 +290,7 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
       break;
     }
     own.emplace(item.key, std::move(scan));
-    ++progress.images_done;
+    refresh_counts();
     report_progress();
   }
 
