@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <ctime>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -186,4 +188,36 @@ TEST_CASE("a 429's wait holds back every transfer of the registry, and cancel en
   REQUIRE_FALSE(waited);
   CHECK(waited.error().code == Errc::cancelled);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+}
+
+TEST_CASE("the process keeps at most 32 registry pools, never one in use", "[registry][catalog]") {
+  int made = 0;
+  auto make = [&] {
+    ++made;
+    return std::make_shared<registry::RegistryPool>("test", nullptr, 1);
+  };
+  // A pool held by a session survives any number of other registries.
+  auto held = registry::shared_pool("bound-test-held", make);
+  for (int i = 0; i < 100; ++i) registry::shared_pool("bound-test-" + std::to_string(i), make);
+  CHECK(made == 101);
+  CHECK(registry::shared_pool("bound-test-held", make) == held);
+  CHECK(made == 101);
+  // The most recent registries are still there; the oldest unheld ones were closed and are made again.
+  registry::shared_pool("bound-test-99", make);
+  CHECK(made == 101);
+  registry::shared_pool("bound-test-0", make);
+  CHECK(made == 102);
+}
+
+TEST_CASE("a pool keeps a bounded number of bearer tokens", "[registry][catalog]") {
+  registry::RegistryPool pool("test", nullptr, 1);
+  const auto later = registry::RegistryPool::Clock::now() + std::chrono::hours(1);
+  for (int i = 0; i < 1000; ++i) {
+    pool.put_token("scope-" + std::to_string(i), {"token-" + std::to_string(i), later + std::chrono::seconds(i)});
+  }
+  int kept = 0;
+  for (int i = 0; i < 1000; ++i) kept += pool.token("scope-" + std::to_string(i)).has_value() ? 1 : 0;
+  CHECK(kept == 256);
+  CHECK(pool.token("scope-999").has_value());  // the newest (due last) are kept
+  CHECK_FALSE(pool.token("scope-0").has_value());
 }

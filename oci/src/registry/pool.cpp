@@ -132,7 +132,20 @@ std::optional<RegistryPool::Token> RegistryPool::token(const std::string& key) c
 }
 
 void RegistryPool::put_token(const std::string& key, Token token) {
+  // Why a bound: a long-running serve meets a new scope (repository) with every image; tokens past their
+  // refresh time are dropped first, then the one due soonest.
+  constexpr std::size_t kMaxTokens = 256;
   std::lock_guard lock(mutex_);
+  if (!tokens_.contains(key) && tokens_.size() >= kMaxTokens) {
+    const Clock::time_point now = Clock::now();
+    std::erase_if(tokens_, [&](const auto& entry) { return entry.second.refresh_at <= now; });
+    while (tokens_.size() >= kMaxTokens) {
+      auto soonest = std::min_element(tokens_.begin(), tokens_.end(), [](const auto& a, const auto& b) {
+        return a.second.refresh_at < b.second.refresh_at;
+      });
+      tokens_.erase(soonest);
+    }
+  }
   tokens_[key] = std::move(token);
 }
 
@@ -142,14 +155,37 @@ void RegistryPool::drop_token(const std::string& key, const std::string& value) 
 }
 
 std::shared_ptr<RegistryPool> shared_pool(const std::string& key, const std::function<std::shared_ptr<RegistryPool>()>& make) {
-  // Why never freed: pools hold only idle connections and small state, one per registry the process
-  // talked to; a process that scans thousands of images of one registry reuses the same one.
+  // Why a bound and not "one per registry forever": a serve without --allow-registry is asked about images
+  // on any registry, and each pool keeps idle connections open. Past kMaxPools, the least recently used
+  // pools that no session holds are closed (their connections with them); pools in use are never dropped.
+  // A process that scans thousands of images of one registry keeps reusing the same pool.
+  constexpr std::size_t kMaxPools = 32;
+  struct Entry {
+    std::shared_ptr<RegistryPool> pool;
+    std::uint64_t last_use = 0;
+  };
   static std::mutex mutex;
-  static auto* pools = new std::map<std::string, std::shared_ptr<RegistryPool>>();
+  static auto* pools = new std::map<std::string, Entry>();  // never destroyed: used until exit
+  static std::uint64_t uses = 0;
   std::lock_guard lock(mutex);
-  auto& slot = (*pools)[key];
-  if (!slot) slot = make();
-  return slot;
+  if (auto it = pools->find(key); it != pools->end()) {
+    it->second.last_use = ++uses;
+    return it->second.pool;
+  }
+  while (pools->size() >= kMaxPools) {
+    auto oldest = pools->end();
+    for (auto it = pools->begin(); it != pools->end(); ++it) {
+      if (it->second.pool.use_count() == 1 && (oldest == pools->end() || it->second.last_use < oldest->second.last_use)) {
+        oldest = it;
+      }
+    }
+    if (oldest == pools->end()) break;  // every pool is in use: the sessions holding them bound their number
+    pools->erase(oldest);
+  }
+  Entry& entry = (*pools)[key];
+  entry.pool = make();
+  entry.last_use = ++uses;
+  return entry.pool;
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::time_t now, std::chrono::seconds cap) {

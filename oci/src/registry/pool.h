@@ -101,7 +101,8 @@ class RegistryPool {
 };
 
 // The process-wide pool for one key (registry host and the options that change how it is reached);
-// created on first use with `make`, kept for the life of the process.
+// created on first use with `make`. At most 32 are kept: past that, the least recently used pools no
+// session holds are closed.
 std::shared_ptr<RegistryPool> shared_pool(const std::string& key, const std::function<std::shared_ptr<RegistryPool>()>& make);
 
 // Parses a Retry-After value: delta-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT",
