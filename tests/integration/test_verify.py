@@ -6,8 +6,8 @@ without --verify, the endpoint policy, the budget, redirects, --only-live, redac
 import importlib.util
 import json
 import os
-import shutil
-import sys
+import signal
+import subprocess
 import time
 import unittest
 from pathlib import Path
@@ -284,6 +284,34 @@ class VerifyTest(unittest.TestCase):
         v = self.by_secret_path(doc)["/a/.env"]["verification"]
         self.assertEqual((v["status"], v["http_status"], v["reason"]), ("invalid", 401, "authentication denied"))
 
+    def test_metadata_of_another_key_is_not_reported(self):
+        api = self.api({SECRET_KEY: {"behaviour": "impostor", "access_key": ACCESS_KEY}})
+        source = self.tree({"a/.env": env_file(ACCESS_KEY, SECRET_KEY)})
+        doc, _ = self.scan_json(source, api, expect_rc=1)
+        v = self.by_secret_path(doc)["/a/.env"]["verification"]
+        self.assertEqual((v["status"], v["api_key"]), ("live", None))
+        self.assertIn("metadata left out", v["reason"])
+
+    def test_sigint_stops_verification(self):
+        api = self.api({SECRET_KEY: {"behaviour": "hang", "access_key": ACCESS_KEY}})
+        source = self.tree({"a/.env": env_file(ACCESS_KEY, SECRET_KEY)})
+        proc = subprocess.Popen([h.layerleak_bin(), "scan", source, "--format", "json", "--verify", "--verify-endpoint",
+                                 api.url, "--verify-budget", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not api.snapshot() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(api.snapshot()), 1, "the request was never sent")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        self.assertLess(time.monotonic() - started, 3, "SIGINT was not honoured promptly")
+        self.assertEqual(proc.returncode, 2, err.decode())
+        doc = json.loads(out)
+        v = self.by_secret_path(doc)["/a/.env"]["verification"]
+        self.assertEqual(v["status"], "unknown")
+        self.assertIn("cancelled", v["reason"])
+        self.assertIn(b"interrupted", err)
+
     def test_an_access_key_with_line_breaks_never_reaches_the_url(self):
         # The client is handed access keys only of the SCW + 17 form; the detector never pairs anything else,
         # so a CR/LF cannot be injected through one: the probe falls back to the list URL.
@@ -326,6 +354,7 @@ class DemoTest(unittest.TestCase):
         self.assertIn("LIVE", text.stdout)
         self.assertIn("invalid (HTTP 401)", text.stdout)
         self.assertIn("LIVE (HTTP 403)", text.stdout)
+        self.assertIn("2 live keys</span>", html.stdout)
         demo_dir = os.environ.get("LAYERLEAK_VERIFY_DEMO_DIR")
         if demo_dir:  # the closing note's material (set by hand, never in CI)
             Path(demo_dir, "verify-report.txt").write_text(text.stdout)

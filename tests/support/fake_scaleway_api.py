@@ -8,7 +8,8 @@ API does (field names and error bodies of api.scaleway.com), chosen by the X-Aut
 - any unregistered token, or "revoked": 401 {"type": "denied_authentication", "method": "api_key",
   "reason": "invalid_argument", "message": "authentication is denied"} ("expired" gives reason "expired");
 - hostile or broken behaviours for the client's own tests: "error" (500), "hang" (never answers),
-  "redirect" (302 to `redirect_to`), "deep" (401 with 200 KiB of '['), "ratelimit" (429 with Retry-After: 1 once, then as "live"), "huge"
+  "redirect" (302 to `redirect_to`), "deep" (401 with 200 KiB of '['), "impostor" (200
+  describing another access key), "ratelimit" (429 with Retry-After: 1 once, then as "live"), "huge"
   (a 5 MiB body), "drip" (a byte a second), "badjson" (200 with a broken body), "escapes" (200 whose
   description holds terminal escape sequences and a newline).
 
@@ -166,6 +167,8 @@ class FakeScalewayApi:
             return None
         if behaviour == "deep":  # 200 KiB of nesting: a recursive parser or destructor would overflow its stack
             return h._send(401, b"[" * (200 << 10))
+        if behaviour == "impostor":  # a 200 that describes some other key: its metadata must not be reported
+            return h._send(200, api_key_object("SCWZZZZZZZZZZZZZZZZZ", {"description": "not this key"}))
         if behaviour == "badjson":
             return h._send(200, b"{\"access_key\": [1, 2, {")
         # live (and ratelimit after its one 429, escapes)

@@ -9,6 +9,7 @@
 // The output depends on the report only (no clock): the same report gives the same bytes.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "reporters.h"
 
@@ -111,6 +112,15 @@ void write_summary(const ScanReport& report, std::ostream& out) {
     out << "<span class=\"pill " << name << "\">" << it->second << ' ' << name << "</span>";
   }
   if (suppressed > 0) out << "<span class=\"pill info\">" << suppressed << " suppressed</span>";
+  std::set<std::string> live;  // distinct secret keys verified live (--verify)
+  for (const ImageReport& image : report.images) {
+    for (const Finding& f : image.findings) {
+      if (f.verification && f.verification->status == "live" && f.rule_id != "scaleway.access-key") live.insert(f.fingerprint);
+    }
+  }
+  if (!live.empty()) {
+    out << "<span class=\"pill critical\">" << live.size() << (live.size() == 1 ? " live key" : " live keys") << "</span>";
+  }
   out << "</div>\n";
   if (!report.complete()) {
     out << "<p class=\"incomplete\">The scan is INCOMPLETE: some content could not be read (see the errors "
