@@ -250,6 +250,80 @@ class SlowClientTest(SecurityTestCase):
         self.assertLess(elapsed, 2.0)
 
 
+class AdmissionWithoutTokenTest(SecurityTestCase):
+    """--admission-without-token (API servers that cannot send a token): only the two admission reviews are
+    open, only over HTTPS, only with --allow-registry; everything else still needs the token."""
+
+    def start(self, *extra):
+        work = self.workdir()
+        cert, key = work / "cert.pem", work / "key.pem"
+        h.run_checked(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                       "-days", "1", "-subj", "/CN=127.0.0.1"])
+        port = rh.free_port()
+        token_file = work / "token"
+        token_file.write_text("t" * 32 + "\n")
+        args = [h.layerleak_bin(), "serve", "--listen", f"127.0.0.1:{port}", "--token-file", str(token_file),
+                "--tls-cert", str(cert), "--tls-key", str(key), *extra]
+        return args, port
+
+    def request(self, port, method, path, body=None, token=None):
+        import http.client
+        import ssl
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=context)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def test_needs_https_and_allowed_registries(self):
+        args, _ = self.start("--admission-without-token")
+        result = h.run_command(args, timeout=30)
+        self.assertEqual(result.returncode, 2, result.describe())
+        self.assertIn("--admission-without-token needs --allow-registry", result.stderr)
+        plain = [a for a in args if a not in ("--tls-cert", "--tls-key") and not a.endswith(".pem")]
+        result = h.run_command(plain + ["--allow-registry", "registry.example:5000"], timeout=30)
+        self.assertEqual(result.returncode, 2, result.describe())
+        self.assertIn("--admission-without-token needs --tls-cert", result.stderr)
+
+    def test_only_the_admission_reviews_are_open(self):
+        args, port = self.start("--admission-without-token", "--allow-registry", "registry.example:5000")
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: rh.stop_process(proc))
+        self.assertEqual(sh.wait_for(lambda: rh.http_status(f"https://127.0.0.1:{port}/healthz", timeout=1), 20), 200)
+        # An image elsewhere than the allowed registry: answered (denied, no verdict), without any token.
+        review = sh.admission_review("uid-1", ["203.0.113.9:5000/team/app:1"])
+        status, body = self.request(port, "POST", "/v1/kubernetes/admission", review)
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(answer["response"]["uid"], "uid-1")
+        self.assertFalse(answer["response"]["allowed"])
+        # Everything else still needs the token.
+        for method, path, payload in (("POST", "/v1/scans", {"image": "registry.example:5000/a:1"}),
+                                      ("GET", "/v1/verdicts/sha256:" + "0" * 64, None), ("GET", "/metrics", None),
+                                      ("GET", "/api/v1/metadata", None), ("POST", "/api/v1/scan", {})):
+            with self.subTest(path=path):
+                status, _ = self.request(port, method, path, payload)
+                self.assertEqual(status, 401)
+        status, _ = self.request(port, "GET", "/metrics", token="t" * 32)
+        self.assertEqual(status, 200)
+
+    def test_without_the_flag_admission_needs_the_token(self):
+        args, port = self.start("--allow-registry", "registry.example:5000")
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: rh.stop_process(proc))
+        self.assertEqual(sh.wait_for(lambda: rh.http_status(f"https://127.0.0.1:{port}/healthz", timeout=1), 20), 200)
+        status, _ = self.request(port, "POST", "/v1/kubernetes/admission", sh.admission_review("u", ["x/y:1"]))
+        self.assertEqual(status, 401)
+
+
 class TimeoutTest(SecurityTestCase):
     """Finding 5: a scan ends within --scan-timeout + 5 s whatever it waits on, and SIGTERM within 10 s."""
 

@@ -124,6 +124,9 @@ void add_serve_options(CLI::App& cmd, ServeCommand& serve) {
                  "File with the bearer token every request must carry (required unless listening on loopback)");
   cmd.add_option("--tls-cert", serve.options.tls_cert, "PEM certificate: serve HTTPS (Kubernetes webhooks need it)");
   cmd.add_option("--tls-key", serve.options.tls_key, "PEM private key for --tls-cert");
+  cmd.add_flag("--admission-without-token", serve.options.admission_without_token,
+               "Answer the Kubernetes admission endpoints without the token (API servers that cannot send one); "
+               "needs --tls-cert and --allow-registry");
   cmd.add_option("--workers", serve.options.workers, "Scans running at once")->capture_default_str();
   cmd.add_option("--queue", serve.options.queue_size, "Scans waiting beyond the running ones; more get 429")
       ->capture_default_str();

@@ -210,7 +210,7 @@ class Service {
   }
 
   void handle(const http::Request& req, http::Response& res) {
-    if (!authorized(req)) {
+    if (!authorized(req) && !open_admission(req)) {
       ++metrics_.unauthorized;
       res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"layerleak\"");
       reply_error(res, 401, "missing or wrong bearer token");
@@ -241,6 +241,12 @@ class Service {
   void stop() { jobs_.stop(); }
 
  private:
+  // --admission-without-token: the two admission reviews need no token (ServeOptions explains why).
+  bool open_admission(const http::Request& req) const {
+    return options_.admission_without_token && req.method == "POST" &&
+           (req.path == "/v1/kubernetes/admission" || req.path == "/v1/kubernetes/imagereview");
+  }
+
   bool authorized(const http::Request& req) const {
     if (token_.empty()) return true;
     const std::string header = req.header("authorization");  // owns the text the view points into
@@ -510,6 +516,13 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
                            "only holders of the token can use the API");
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) return startup_failure("--tls-cert and --tls-key go together");
+  if (options.admission_without_token && options.tls_cert.empty()) {
+    return startup_failure("--admission-without-token needs --tls-cert and --tls-key: the API server must know it talks to serve");
+  }
+  if (options.admission_without_token && options.allowed_registries.empty()) {
+    return startup_failure("--admission-without-token needs --allow-registry HOST[:PORT]: callers without the token may "
+                           "only make serve look at the registries listed");
+  }
   if (options.workers == 0 || options.queue_size == 0) return startup_failure("--workers and --queue must be at least 1");
   // Why refuse: credentials given on the command line would otherwise go to whatever registry a pod names.
   if (!options.scan.source.registry.creds.empty() && options.allowed_registries.empty()) {

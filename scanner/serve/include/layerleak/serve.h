@@ -33,6 +33,12 @@ struct ServeOptions {
   std::string token_file;
   std::string tls_cert;  // PEM files; both or neither (Kubernetes webhooks need HTTPS)
   std::string tls_key;
+  // The Kubernetes admission endpoints (POST /v1/kubernetes/admission and /v1/kubernetes/imagereview)
+  // answered without the bearer token, for clusters whose API server cannot send one (managed control
+  // planes such as Kapsule). Needs HTTPS and allowed_registries: a caller without the token then learns
+  // only the verdict of images on the operator's registries and starts scans of them, which any pod
+  // creator can already do; every other endpoint keeps requiring the token.
+  bool admission_without_token = false;
   unsigned workers = 2;                // scans running at once
   std::size_t queue_size = 64;         // scans waiting beyond the running ones; more are refused (429)
   unsigned scan_timeout_seconds = 600; // a scan running longer is cancelled and reported incomplete
