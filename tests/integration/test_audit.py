@@ -207,6 +207,22 @@ class AuditPostgresTest(unittest.TestCase):
         self.assertEqual(a["summary"], SQLITE[1]["summary"])
         self.assertEqual(without_timing(a), without_timing(SQLITE[1]))
 
+    def test_show_secrets_with_two_workers_rebuilds_the_others_images_from_the_store(self):
+        listed = Path(WORKDIR.name) / "shown-repos.txt"
+        listed.write_text("\n".join(POP.repos_with_secrets()[:6]) + "\n")
+        cmd = [h.layerleak_bin(), "audit", POP.target, "--no-progress", "-j", "1", "--format", "json", "--show-secrets",
+               "--store", self.pg.create_database(), "--run-id", "shown", "--repositories-from", str(listed)]
+        workers = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [w.communicate(timeout=300)[0] for w in workers]
+        self.assertEqual([w.returncode for w in workers], [1, 1])
+        self.assertEqual(json.loads(outs[0]), json.loads(outs[1]))
+        placed = {p.credential.secret_key for p in POP.secrets
+                  if any(ref.split(":")[0] in listed.read_text().split() for ref in p.refs)
+                  and (not p.platforms or "linux/amd64" in p.platforms)}
+        self.assertTrue(placed)
+        for secret in placed:
+            self.assertIn(secret, outs[0])
+
     def test_a_worker_killed_mid_audit_leaves_nothing_undone(self):
         database = "killed_" + os.urandom(3).hex()
         uri = self.pg.create_database(database)

@@ -326,8 +326,13 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
         pipeline::ScanOptions again = options.scan;
         again.layer_cache = &store;
         again.select.all_platforms = true;
+        const report::ScanReport stored = std::move(scan);
         scan = pipeline::scan(planned->reference(plan.registry), detector, again);
         adopt(scan, *planned, plan.registry);
+        // The scan's own duration, not the rebuild's: every worker prints the same report.
+        for (std::size_t i = 0; i < scan.images.size() && i < stored.images.size(); ++i) {
+          scan.images[i].duration_ms = stored.images[i].duration_ms;
+        }
       }
     }
     if (out.scan.tool_version.empty()) {
