@@ -241,26 +241,33 @@ def linked_libraries(binary):
     return libraries
 
 
-def owning_packages(path):
-    """The packages that ship a file, per dpkg -S, trying the /usr-merged spellings of the path."""
+def path_spellings(path):
+    """path, its real path, and their /usr-merged spellings (dpkg knows a file under one of them)."""
     candidates = []
     for p in (path, os.path.realpath(path)):
         candidates.append(p)
         candidates.append(p[len("/usr"):] if p.startswith("/usr/") else "/usr" + p)
-    for candidate in dict.fromkeys(candidates):
-        status, out, _ = run("dpkg", "-S", candidate)
-        if status != 0:
+    return list(dict.fromkeys(candidates))
+
+
+def owning_packages(paths):
+    """{path: packages that ship it} for every path, per one `dpkg -S` over every spelling of every path.
+    Why one call: each dpkg -S reads the whole package database (about 0.5 s); one call per library made
+    this test the slowest of the release suite."""
+    spellings = {path: path_spellings(path) for path in paths}
+    everything = sorted({c for candidates in spellings.values() for c in candidates})
+    _, out, _ = run("dpkg", "-S", *everything)  # exit status 1 when some spelling is unknown: expected
+    shipped = {}
+    for line in out.splitlines():
+        if line.startswith("diversion by"):
             continue
-        packages = set()
-        for line in out.splitlines():
-            if line.startswith("diversion by"):
-                continue
-            owners, sep, _ = line.partition(": ")
-            if sep:
-                packages.update(strip_arch(owner) for owner in owners.split(","))
-        if packages:
-            return packages
-    return set()
+        owners, sep, file = line.partition(": ")
+        if sep:
+            shipped.setdefault(file.strip(), set()).update(strip_arch(owner) for owner in owners.split(","))
+    result = {}
+    for path, candidates in spellings.items():
+        result[path] = next((shipped[c] for c in candidates if shipped.get(c)), set())
+    return result
 
 
 def is_sanitizer_build(binary):
@@ -293,8 +300,9 @@ class RuntimeDependenciesTest(unittest.TestCase):
         self.assertEqual(unresolved, [], f"ldd {binary}: libraries not found")
 
         problems = []
+        owners_of = owning_packages([path for _, path in libraries])
         for soname, path in libraries:
-            owners = owning_packages(path)
+            owners = owners_of[path]
             if not owners:
                 problems.append(f"{soname} ({path}) belongs to no Debian package")
             elif not owners & allowed:

@@ -192,12 +192,14 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   }
   // Why on stderr too: a CI log shows why the audit is incomplete even with -o (redacted like the report).
   for (const report::ErrorEntry& e : result.errors) {
-    std::cerr << "layerleak: error: " << (options.redact_text ? options.redact_text(e.message) : e.message) << '\n';
+    // A registry's own error text may hold escapes or line breaks: never raw on a terminal.
+    std::cerr << "layerleak: error: "
+              << report::terminal_safe(options.redact_text ? options.redact_text(e.message) : e.message) << '\n';
   }
   if (!result.complete()) return kExitIncomplete;
   auto threshold = rules::parse_severity(cmd.fail_on);
   if (!threshold) return kExitClean;
-  auto max = result.scan.max_severity();
+  auto max = cmd.only_live ? max_live_severity(result.scan) : result.scan.max_severity();
   return (max && *max >= *threshold) ? kExitFindings : kExitClean;
 }
 

@@ -160,30 +160,32 @@ Status write_audit_text(const AuditReport& report, const ScanReport& scan, const
   if (!options.summary_only) {
     for (const Credential& c : keys) {
       const Finding& f = *c.first;
-      out << rules::severity_name(f.severity) << "  " << f.title << " [" << f.rule_id << "]  " << shown(f.secret);
-      if (!f.paired_access_key.empty()) out << "  access key " << shown(f.paired_access_key);
+      out << rules::severity_name(f.severity) << "  " << terminal_safe(f.title) << " [" << terminal_safe(f.rule_id) << "]  "
+          << terminal_safe(shown(f.secret));
+      if (!f.paired_access_key.empty()) out << "  access key " << terminal_safe(shown(f.paired_access_key));
       out << "\n  fingerprint " << f.fingerprint << '\n';
       const ImageReport* current = nullptr;
       for (const Occurrence& o : c.occurrences) {
         if (o.image != current) {
           current = o.image;
-          out << "  " << repository_of(*o.image) << '@' << short_digest(o.image->manifest_digest);
-          if (!o.image->platform.empty()) out << ' ' << o.image->platform;
-          out << "  tags: " << tags_of(*o.image) << '\n';
+          out << "  " << terminal_safe(repository_of(*o.image)) << '@' << terminal_safe(short_digest(o.image->manifest_digest));
+          if (!o.image->platform.empty()) out << ' ' << terminal_safe(o.image->platform);
+          out << "  tags: " << terminal_safe(tags_of(*o.image)) << '\n';
         }
-        out << "    " << where(*o.finding) << "  " << visibility_phrase(*o.finding) << '\n';
+        out << "    " << terminal_safe(where(*o.finding)) << "  " << terminal_safe(visibility_phrase(*o.finding)) << '\n';
       }
       out << '\n';
     }
     for (const ImageReport& image : scan.images) {
       for (const ErrorEntry& e : image.errors) {
-        out << "error: " << repository_of(image) << '@' << short_digest(image.manifest_digest) << ": " << e.message << '\n';
+        out << "error: " << terminal_safe(repository_of(image)) << '@' << terminal_safe(short_digest(image.manifest_digest)) << ": "
+            << terminal_safe(e.message) << '\n';
       }
     }
-    for (const ErrorEntry& e : text.errors) out << "error: " << e.message << '\n';
-    for (const AuditSkip& s : text.skipped) out << "skipped " << s.tag << ": " << s.reason << '\n';
+    for (const ErrorEntry& e : text.errors) out << "error: " << terminal_safe(e.message) << '\n';
+    for (const AuditSkip& s : text.skipped) out << "skipped " << terminal_safe(s.tag) << ": " << terminal_safe(s.reason) << '\n';
   }
-  out << summary_line(report, text.registry, keys.size()) << '\n';
+  out << terminal_safe(summary_line(report, text.registry, keys.size())) << '\n';
   out.flush();
   if (!out) return make_error(Errc::io, "cannot write the report");
   return Ok{};

@@ -51,6 +51,30 @@ std::string escape_invalid_utf8(std::string_view text) {
   return out;
 }
 
+// Why after escape_invalid_utf8: C1 controls are then only ever the two bytes 0xc2 0x80-0x9f.
+std::string terminal_safe(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::string valid = escape_invalid_utf8(text);
+  std::string out;
+  out.reserve(valid.size());
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    const auto c = static_cast<unsigned char>(valid[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else if (c == 0xc2 && i + 1 < valid.size() && static_cast<unsigned char>(valid[i + 1]) < 0xa0) {
+      const auto n = static_cast<unsigned char>(valid[++i]);
+      out += "\\u00";
+      out += kHex[n >> 4];
+      out += kHex[n & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string artifact_path(const Location& loc) {
   if (loc.kind == "config") return "image-config/" + loc.field;
   if (loc.kind == "manifest") return "image-manifest/" + loc.field;

@@ -39,6 +39,19 @@ bool same_registry(std::string_view a, std::string_view b) {
          });
 }
 
+// The claim on scanning `digest` from the registry `reference` names. Why the registry in it: the scan's
+// outcome depends on the registry it reads from (one that answers slowly forever holds its claim until the
+// time limit), so a request naming a digest on a registry of the requester's choosing must not make
+// requests for that digest on other registries wait. The report stays stored by digest alone (it is
+// verified content), so whichever scan finishes first answers every registry.
+std::string claim_key(const std::string& profile, const std::string& reference, const std::string& digest) {
+  std::string registry;
+  if (auto parsed = oci::parse_registry_reference(std::string_view(reference).substr(9))) registry = parsed->registry;
+  std::transform(registry.begin(), registry.end(), registry.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return profile + ' ' + digest + ' ' + registry;
+}
+
 // The report with one image only, as stored under that image's manifest digest.
 report::ScanReport single_image(const report::ScanReport& report, const report::ImageReport& image) {
   report::ScanReport out;
@@ -285,11 +298,11 @@ namespace {
 constexpr const char* kScanClaimScope = "serve-scan";
 }  // namespace
 
-std::optional<JobQueue::ScanResult> JobQueue::claim_or_wait(Job& job, const std::string& digest, const std::string& owner) {
+std::optional<JobQueue::ScanResult> JobQueue::claim_or_wait(Job& job, const std::string& digest, const std::string& key,
+                                                            const std::string& owner) {
   // Why a lease past the time limit: the claim must outlive the scan (a slow scan is not a dead replica),
   // and a replica that crashed mid-scan frees the digest for the others after it.
   const auto lease = std::chrono::milliseconds((static_cast<std::uint64_t>(options_.scan_timeout_seconds) + 30) * 1000);
-  const std::string key = profile_ + ' ' + digest;
   auto backoff = std::chrono::milliseconds(50);
   bool counted = false;
   while (true) {
@@ -331,8 +344,9 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
   const std::string owner = replica_id_ + ':' + job.id;
   if (shared_ && job.spec.reference.starts_with("docker://")) {
     if (auto digest = wire::reference_digest(job.spec.reference)) {
-      if (auto answered = claim_or_wait(job, *digest, owner)) return std::move(answered).value();
-      claimed_key = profile_ + ' ' + *digest;
+      const std::string key = claim_key(profile_, job.spec.reference, *digest);
+      if (auto answered = claim_or_wait(job, *digest, key, owner)) return std::move(answered).value();
+      claimed_key = key;
     }
   }
   struct Release {

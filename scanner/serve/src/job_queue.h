@@ -106,10 +106,11 @@ class JobQueue {
     bool from_store = false;  // answered by a report another replica stored while this one waited
   };
   void work();
-  // For a scan of `digest` in a shared store: claims it, or waits (with back-off, until the job is cancelled
-  // or times out) for the report of the replica that holds it. nullopt: go on and scan (claimed, or the
-  // store failed: scanning twice is better than not answering).
-  std::optional<ScanResult> claim_or_wait(Job& job, const std::string& digest, const std::string& owner);
+  // For a scan of `digest` in a shared store: claims `key` (profile, digest and registry), or waits (with
+  // back-off, until the job is cancelled or times out) for the report of the replica that holds it.
+  // nullopt: go on and scan (claimed, or the store failed: scanning twice is better than not answering).
+  std::optional<ScanResult> claim_or_wait(Job& job, const std::string& digest, const std::string& key,
+                                          const std::string& owner);
   void watch();
   ScanResult run(Job& job);
   void finish(const std::shared_ptr<Job>& job, ScanResult outcome);

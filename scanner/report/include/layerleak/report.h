@@ -146,6 +146,9 @@ std::string fingerprint(const std::string& rule_id, const std::string& secret);
 // Names in tars are arbitrary bytes; reports are UTF-8. Valid UTF-8 is kept as is, every byte of an
 // invalid sequence becomes the four characters "\xNN", so the name stays recognisable and unambiguous.
 std::string escape_invalid_utf8(std::string_view text);
+// escape_invalid_utf8, and control characters (C0, DEL, C1) as "\xNN" / "\u00NN": text from an image or a
+// registry written to a terminal moves no cursor, sets no title and forges no line.
+std::string terminal_safe(std::string_view text);
 
 // First 4 and last 4 characters kept, the rest replaced by "****" (short secrets fully masked).
 std::string redact(const std::string& secret);
