@@ -199,7 +199,7 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   if (!result.complete()) return kExitIncomplete;
   auto threshold = rules::parse_severity(cmd.fail_on);
   if (!threshold) return kExitClean;
-  auto max = cmd.only_live ? max_live_severity(result.scan) : result.scan.max_severity();
+  auto max = result.scan.max_severity();
   return (max && *max >= *threshold) ? kExitFindings : kExitClean;
 }
 
