@@ -184,6 +184,77 @@ class AuditSqliteTest(unittest.TestCase):
         self.assertIn(f"audit of {POP.host}", quiet)
 
 
+class AuditFindingsOptionsTest(unittest.TestCase):
+    """audit honours scan's findings options: --baseline, --ignore, --only-runtime, --fail-on and the
+    configuration file (.layerleak.yaml in the working directory, or --config). On the warm SQLite cache."""
+
+    def cache(self):
+        return str(Path(WORKDIR.name) / "sqlite-cache")
+
+    def findings(self, report):
+        return [f for i in report["images"] for f in i["findings"]]
+
+    def test_baseline_ignore_only_runtime_fail_on_and_config(self):
+        rc, report = SQLITE
+        self.assertEqual(rc, 1)
+        found = self.findings(report)
+        self.assertTrue(found)
+        tmp = Path(WORKDIR.name)
+        baseline = tmp / "baseline.json"
+        baseline.write_text(json.dumps(report))
+
+        # --baseline: every finding of the earlier audit suppressed, nothing left to fail on.
+        result = audit("--cache", self.cache(), "--format", "json", "--baseline", str(baseline))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        doc = json.loads(result.stdout)
+        self.assertEqual(self.findings(doc), [])
+        self.assertEqual(doc["summary"]["images_with_findings"], 0)
+        self.assertEqual(sum(len(i.get("suppressed", [])) for i in doc["images"]), len(found))
+
+        # --ignore: one fingerprint ignored, every other finding kept; an unknown rule id stops the audit.
+        fp = found[0]["fingerprint"]
+        ignore = tmp / "ignore.yaml"
+        ignore.write_text(f"ignore:\n  - fingerprint: \"{fp}\"\n    reason: rotated\n")
+        doc = json.loads(audit("--cache", self.cache(), "--format", "json", "--ignore", str(ignore)).stdout)
+        self.assertNotIn(fp, {f["fingerprint"] for f in self.findings(doc)})
+        self.assertEqual(len(self.findings(doc)), len([f for f in found if f["fingerprint"] != fp]))
+        bad = tmp / "bad-ignore.yaml"
+        bad.write_text("ignore:\n  - rule: no.such-rule\n    reason: x\n")
+        result = audit("--cache", self.cache(), "--ignore", str(bad), check_rc=(2,))
+        self.assertIn("unknown rule id", result.stderr)
+
+        # --only-runtime: findings in deleted or overwritten files leave the findings.
+        hidden = [f for f in found if f.get("visibility") not in ("runtime", "config")]
+        self.assertTrue(hidden, "the population plants keys in deleted files")
+        doc = json.loads(audit("--cache", self.cache(), "--format", "json", "--only-runtime").stdout)
+        self.assertEqual({f.get("visibility") for f in self.findings(doc)} - {"runtime", "config"}, set())
+        self.assertEqual(len(self.findings(doc)), len(found) - len(hidden))
+
+        # --fail-on none: the findings stay, the exit status is 0.
+        self.assertEqual(audit("--cache", self.cache(), "--fail-on", "none", "-q").returncode, 0)
+
+        # .layerleak.yaml in the working directory: fail-on, format and the ignore list; --config FILE too;
+        # the command line wins over the file.
+        project = tmp / "project"
+        project.mkdir(exist_ok=True)
+        (project / ".layerleak.yaml").write_text(
+            f"fail-on: none\nformat: json\nignore:\n  - fingerprint: \"{fp}\"\n    reason: rotated\n")
+        cmd = [h.layerleak_bin(), "audit", POP.target, "--no-progress", "-j", "2", "--cache", self.cache()]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=project)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        doc = json.loads(result.stdout)
+        self.assertEqual(doc["kind"], "audit")
+        self.assertNotIn(fp, {f["fingerprint"] for f in self.findings(doc)})
+        result = subprocess.run([*cmd, "--fail-on", "low"], capture_output=True, text=True, timeout=300, cwd=project)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        result = audit("--cache", self.cache(), "--config", str(project / ".layerleak.yaml"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["kind"], "audit")
+        (project / "broken.yaml").write_text("fail-onn: none\n")
+        result = audit("--cache", self.cache(), "--config", str(project / "broken.yaml"), check_rc=(2,))
+        self.assertIn("broken.yaml", result.stderr)
+
+
 class AuditPostgresTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -48,9 +49,13 @@ class FakeCatalog final : public audit::Catalog {
 
 class FakeExpander final : public audit::Expander {
  public:
+  std::mutex mutex;  // make_plan with concurrency > 1 calls from several threads
   std::map<std::string, int> calls;
   Result<std::vector<audit::SelectedImage>> expand(const std::string&, const std::string& digest) override {
-    ++calls[digest];
+    {
+      std::lock_guard lock(mutex);
+      ++calls[digest];
+    }
     if (digest == kIdx) return std::vector<audit::SelectedImage>{{kAmd, "linux/amd64", kIdx}, {kArm, "linux/arm64", kIdx}};
     if (digest == kArmIdx) return std::vector<audit::SelectedImage>{{kArm, "linux/arm64", kArmIdx}};
     return std::vector<audit::SelectedImage>{{digest, "linux/amd64", ""}};
@@ -402,4 +407,81 @@ TEST_CASE("audit report: no format prints a full secret unless show_secrets; SAR
   CHECK_FALSE(report::write_audit_report(a, report::Format::gitlab, {}, out));
   CHECK_FALSE(a.complete());
   CHECK(nlohmann::json::parse(render(a, report::Format::json))["complete"] == false);
+}
+
+TEST_CASE("audit plan: concurrent listing and resolving give the same plan, each digest expanded once", "[audit]") {
+  FakeCatalog catalog = sample_catalog();
+  for (int r = 0; r < 30; ++r) {  // more repositories and tags than threads, a failing one in the middle
+    auto& tags = catalog.repos["r" + std::to_string(100 + r)];
+    for (int t = 0; t < 7; ++t) tags["t" + std::to_string(t)] = (t % 3 == 0) ? kIdx : "sha256:" + std::string(63, 'c') + std::to_string(t);
+  }
+  catalog.broken.insert("r115");
+  auto plan_with = [&](unsigned concurrency, FakeExpander& expander) {
+    audit::PlanOptions options;
+    options.registry = "127.0.0.1:5000";
+    options.concurrency = concurrency;
+    std::size_t calls = 0;
+    options.on_progress = [&](const audit::PlanProgress&) { ++calls; };  // one call at a time
+    audit::Plan plan = audit::make_plan(catalog, expander, options);
+    CHECK(calls >= 1);
+    return plan;
+  };
+  FakeExpander one_expander, many_expander;
+  const audit::Plan one = plan_with(1, one_expander);
+  const audit::Plan many = plan_with(8, many_expander);
+  CHECK(audit::encode_item(one.images.front()) == audit::encode_item(many.images.front()));
+  REQUIRE(one.images.size() == many.images.size());
+  for (std::size_t i = 0; i < one.images.size(); ++i) CHECK(audit::encode_item(one.images[i]) == audit::encode_item(many.images[i]));
+  REQUIRE(one.errors.size() == 1);
+  REQUIRE(many.errors.size() == 1);
+  CHECK(many.errors[0].message == one.errors[0].message);
+  REQUIRE(one.skipped.size() == many.skipped.size());
+  for (std::size_t i = 0; i < one.skipped.size(); ++i) CHECK(one.skipped[i].tag == many.skipped[i].tag);
+  for (const auto& [digest, n] : many_expander.calls) CHECK(n == 1);
+  CHECK(many_expander.calls.size() == one_expander.calls.size());
+}
+
+TEST_CASE("audit: expansions and a named run's plan are kept in the store", "[audit]") {
+  auto store = audit::memory_store();
+  FakeExpander inner;
+  auto stored = audit::stored_expander(inner, *store);
+  auto first = stored->expand("base", kIdx);
+  auto second = stored->expand("other", kIdx);
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(inner.calls[kIdx] == 1);  // the second answer came from the store
+  REQUIRE(second->size() == 2);
+  CHECK((*second)[1].manifest_digest == kArm);
+  CHECK((*second)[1].platform == "linux/arm64");
+  CHECK((*second)[1].index_digest == kIdx);
+
+  // plan_once: the first worker plans and stores the plan; another worker of the run uses it unplanned.
+  FakeCatalog catalog = sample_catalog();
+  audit::RunOptions a;
+  a.run = "audit:test-plan";
+  a.worker = "a";
+  a.poll = std::chrono::milliseconds(10);
+  audit::RunOptions b = a;
+  b.worker = "b";
+  int made = 0;
+  auto make = [&] {
+    ++made;
+    audit::PlanOptions options;
+    options.registry = "127.0.0.1:5000";
+    return audit::make_plan(catalog, inner, options);
+  };
+  const audit::Plan planned = audit::plan_once(*store, a, make);
+  const audit::Plan reused = audit::plan_once(*store, b, make);
+  CHECK(made == 1);
+  CHECK(reused.registry == planned.registry);
+  CHECK(reused.repositories == planned.repositories);
+  REQUIRE(reused.images.size() == planned.images.size());
+  for (std::size_t i = 0; i < planned.images.size(); ++i) CHECK(audit::encode_item(reused.images[i]) == audit::encode_item(planned.images[i]));
+  REQUIRE(reused.skipped.size() == 1);
+  CHECK(reused.skipped[0].reason == planned.skipped[0].reason);
+  // Another run plans for itself.
+  audit::RunOptions c = a;
+  c.run = "audit:other-run";
+  (void)audit::plan_once(*store, c, make);
+  CHECK(made == 2);
 }

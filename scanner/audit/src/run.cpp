@@ -1,8 +1,12 @@
 // Running an audit plan through a store's work queue: claim, scan, complete, until no item is left, then
 // the report of every completed item. Several workers (processes, machines) sharing a store cooperate on
 // one run; a layer another worker is reading right now is waited for (a claim on the layer), not read twice.
+// A worker keeps --images-in-flight images going at once; an image whose complete report an earlier audit
+// stored (same manifest digest, same profile) is taken from the store without reading the registry.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -79,17 +83,21 @@ class ClaimingCache final : public pipeline::LayerCache {
   std::set<std::string> read_;
 };
 
-// Keeps a claimed item's lease alive while its image is scanned (a scan may outlast one lease).
+// Keeps a claim alive while its work runs (a scan, a plan, may outlast one lease): `renew` every third of it.
 class LeaseKeeper {
  public:
-  LeaseKeeper(cache::Store& store, const RunOptions& options, std::string key)
-      : thread_([this, &store, &options, key = std::move(key)] {
+  LeaseKeeper(std::chrono::milliseconds lease, std::function<void()> renew)
+      : thread_([this, lease, renew = std::move(renew)] {
           std::unique_lock lock(mutex_);
-          const auto every = std::max(std::chrono::milliseconds(100), options.lease / 3);
+          const auto every = std::max(std::chrono::milliseconds(100), lease / 3);
           while (!stop_) {
             if (cv_.wait_for(lock, every, [this] { return stop_; })) break;
-            (void)store.renew(options.run, key, options.worker, options.lease);
+            renew();
           }
+        }) {}
+  LeaseKeeper(cache::Store& store, const RunOptions& options, std::string key)
+      : LeaseKeeper(options.lease, [&store, &options, key = std::move(key)] {
+          (void)store.renew(options.run, key, options.worker, options.lease);
         }) {}
   ~LeaseKeeper() {
     {
@@ -164,6 +172,10 @@ Result<Done> decode_result(std::string_view text) {
   return done;
 }
 
+// The profile under which complete image reports are stored for later audits: apart from serve's (which
+// stores its own report shape under the bare profile).
+std::string stored_image_profile(const std::string& profile) { return "audit-image " + profile; }
+
 }  // namespace
 
 std::string run_name(const std::string& target, const std::string& profile, const std::string& name) {
@@ -204,6 +216,74 @@ Result<PlannedImage> decode_item(std::string_view payload) {
   return image;
 }
 
+namespace {
+
+constexpr const char* kPlanScope = "audit-plan";
+constexpr const char* kPlanProfile = "audit-plan 1";
+
+std::string encode_plan(const Plan& plan) {
+  json images = json::array();
+  for (const PlannedImage& image : plan.images) images.push_back(json::parse(encode_item(image)));
+  json skipped = json::array();
+  for (const report::AuditSkip& s : plan.skipped) skipped.push_back({s.tag, s.reason});
+  json errors = json::array();
+  for (const report::ErrorEntry& e : plan.errors) errors.push_back({e.code, e.message});
+  return json{{"registry", plan.registry}, {"repositories", plan.repositories}, {"images", images},
+              {"skipped", skipped}, {"errors", errors}}
+      .dump();
+}
+
+std::optional<Plan> decode_plan(std::string_view text) {
+  const json j = json::parse(text, nullptr, false);
+  auto pairs = [&](const char* key) {
+    if (!j.contains(key) || !j[key].is_array()) return false;
+    for (const json& p : j[key]) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_string() || !p[1].is_string()) return false;
+    }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("registry") || !j["registry"].is_string() || !j.contains("repositories") ||
+      !j["repositories"].is_number_unsigned() || !j.contains("images") || !j["images"].is_array() || !pairs("skipped") ||
+      !pairs("errors")) {
+    return std::nullopt;
+  }
+  Plan plan;
+  plan.registry = j["registry"].get<std::string>();
+  plan.repositories = j["repositories"].get<std::size_t>();
+  for (const json& i : j["images"]) {
+    auto image = decode_item(i.dump());
+    if (!image) return std::nullopt;
+    plan.images.push_back(std::move(image).value());
+  }
+  for (const json& p : j["skipped"]) plan.skipped.push_back({p[0].get<std::string>(), p[1].get<std::string>()});
+  for (const json& p : j["errors"]) plan.errors.push_back({p[0].get<std::string>(), p[1].get<std::string>(), std::nullopt});
+  return plan;
+}
+
+}  // namespace
+
+Plan plan_once(cache::Store& store, const RunOptions& options, const std::function<Plan()>& make) {
+  for (;;) {
+    if (auto text = store.get_report(options.run, kPlanProfile)) {
+      if (auto plan = decode_plan(*text)) return std::move(*plan);
+    }
+    auto claimed = store.try_claim(kPlanScope, options.run, options.worker, options.lease);
+    // A store that cannot take claims must not stop the audit: plan here (at worst twice).
+    if (!claimed || *claimed || cancelled(options)) {
+      Plan plan;
+      {
+        LeaseKeeper keeper(options.lease, [&] { (void)store.try_claim(kPlanScope, options.run, options.worker, options.lease); });
+        plan = make();
+      }
+      // A cancelled plan is partial: never given to the other workers.
+      if (!cancelled(options)) (void)store.put_report(options.run, kPlanProfile, encode_plan(plan));
+      if (claimed && *claimed) (void)store.release(kPlanScope, options.run, options.worker);
+      return plan;
+    }
+    std::this_thread::sleep_for(options.poll);  // another worker is planning this run: wait for its plan
+  }
+}
+
 report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared_ptr<const detect::Detector> detector,
                               const RunOptions& options) {
   report::AuditReport out;
@@ -220,78 +300,133 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
   }
 
   const auto redactor = pipeline::text_redactor(detector);
+  const std::string image_profile = stored_image_profile(pipeline::cache_profile(detector->rules().digest, options.scan));
+  // Shared by the images in flight: errors, the full reports scanned here, progress; `stop` ends every loop.
+  std::mutex mutex;
+  std::atomic<bool> stop{false};
   std::map<std::string, report::ScanReport> own;  // full (unredacted) reports of the images scanned here
   RunProgress progress;
-  auto report_progress = [&] {
-    if (options.on_progress) options.on_progress(progress);
+  auto report_progress = [&](const RunProgress& p) {  // called with `mutex` held
+    if (options.on_progress) options.on_progress(p);
+  };
+  auto fail_with = [&](report::ErrorEntry e) {
+    std::lock_guard lock(mutex);
+    out.errors.push_back(std::move(e));
+    stop = true;
   };
   // Counts of the whole run (every worker), for progress only: a failed look keeps the last ones.
   auto refresh_counts = [&] {
     if (!options.on_progress) return;
-    if (auto counts = store.pending(options.run)) {
+    auto counts = store.pending(options.run);
+    std::lock_guard lock(mutex);
+    if (counts) {
       progress.images_total = counts->total;
       progress.images_done = counts->done;
     }
+    report_progress(progress);
   };
   refresh_counts();
-  report_progress();
-  for (;;) {
-    if (cancelled(options)) {
-      out.errors.push_back({"cancelled", "interrupted before every image was scanned", std::nullopt});
-      break;
-    }
-    auto claimed = store.claim_next(options.run, options.worker, options.lease);
-    if (!claimed) {
-      out.errors.push_back(error_entry(claimed.error(), "claiming an image to scan from " + store.describe()));
-      break;
-    }
-    if (!*claimed) {
-      auto counts = store.pending(options.run);
-      if (!counts) {
-        out.errors.push_back(error_entry(counts.error(), "reading the audit's progress from " + store.describe()));
-        break;
+
+  // One loop per image in flight: claim, scan (or take the stored report of an image scanned before with
+  // the same profile), complete. Why several: most of an image's time is waiting on the registry and the
+  // store; the layer threads (-j) of the images in flight share the cores.
+  auto work = [&] {
+    while (!stop) {
+      if (cancelled(options)) {
+        std::lock_guard lock(mutex);
+        if (!stop.exchange(true)) out.errors.push_back({"cancelled", "interrupted before every image was scanned", std::nullopt});
+        return;
       }
-      progress.images_total = counts->total;
-      progress.images_done = counts->done;
-      report_progress();
-      if (counts->done >= counts->total) break;
-      std::this_thread::sleep_for(options.poll);  // the rest is held by other workers: wait for them (or their leases)
-      continue;
+      auto claimed = store.claim_next(options.run, options.worker, options.lease);
+      if (!claimed) {
+        fail_with(error_entry(claimed.error(), "claiming an image to scan from " + store.describe()));
+        return;
+      }
+      if (!*claimed) {
+        auto counts = store.pending(options.run);
+        if (!counts) {
+          fail_with(error_entry(counts.error(), "reading the audit's progress from " + store.describe()));
+          return;
+        }
+        {
+          std::lock_guard lock(mutex);
+          progress.images_total = counts->total;
+          progress.images_done = counts->done;
+          report_progress(progress);
+        }
+        if (counts->done >= counts->total) return;
+        std::this_thread::sleep_for(options.poll);  // the rest is held by other workers: wait for them (or their leases)
+        continue;
+      }
+      const cache::WorkItem& item = **claimed;
+      auto planned = decode_item(item.payload);
+      if (!planned) {
+        {
+          std::lock_guard lock(mutex);
+          out.errors.push_back(error_entry(planned.error(), "work item " + item.key));
+        }
+        (void)store.complete(options.run, item.key, "{}");
+        continue;
+      }
+      report::ScanReport scan;
+      std::set<std::string> read;
+      bool reused = false;
+      if (auto stored = store.get_report(item.key, image_profile)) {
+        // A manifest digest names every byte the scan reads: the stored report of an earlier run (same
+        // rules and limits) is this image's, only the reference and tags are this run's.
+        if (auto parsed = report::read_json(*stored); parsed && parsed->images.size() == 1) {
+          scan = std::move(parsed).value();
+          scan.images[0].reference = planned->reference(plan.registry);
+          reused = true;
+        }
+      }
+      if (!reused) {
+        ClaimingCache layer_cache(store, options);
+        pipeline::ScanOptions scan_options = options.scan;
+        scan_options.layer_cache = &layer_cache;
+        scan_options.select.all_platforms = true;  // the digest names one manifest: it is the image
+        scan_options.on_progress = [&](const pipeline::Progress& p) {
+          if (!options.on_progress) return;
+          std::lock_guard lock(mutex);
+          RunProgress now = progress;
+          now.current = p;
+          options.on_progress(now);
+        };
+        {
+          LeaseKeeper keeper(store, options, item.key);
+          scan = pipeline::scan(planned->reference(plan.registry), detector, scan_options);
+        }
+        layer_cache.release_all();
+        read = layer_cache.read();
+      }
+      adopt(scan, *planned, plan.registry);
+      if (cancelled(options)) continue;  // unfinished: the lease expires and another worker (or a rerun) takes it
+      if (!reused && scan.images.size() == 1 && scan.images[0].complete && scan.images[0].errors.empty() &&
+          scan.images[0].manifest_digest == item.key) {
+        report::ReportOptions full;
+        full.show_secrets = true;
+        std::ostringstream text;
+        (void)report::write_report(scan, report::Format::json, full, text);
+        (void)store.put_report(item.key, image_profile, text.str());  // an optimisation: a failure only costs a rescan
+      }
+      const std::string result = encode_result(scan, read, redactor);
+      auto completed = store.complete(options.run, item.key, result);
+      if (!completed) {
+        fail_with(error_entry(completed.error(), "storing the result of " + planned->reference(plan.registry)));
+        return;
+      }
+      {
+        std::lock_guard lock(mutex);
+        own.emplace(item.key, std::move(scan));
+      }
+      refresh_counts();
     }
-    const cache::WorkItem& item = **claimed;
-    auto planned = decode_item(item.payload);
-    if (!planned) {
-      out.errors.push_back(error_entry(planned.error(), "work item " + item.key));
-      (void)store.complete(options.run, item.key, "{}");
-      continue;
-    }
-    ClaimingCache layer_cache(store, options);
-    pipeline::ScanOptions scan_options = options.scan;
-    scan_options.layer_cache = &layer_cache;
-    scan_options.select.all_platforms = true;  // the digest names one manifest: it is the image
-    scan_options.on_progress = [&](const pipeline::Progress& p) {
-      if (!options.on_progress) return;
-      RunProgress now = progress;
-      now.current = p;
-      options.on_progress(now);
-    };
-    report::ScanReport scan;
-    {
-      LeaseKeeper keeper(store, options, item.key);
-      scan = pipeline::scan(planned->reference(plan.registry), detector, scan_options);
-    }
-    layer_cache.release_all();
-    adopt(scan, *planned, plan.registry);
-    if (cancelled(options)) continue;  // unfinished: the lease expires and another worker (or a rerun) takes it
-    const std::string result = encode_result(scan, layer_cache.read(), redactor);
-    auto completed = store.complete(options.run, item.key, result);
-    if (!completed) {
-      out.errors.push_back(error_entry(completed.error(), "storing the result of " + planned->reference(plan.registry)));
-      break;
-    }
-    own.emplace(item.key, std::move(scan));
-    refresh_counts();
-    report_progress();
+  };
+  {
+    std::vector<std::thread> loops;
+    for (unsigned i = 1; i < std::max(1u, options.images_in_flight); ++i) loops.emplace_back(work);
+    work();
+    for (std::thread& t : loops) t.join();
   }
 
   auto results = store.results(options.run);
@@ -322,12 +457,23 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
       if (auto it = own.find(completed.key); it != own.end()) {
         scan = it->second;
       } else {
-        // Stored results are redacted; the layer results (full secrets) rebuild the image as scan --cache does.
-        pipeline::ScanOptions again = options.scan;
-        again.layer_cache = &store;
-        again.select.all_platforms = true;
+        // Stored results are redacted; the full report stored for the image, else the layer results (full
+        // secrets) rebuild it as scan --cache does.
         const report::ScanReport stored = std::move(scan);
-        scan = pipeline::scan(planned->reference(plan.registry), detector, again);
+        std::optional<report::ScanReport> full;
+        if (auto text = store.get_report(completed.key, image_profile)) {
+          if (auto parsed = report::read_json(*text); parsed && parsed->images.size() == 1) {
+            full = std::move(parsed).value();
+            full->images[0].reference = planned->reference(plan.registry);
+          }
+        }
+        if (!full) {
+          pipeline::ScanOptions again = options.scan;
+          again.layer_cache = &store;
+          again.select.all_platforms = true;
+          full = pipeline::scan(planned->reference(plan.registry), detector, again);
+        }
+        scan = std::move(*full);
         adopt(scan, *planned, plan.registry);
         // The scan's own duration, not the rebuild's: every worker prints the same report.
         for (std::size_t i = 0; i < scan.images.size() && i < stored.images.size(); ++i) {

@@ -37,6 +37,13 @@ struct AuditCommand {
   std::string output;
   bool show_secrets = false;
   std::string fail_on = "medium";
+  // Findings options as scan's (cli_internal.h apply_config / load_suppressions).
+  std::string baseline;
+  std::string ignore;
+  bool only_runtime = false;
+  std::string config;
+  std::optional<std::vector<suppress::IgnoreEntry>> config_ignores;
+  std::string config_origin;
   std::string platform = "linux/amd64";
   bool all_platforms = false;
   unsigned jobs = 0;
@@ -49,6 +56,7 @@ struct AuditCommand {
   std::string authfile;
   bool tls_verify = true;
   unsigned registry_concurrency = 4;
+  unsigned images_in_flight = 4;
   bool progress = false;
   bool no_progress = false;
   bool quiet = false;
@@ -87,6 +95,9 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   if (given("--platform") && given("--all-platforms")) return fail("--platform and --all-platforms exclude each other: pick one");
   if (given("--progress") && given("--no-progress")) return fail("--progress and --no-progress exclude each other: pick one");
   if (!cmd.store.empty() && !cmd.cache_dir.empty()) return fail("--store and --cache exclude each other: pick one");
+  auto config = load_config(cmd.config);
+  if (!config) return fail(config.error().message);
+  if (*config) apply_config(given, **config, cmd);
   cmd.format = lower(cmd.format);
   cmd.fail_on = lower(cmd.fail_on);
   const auto format = parse_format(cmd.format);
@@ -95,6 +106,7 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
     return fail("--fail-on " + cmd.fail_on + ": must be one of info, low, medium, high, critical, none");
   }
   if (cmd.registry_concurrency < 1 || cmd.registry_concurrency > 64) return fail("--registry-concurrency must be 1 to 64");
+  if (cmd.images_in_flight < 1 || cmd.images_in_flight > 64) return fail("--images-in-flight must be 1 to 64");
   if (!(cmd.lease_seconds >= 1 && cmd.lease_seconds <= 86400)) return fail("--lease must be 1 to 86400 seconds");
   auto target = oci::parse_registry_target(cmd.target);
   if (!target) return fail(target.error().message);
@@ -115,6 +127,8 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   }
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
+  auto suppressions = load_suppressions(cmd.baseline, cmd.ignore, cmd.config_ignores, cmd.config_origin, **detector);
+  if (!suppressions) return fail(suppressions.error().message);
 
   std::unique_ptr<cache::Store> store;
   if (!cmd.store.empty() || !cmd.cache_dir.empty()) {
@@ -148,6 +162,7 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   run.scan.source.cancel = &g_audit_interrupted;
   run.scan.cancel = &g_audit_interrupted;
   run.show_secrets = cmd.show_secrets;
+  run.images_in_flight = cmd.images_in_flight;
   run.worker = worker_name();
   run.lease = std::chrono::milliseconds(static_cast<std::int64_t>(cmd.lease_seconds * 1000));
   const std::string target_text = target->registry + (target->namespace_prefix.empty() ? "" : "/" + target->namespace_prefix);
@@ -157,12 +172,14 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   const bool show_progress = !cmd.no_progress && (cmd.progress || (!cmd.quiet && ::isatty(STDERR_FILENO)));
   auto catalog = audit::open_registry_catalog(*target, run.scan.source);
   if (!catalog) return fail(catalog.error().message);
-  auto expander = audit::registry_expander(target->registry, run.scan.source);
+  auto registry_expander = audit::registry_expander(target->registry, run.scan.source);
+  auto expander = audit::stored_expander(*registry_expander, *store);
   audit::PlanOptions plan_options;
   plan_options.registry = target->registry;
   plan_options.repositories = repositories;
   plan_options.select = run.scan.select;
   plan_options.cancel = &g_audit_interrupted;
+  plan_options.concurrency = cmd.registry_concurrency;  // the registry client bounds the transfers the same way
   if (show_progress) {
     plan_options.on_progress = [](const audit::PlanProgress& p) {
       draw("planning: repositories " + std::to_string(p.repositories_done) + "/" + std::to_string(p.repositories_total) +
@@ -174,9 +191,16 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
            mib(p.current.bytes_done) + (p.current.bytes_total ? " of " + mib(p.current.bytes_total) : ""));
     };
   }
-  audit::Plan plan = audit::make_plan(**catalog, *expander, plan_options);
+  auto make = [&] { return audit::make_plan(**catalog, *expander, plan_options); };
+  // A named run may have other workers: one plans, the rest use its plan. A private run plans alone.
+  audit::Plan plan = cmd.run_id.empty() ? make() : audit::plan_once(*store, run, make);
   report::AuditReport result = audit::run_audit(plan, *store, *detector, run);
   result.registry = target_text;
+  // As scan: suppressed findings leave the images' findings (they stay in the report as suppressed), so the
+  // counts and the exit status are those of what remains.
+  suppress::apply(result.scan, *suppressions);
+  if (cmd.only_runtime) suppress::suppress_hidden(result.scan);
+  audit::count_findings(result);
   if (show_progress) std::fputs("\r\x1b[K", stderr);
 
   report::ReportOptions options;
@@ -215,6 +239,11 @@ std::function<int()> add_audit_command(CLI::App& app) {
   sub->add_option("-o,--output", cmd->output, "Write the report to FILE (mode 0600) instead of standard output");
   sub->add_flag("--show-secrets", cmd->show_secrets, "Print secret values in full (default: redacted)");
   sub->add_option("--fail-on", cmd->fail_on, "Exit 1 when a finding at or above SEVERITY remains (or none)")->capture_default_str();
+  sub->add_option("--baseline", cmd->baseline,
+                  "Suppress findings whose fingerprint is in FILE (an earlier JSON report, a JSON array or a list)");
+  sub->add_option("--ignore", cmd->ignore, "Allowlist YAML: path globs, rule ids, fingerprints, each with a reason");
+  sub->add_flag("--only-runtime", cmd->only_runtime, "Ignore findings whose file was deleted or overwritten by a later layer");
+  sub->add_option("--config", cmd->config, "Configuration file (default: .layerleak.yaml in the working directory, if any)");
   sub->add_option("--platform", cmd->platform, "OS/ARCH[/VARIANT] to pick from multi-platform indexes")->capture_default_str();
   sub->add_flag("--all-platforms", cmd->all_platforms, "Audit every platform of every index");
   sub->add_option("-j,--jobs", cmd->jobs, "Worker threads per image (default: number of cores)");
@@ -228,6 +257,9 @@ std::function<int()> add_audit_command(CLI::App& app) {
   sub->add_option("--tls-verify", cmd->tls_verify, "Verify registry TLS certificates (--tls-verify=false also allows plain HTTP)")
       ->capture_default_str();
   sub->add_option("--registry-concurrency", cmd->registry_concurrency, "Transfers in flight at once to the registry (1-64)")
+      ->capture_default_str();
+  sub->add_option("--images-in-flight", cmd->images_in_flight,
+                  "Images this worker scans at once, each with -j layer threads (1-64)")
       ->capture_default_str();
   sub->add_flag("--progress", cmd->progress, "Show progress on standard error");
   sub->add_flag("--no-progress", cmd->no_progress, "Never show progress");

@@ -125,4 +125,28 @@ Result<std::optional<ConfigFile>> load_config(const std::string& explicit_path);
 // The keys a configuration file may hold, for messages and suggestions.
 const std::vector<std::string>& config_keys();
 
+// The configuration file fills what the command line left out (`given(option)`: the option was on the command
+// line): an option given there always wins, lists (--rules, --ignore) included, so one invocation never mixes
+// both sources for one setting. One implementation for `scan` (ScanCommand) and `audit`: both name these
+// fields alike.
+template <class Command, class Given>
+void apply_config(const Given& given, const ConfigFile& config, Command& c) {
+  if (config.fail_on && !given("--fail-on")) c.fail_on = *config.fail_on;
+  if (config.format && !given("--format")) c.format = *config.format;
+  if (config.output && !given("--output")) c.output = *config.output;
+  if (config.baseline && !given("--baseline")) c.baseline = *config.baseline;
+  if (config.platform && !given("--platform") && !given("--all-platforms")) c.platform = *config.platform;
+  if (config.only_runtime && !given("--only-runtime")) c.only_runtime = *config.only_runtime;
+  if (config.rules && !given("--rules")) c.rule_files = *config.rules;
+  if (config.ignore && !given("--ignore")) c.config_ignores = config.ignore;
+  c.config_origin = config.path;
+}
+
+// config_file.cpp: the suppressions of a run (scan and audit), read before scanning: a bad file stops the run,
+// never means "no suppression". --ignore FILE replaces the configuration file's ignore list (config_ignores,
+// from config_origin); rule ids must name loaded rules.
+Result<suppress::Suppressions> load_suppressions(const std::string& baseline, const std::string& ignore,
+                                                 const std::optional<std::vector<suppress::IgnoreEntry>>& config_ignores,
+                                                 const std::string& config_origin, const detect::Detector& detector);
+
 }  // namespace layerleak::cli

@@ -178,4 +178,32 @@ Result<std::optional<ConfigFile>> load_config(const std::string& explicit_path) 
   return std::optional<ConfigFile>(std::move(config).value());
 }
 
+Result<suppress::Suppressions> load_suppressions(const std::string& baseline, const std::string& ignore,
+                                                 const std::optional<std::vector<suppress::IgnoreEntry>>& config_ignores,
+                                                 const std::string& config_origin, const detect::Detector& detector) {
+  suppress::Suppressions suppressions;
+  if (!baseline.empty()) {
+    auto fingerprints = suppress::load_baseline(baseline);
+    if (!fingerprints) return make_error(fingerprints.error().code, "--baseline: " + fingerprints.error().message);
+    suppressions.baseline_fingerprints = std::move(fingerprints).value();
+    suppressions.baseline_origin = baseline;
+  }
+  std::string origin = "--ignore: " + ignore;
+  if (!ignore.empty()) {
+    auto ignores = suppress::load_ignore_file(ignore);
+    if (!ignores) return make_error(ignores.error().code, "--ignore: " + ignores.error().message);
+    suppressions.ignores = std::move(ignores).value();
+  } else if (config_ignores) {
+    suppressions.ignores = *config_ignores;
+    origin = config_origin;
+  }
+  for (const suppress::IgnoreEntry& entry : suppressions.ignores) {
+    if (!entry.rule_id.empty() && !detector.rules().find(entry.rule_id)) {
+      return make_error(Errc::invalid_argument, origin + ": line " + std::to_string(entry.line) + ": unknown rule id \"" +
+                                                    entry.rule_id + "\"");
+    }
+  }
+  return suppressions;
+}
+
 }  // namespace layerleak::cli

@@ -84,34 +84,6 @@ Result<pipeline::ScanOptions> scan_options(const ScanCommand& cmd) {
   return options;
 }
 
-// Suppression files are read before scanning: a bad one stops the run, never means "no suppression".
-// --ignore FILE replaces the configuration file's ignore list.
-Result<suppress::Suppressions> load_suppressions(const ScanCommand& cmd, const detect::Detector& detector) {
-  suppress::Suppressions suppressions;
-  if (!cmd.baseline.empty()) {
-    auto baseline = suppress::load_baseline(cmd.baseline);
-    if (!baseline) return make_error(baseline.error().code, "--baseline: " + baseline.error().message);
-    suppressions.baseline_fingerprints = std::move(baseline).value();
-    suppressions.baseline_origin = cmd.baseline;
-  }
-  std::string origin = "--ignore: " + cmd.ignore;
-  if (!cmd.ignore.empty()) {
-    auto ignores = suppress::load_ignore_file(cmd.ignore);
-    if (!ignores) return make_error(ignores.error().code, "--ignore: " + ignores.error().message);
-    suppressions.ignores = std::move(ignores).value();
-  } else if (cmd.config_ignores) {
-    suppressions.ignores = *cmd.config_ignores;
-    origin = cmd.config_origin;
-  }
-  for (const suppress::IgnoreEntry& entry : suppressions.ignores) {
-    if (!entry.rule_id.empty() && !detector.rules().find(entry.rule_id)) {
-      return make_error(Errc::invalid_argument, origin + ": line " + std::to_string(entry.line) + ": unknown rule id \"" +
-                                                    entry.rule_id + "\"");
-    }
-  }
-  return suppressions;
-}
-
 // Every image in argument order, in one report; a failing image is an error entry of its own, never a
 // reason to skip the others.
 report::ScanReport scan_images(const ScanCommand& cmd, const std::shared_ptr<const detect::Detector>& detector,
@@ -207,7 +179,7 @@ int run_scan(const ScanCommand& cmd) {
   if (!options) return fail(options.error().message);
   auto detector = load_detector(cmd.rule_files);
   if (!detector) return fail(detector.error().message);
-  auto suppressions = load_suppressions(cmd, **detector);
+  auto suppressions = load_suppressions(cmd.baseline, cmd.ignore, cmd.config_ignores, cmd.config_origin, **detector);
   if (!suppressions) return fail(suppressions.error().message);
 
   std::unique_ptr<cache::Store> layer_cache;

@@ -23,20 +23,6 @@ std::string lower(std::string text) {
   return text;
 }
 
-// The configuration file fills what the command line left out: an option given there always wins,
-// lists (--rules, --ignore) included, so one invocation never mixes both sources for one setting.
-void apply_config(const CLI::App& cmd, const ConfigFile& config, ScanCommand& scan) {
-  if (config.fail_on && !given(cmd, "--fail-on")) scan.fail_on = *config.fail_on;
-  if (config.format && !given(cmd, "--format")) scan.format = *config.format;
-  if (config.output && !given(cmd, "--output")) scan.output = *config.output;
-  if (config.baseline && !given(cmd, "--baseline")) scan.baseline = *config.baseline;
-  if (config.platform && !given(cmd, "--platform") && !given(cmd, "--all-platforms")) scan.platform = *config.platform;
-  if (config.only_runtime && !given(cmd, "--only-runtime")) scan.only_runtime = *config.only_runtime;
-  if (config.rules && !given(cmd, "--rules")) scan.rule_files = *config.rules;
-  if (config.ignore && !given(cmd, "--ignore")) scan.config_ignores = config.ignore;
-  scan.config_origin = config.path;
-}
-
 // One reference a line; blank lines and '#' comments are skipped, surrounding blanks trimmed. A regular
 // file of at most 16 MiB (not a device or FIFO that never ends); no standard input, no NUL bytes.
 Status read_images_from(const std::string& path, std::vector<std::string>& images) {
@@ -119,7 +105,7 @@ Status finish_scan_options(const CLI::App& cmd, ScanCommand& scan) {
   }
   auto config = load_config(scan.config);
   if (!config) return std::move(config).error();
-  if (*config) apply_config(cmd, **config, scan);
+  if (*config) apply_config([&](const char* option) { return given(cmd, option); }, **config, scan);
   if (!scan.images_from.empty()) {
     if (auto st = read_images_from(scan.images_from, scan.images); !st) return st;
   }

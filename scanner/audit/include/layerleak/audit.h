@@ -57,6 +57,9 @@ class Expander {
 // Over oci::RegistryCatalog and oci::open_source (registry_adapters.cpp).
 Result<std::unique_ptr<Catalog>> open_registry_catalog(const oci::RegistryTarget& target, const oci::SourceOptions& source);
 std::unique_ptr<Expander> registry_expander(const std::string& registry, const oci::SourceOptions& source);
+// `inner` with its answers kept in `store` (by digest: an index's platforms, a manifest's own platform never
+// change), so a re-audit reads no manifest or configuration to plan. Thread-safe when `inner` is.
+std::unique_ptr<Expander> stored_expander(Expander& inner, cache::Store& store);
 
 // ---- Plan ---------------------------------------------------------------------------------------------
 
@@ -88,8 +91,11 @@ struct PlanOptions {
   std::string registry;                          // HOST[:PORT]
   std::optional<std::vector<std::string>> repositories;  // given list (--repositories-from); else the catalog
   oci::SelectOptions select;                     // platforms, as scan
-  std::function<void(const PlanProgress&)> on_progress;
+  std::function<void(const PlanProgress&)> on_progress;  // from any thread, one call at a time
   const std::atomic<bool>* cancel = nullptr;
+  // Catalog and expander calls in flight at once (tags of several repositories, several tags resolved at
+  // once); above 1 the catalog and expander must be thread-safe. The plan is the same for every value.
+  unsigned concurrency = 1;
 };
 
 // Never fails as a whole: a repository or tag that cannot be listed, resolved or read is an error entry
@@ -118,6 +124,8 @@ struct RunOptions {
   // Images other workers scanned are stored redacted; with show_secrets they are rebuilt from the store's
   // layer results (no blob is read when every layer is there), so the report can carry full values.
   bool show_secrets = false;
+  // Images this worker scans at once (--images-in-flight), each with scan.jobs layer threads.
+  unsigned images_in_flight = 1;
 };
 
 // The queue run name: sha256 of the registry target, the scan profile and `name` (--run-id); workers given
@@ -133,6 +141,13 @@ Result<PlannedImage> decode_item(std::string_view payload);
 // are audit errors (the report says incomplete), never a silently partial report.
 report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared_ptr<const detect::Detector> detector,
                               const RunOptions& options);
+
+// The plan of a run, made once for all its workers: the first worker to come runs `make` (holding a claim on
+// the run, renewed while it plans) and stores the plan in `store`; the others wait for it and use it, so a
+// registry is listed and resolved once however many workers share the run. A worker whose store cannot
+// claim, or whose planner vanished (the claim expired), plans itself. The stored plan is the run's: a
+// worker joining the run later uses it too.
+Plan plan_once(cache::Store& store, const RunOptions& options, const std::function<Plan()>& make);
 
 // summary.images_with_findings from the images' active findings (again after suppressions).
 void count_findings(report::AuditReport& report);
