@@ -521,6 +521,22 @@ TEST_CASE("gitlab: active findings only, with the schema's required fields", "[r
   }
 }
 
+TEST_CASE("text: names, steps and messages from the image cannot drive the terminal", "[report][text]") {
+  ScanReport r = fixture_report();
+  ImageReport& image = r.images[0];
+  image.reference = "oci-archive:x.tar\x1b]0;owned\x07";
+  image.findings[0].location.path = "/app/\x1b[2J\r\nlayerleak: forged line/.env";
+  image.findings[0].location.created_by = "RUN echo \x1b[31mred\x9b";
+  image.errors.push_back({"io", "layer 1: \x1b[1Afile\rover", std::nullopt});
+  image.skipped.push_back({"/opt/\x07" "bell", 0, "too \x1b big"});
+  const std::string text = render(r, Format::text);
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK(text.find('\x07') == std::string::npos);
+  CHECK(text.find("\nlayerleak: forged") == std::string::npos);
+  CHECK(text.find("/app/\\x1b[2J\\x0d\\x0alayerleak: forged line/.env") != std::string::npos);
+}
+
 TEST_CASE("invalid UTF-8 in names is escaped byte by byte, valid UTF-8 kept", "[report]") {
   CHECK(report::escape_invalid_utf8("/app/.env") == "/app/.env");
   CHECK(report::escape_invalid_utf8("/caf\xc3\xa9/\xe2\x82\xac") == "/caf\xc3\xa9/\xe2\x82\xac");

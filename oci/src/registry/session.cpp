@@ -240,8 +240,10 @@ Error Session::auth_error(const std::string& what, long status) const {
     return Error{Errc::auth, what + ": registry " + reference_.registry + " refused the bearer token (HTTP " + std::to_string(status) + ")"};
   }
   if (!credentials_) {
-    return Error{Errc::auth, what + ": registry " + reference_.registry + " requires credentials for " +
-                                 reference_.repository + " and none were found (use --creds, --authfile or docker login)"};
+    // A catalog session has no repository: `what` names the request then.
+    const std::string repository = reference_.repository.empty() ? "" : " for " + reference_.repository;
+    return Error{Errc::auth, what + ": registry " + reference_.registry + " requires credentials" + repository +
+                                 " and none were found (use --creds, --authfile or docker login)"};
   }
   const std::string user = credentials_->username.empty() ? "" : " for user " + credentials_->username;
   return Error{Errc::auth, what + ": registry " + reference_.registry + " refused the credentials from " +

@@ -135,7 +135,7 @@ void print_errors(const report::ScanReport& result, const report::ReportOptions&
     redacted = report::redact_report(result, options);
   }
   for (const report::ImageReport& image : (redacted ? *redacted : result).images) {
-    for (const report::ErrorEntry& e : image.errors) std::cerr << "layerleak: error: " << e.message << '\n';
+    for (const report::ErrorEntry& e : image.errors) std::cerr << "layerleak: error: " << report::terminal_safe(e.message) << '\n';
   }
 }
 

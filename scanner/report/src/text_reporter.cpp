@@ -35,12 +35,12 @@ void write_verification(const Verification& v, const Style& style, std::ostream&
   out << "      verified " << status;
   if (v.http_status) out << " (HTTP " << *v.http_status << ")";
   if (!v.checked_at.empty()) out << " at " << v.checked_at;
-  if (!v.reason.empty()) out << ": " << v.reason;
+  if (!v.reason.empty()) out << ": " << terminal_safe(v.reason);
   out << '\n';
   if (!v.api_key) return;
   const ApiKeyInfo& k = *v.api_key;
   out << "      API key " << k.access_key;
-  if (!k.description.empty()) out << " \"" << k.description << '"';
+  if (!k.description.empty()) out << " \"" << terminal_safe(k.description) << '"';
   if (!k.application_id.empty()) out << ", application " << k.application_id;
   if (!k.user_id.empty()) out << ", user " << k.user_id;
   if (!k.default_project_id.empty()) out << ", default project " << k.default_project_id;
@@ -62,9 +62,9 @@ void write_plans(const ScanReport& report, const ReportOptions& options, const S
     }
     out << '\n';
     for (const CredentialLocation& l : p.locations) {
-      out << "    in " << l.image;
+      out << "    in " << terminal_safe(l.image);
       if (l.layer_index) out << " layer " << *l.layer_index;
-      out << " " << l.where << " (" << l.visibility << ")\n";
+      out << " " << terminal_safe(l.where) << " (" << l.visibility << ")\n";
     }
     std::size_t number = 0;
     for (const RemediationStep& s : p.steps) {
@@ -76,7 +76,7 @@ void write_plans(const ScanReport& report, const ReportOptions& options, const S
 }
 
 void write_image(const ImageReport& image, const ReportOptions& options, const Style& style, std::ostream& out) {
-  out << style("1", "Image " + image.reference) << '\n';
+  out << style("1", "Image " + terminal_safe(image.reference)) << '\n';
   if (!image.manifest_digest.empty()) out << "  manifest " << image.manifest_digest << '\n';
   if (!image.platform.empty()) out << "  platform " << image.platform << '\n';
   std::optional<std::size_t> current_layer;
@@ -86,7 +86,7 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
       current_layer = f.location.layer_index;
       layer_header_printed = true;
       if (f.location.kind == "layer" && f.location.layer_index) {
-        std::string step = f.location.created_by.empty() ? "(unknown build step)" : f.location.created_by;
+        std::string step = f.location.created_by.empty() ? "(unknown build step)" : terminal_safe(f.location.created_by);
         if (step.size() > 100) step = step.substr(0, 97) + "...";
         out << "\n  " << style("1", "Layer " + std::to_string(*f.location.layer_index)) << "  "
             << short_digest(f.location.layer_digest) << "  " << step << '\n';
@@ -94,7 +94,7 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
         out << "\n  " << style("1", f.location.kind == "file" ? "Files" : "Image metadata") << '\n';
       }
     }
-    const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+    const std::string where = terminal_safe(f.location.path.empty() ? f.location.field : f.location.path);
     const bool live = f.verification && f.verification->status == "live";
     out << "    " << where << ':' << f.location.line << ':' << f.location.column << "  "
         << style(severity_color(f.severity), std::string(rules::severity_name(f.severity))) << "  "
@@ -108,19 +108,19 @@ void write_image(const ImageReport& image, const ReportOptions& options, const S
     out << '\n';
     if (f.verification) write_verification(*f.verification, style, out);
     out << "      " << visibility_phrase(f) << '\n';
-    for (const std::string& alias : f.aliases) out << "      also linked as " << alias << '\n';
+    for (const std::string& alias : f.aliases) out << "      also linked as " << terminal_safe(alias) << '\n';
   }
   if (!image.suppressed.empty()) out << '\n';
   for (const Finding& f : image.suppressed) {
-    const std::string where = f.location.path.empty() ? f.location.field : f.location.path;
+    const std::string where = terminal_safe(f.location.path.empty() ? f.location.field : f.location.path);
     out << "  suppressed " << where << ':' << f.location.line << ':' << f.location.column << "  " << f.rule_id
         << "  (" << f.suppressed_by << ")\n";
   }
   for (const ErrorEntry& e : image.errors) {
-    out << "  " << style("1;31", "error") << ": " << e.message << '\n';
+    out << "  " << style("1;31", "error") << ": " << terminal_safe(e.message) << '\n';
   }
   for (const Skipped& s : image.skipped) {
-    out << "  skipped " << s.path << ": " << s.reason << '\n';
+    out << "  skipped " << terminal_safe(s.path) << ": " << terminal_safe(s.reason) << '\n';
   }
   std::uint64_t mib10 = image.bytes_scanned * 10 / (1024 * 1024);
   out << "\n  " << image.layers.size() << " layers, " << image.entries << " entries, " << mib10 / 10 << '.'
