@@ -377,6 +377,7 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
         if (auto parsed = report::read_json(*stored); parsed && parsed->images.size() == 1) {
           scan = std::move(parsed).value();
           scan.images[0].reference = planned->reference(plan.registry);
+          scan.images[0].index_digest.clear();  // this run's index (adopt), as a scan by digest leaves it
           reused = true;
         }
       }
@@ -465,6 +466,7 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
           if (auto parsed = report::read_json(*text); parsed && parsed->images.size() == 1) {
             full = std::move(parsed).value();
             full->images[0].reference = planned->reference(plan.registry);
+            full->images[0].index_digest.clear();
           }
         }
         if (!full) {
