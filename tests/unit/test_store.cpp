@@ -16,6 +16,7 @@
 
 #include "layerleak/cache.h"
 #include "layerleak/store.h"
+#include "layerleak/verify.h"
 #include "test_support.h"
 
 using namespace layerleak;
@@ -174,7 +175,7 @@ TEST_CASE("store: migrations run once when many open a fresh database at once", 
   for (int i = 0; i < kOpeners; ++i) {
     INFO(errors[i]);
     REQUIRE(stores[i]);
-    CHECK(stores[i]->schema_version() == 2);
+    CHECK(stores[i]->schema_version() == 3);
     applied += stores[i]->applied_migrations() ? 1 : 0;
   }
   CHECK(applied == 1);
@@ -183,7 +184,7 @@ TEST_CASE("store: migrations run once when many open a fresh database at once", 
   CHECK(stores[kOpeners - 1]->get_report("sha256:bb", "p"));
   auto again = where.open();
   CHECK_FALSE(again->applied_migrations());
-  CHECK(again->schema_version() == 2);
+  CHECK(again->schema_version() == 3);
 }
 
 TEST_CASE("store: enqueue is idempotent and claims go first enqueued first", "[store]") {
@@ -369,4 +370,80 @@ TEST_CASE("store: a PostgreSQL store reconnects after its connection was dropped
   CHECK(store->get_report("sha256:cc", "p") == std::optional<std::string>("{\"n\":1}"));
   CHECK(store->put_report("sha256:cc", "p", "{\"n\":2}"));
   CHECK(store->enqueue("after", {{"", "k", "v"}}).value() == 1);
+}
+
+TEST_CASE("store: verification results by fingerprint within the TTL; unknown is never stored", "[store]") {
+  const std::string which = backend();
+  INFO(which);
+  Location where(which);
+  auto store = where.open();
+  CHECK_FALSE(store->get_verification("fp-live", 3600s));
+  const cache::VerificationRecord live{"live", "2026-12-03T08:40:09Z", 200, "HTTP 200",
+                                       "{\"access_key\":\"SCW0RE86AB2CD4EF6GH8\",\"description\":\"'; DROP TABLE verifications; --\"}"};
+  REQUIRE(store->put_verification("fp-live", live));
+  auto hit = store->get_verification("fp-live", 3600s);
+  REQUIRE(hit);
+  CHECK(hit->status == "live");
+  CHECK(hit->checked_at == live.checked_at);
+  CHECK(hit->http_status == std::optional<int>(200));
+  CHECK(hit->reason == "HTTP 200");
+  CHECK(hit->api_key_json == live.api_key_json);
+  // Older than the TTL: a miss (the row stays; a later put replaces it).
+  std::this_thread::sleep_for(1100ms);
+  CHECK_FALSE(store->get_verification("fp-live", 1s));
+  CHECK(store->get_verification("fp-live", 3600s));
+  // Replaced; no HTTP status and no metadata read back as absent.
+  REQUIRE(store->put_verification("fp-live", {"invalid", "2026-12-03T09:00:00Z", 401, "revoked", ""}));
+  REQUIRE(store->put_verification("fp-unsupported", {"unsupported", "", std::nullopt, "no safe check", ""}));
+  hit = store->get_verification("fp-live", 3600s);
+  REQUIRE(hit);
+  CHECK(hit->status == "invalid");
+  CHECK(hit->api_key_json.empty());
+  hit = store->get_verification("fp-unsupported", 3600s);
+  REQUIRE(hit);
+  CHECK_FALSE(hit->http_status);
+  // unknown (a timeout, a 500): never kept, and never replaces a stored answer.
+  REQUIRE(store->put_verification("fp-unknown", {"unknown", "2026-12-03T09:00:00Z", 500, "HTTP 500", ""}));
+  CHECK_FALSE(store->get_verification("fp-unknown", 3600s));
+  REQUIRE(store->put_verification("fp-live", {"unknown", "2026-12-03T09:00:00Z", std::nullopt, "timeout", ""}));
+  CHECK(store->get_verification("fp-live", 3600s)->status == "invalid");
+  // Another connection (another replica or worker) reads the same answers.
+  auto other = where.open();
+  CHECK(other->get_verification("fp-live", 3600s)->status == "invalid");
+}
+
+TEST_CASE("store: a verification cache claims keys, so owners sharing a store check each key once", "[store]") {
+  const std::string which = backend();
+  INFO(which);
+  Location where(which);
+  auto first_store = where.open();
+  auto second_store = where.open();
+  verify::StoreVerificationCache first(*first_store, 3600s, "worker-1", 10s);
+  verify::StoreVerificationCache second(*second_store, 3600s, "worker-2", 10s);
+  CHECK_FALSE(first.get("fp-a"));  // nothing stored: claimed by worker-1, which checks it
+  // worker-2 waits for worker-1's answer instead of sending its own request.
+  std::optional<report::Verification> seen;
+  const auto started = std::chrono::steady_clock::now();
+  std::thread waiter([&] { seen = second.get("fp-a"); });
+  std::this_thread::sleep_for(400ms);
+  report::Verification live{"live", "2026-12-03T08:40:09Z", 403, "HTTP 403: valid key without IAM read permission", std::nullopt};
+  live.api_key = report::ApiKeyInfo{"SCW0RE86AB2CD4EF6GH8", "ci key", "", "app-1", "proj-1", "2025-06-02T09:14:27Z", ""};
+  first.put("fp-a", live);
+  waiter.join();
+  REQUIRE(seen);
+  CHECK(std::chrono::steady_clock::now() - started >= 400ms);
+  CHECK(seen->status == "live");
+  CHECK(seen->http_status == std::optional<int>(403));
+  REQUIRE(seen->api_key);
+  CHECK(seen->api_key->description == "ci key");
+  CHECK(seen->api_key->application_id == "app-1");
+  // An unknown answer is not stored and frees the key: the waiter then claims it and checks it itself.
+  CHECK_FALSE(first.get("fp-b"));
+  std::optional<report::Verification> second_b{report::Verification{}};
+  std::thread waiter_b([&] { second_b = second.get("fp-b"); });
+  std::this_thread::sleep_for(300ms);
+  first.put("fp-b", report::Verification{"unknown", "2026-12-03T08:40:09Z", std::nullopt, "timed out", std::nullopt});
+  waiter_b.join();
+  CHECK_FALSE(second_b);  // claimed by worker-2 now
+  CHECK_FALSE(first_store->try_claim("verify", "fp-b", "worker-3", 10s).value());
 }

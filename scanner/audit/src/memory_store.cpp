@@ -46,6 +46,19 @@ class MemoryStore final : public cache::Store {
     return Ok{};
   }
 
+  std::optional<cache::VerificationRecord> get_verification(const std::string& fingerprint, std::chrono::seconds ttl) override {
+    std::lock_guard lock(mutex_);
+    auto it = verifications_.find(fingerprint);
+    if (it == verifications_.end() || Clock::now() - it->second.first >= ttl) return std::nullopt;
+    return it->second.second;
+  }
+  Status put_verification(const std::string& fingerprint, const cache::VerificationRecord& record) override {
+    if (record.status == "unknown") return Ok{};
+    std::lock_guard lock(mutex_);
+    verifications_[fingerprint] = {Clock::now(), record};
+    return Ok{};
+  }
+
   Result<std::uint64_t> enqueue(const std::string& run, const std::vector<cache::WorkItem>& items) override {
     std::lock_guard lock(mutex_);
     Run& r = runs_[run];
@@ -144,6 +157,7 @@ class MemoryStore final : public cache::Store {
   bool applied_migrations() const override { return false; }
 
  private:
+  std::map<std::string, std::pair<Clock::time_point, cache::VerificationRecord>> verifications_;
   struct Item {
     std::string payload;
     std::uint64_t order = 0;

@@ -410,6 +410,7 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
         (void)report::write_report(scan, report::Format::json, full, text);
         (void)store.put_report(item.key, image_profile, text.str());  // an optimisation: a failure only costs a rescan
       }
+      if (options.verify) options.verify(scan);  // after put_report: a stored report carries no verification
       const std::string result = encode_result(scan, read, redactor);
       auto completed = store.complete(options.run, item.key, result);
       if (!completed) {
@@ -477,6 +478,7 @@ report::AuditReport run_audit(const Plan& plan, cache::Store& store, std::shared
         }
         scan = std::move(*full);
         adopt(scan, *planned, plan.registry);
+        if (options.verify) options.verify(scan);  // the answers the scanning worker stored (within the TTL)
         // The scan's own duration, not the rebuild's: every worker prints the same report.
         for (std::size_t i = 0; i < scan.images.size() && i < stored.images.size(); ++i) {
           scan.images[i].duration_ms = stored.images[i].duration_ms;

@@ -55,6 +55,10 @@ const std::vector<Migration>& migrations() {
         "CREATE INDEX work_items_claimable ON work_items (run, seq) WHERE NOT done",
         "CREATE TABLE claims (scope TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, "
         "claimed_until TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, key))"}},
+      {3,
+       {"CREATE TABLE verifications (fingerprint TEXT NOT NULL PRIMARY KEY, status TEXT NOT NULL, "
+        "checked_at TEXT NOT NULL, http_status INTEGER, reason TEXT NOT NULL, api_key TEXT, "
+        "stored_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"}},
   };
   return list;
 }
@@ -89,6 +93,8 @@ class PostgresStore final : public Store {
   void put(const pipeline::LayerKey& key, const pipeline::CachedLayer& layer) override;
   std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile) override;
   Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json) override;
+  std::optional<VerificationRecord> get_verification(const std::string& fingerprint, std::chrono::seconds ttl) override;
+  Status put_verification(const std::string& fingerprint, const VerificationRecord& record) override;
   Result<std::uint64_t> enqueue(const std::string& run, const std::vector<WorkItem>& items) override;
   Result<std::optional<WorkItem>> claim_next(const std::string& run, const std::string& worker,
                                              std::chrono::milliseconds lease) override;
@@ -287,6 +293,34 @@ Status PostgresStore::put_report(const std::string& manifest_digest, const std::
                {text(manifest_digest), text(profile), text(report_json)});
   if (!r) return std::move(r).error().with_context("cannot store the report of " + manifest_digest);
   ++report_puts_;
+  return Ok{};
+}
+
+std::optional<VerificationRecord> PostgresStore::get_verification(const std::string& fingerprint, std::chrono::seconds ttl) {
+  const std::string seconds = std::to_string(ttl.count());
+  std::lock_guard lock(mutex_);
+  auto r = run("SELECT status, checked_at, http_status::text, reason, api_key FROM verifications WHERE fingerprint = $1 "
+               "AND stored_at > clock_timestamp() - $2::bigint * interval '1 second'",
+               {text(fingerprint), text(seconds)});
+  if (!r || PQntuples(r->get()) != 1) return std::nullopt;
+  const PGresult* row = r->get();
+  VerificationRecord record{field(row, 0, 0), field(row, 0, 1), std::nullopt, field(row, 0, 3), field(row, 0, 4)};
+  if (!PQgetisnull(row, 0, 2)) record.http_status = std::atoi(PQgetvalue(row, 0, 2));
+  return record;
+}
+
+Status PostgresStore::put_verification(const std::string& fingerprint, const VerificationRecord& record) {
+  if (record.status == "unknown") return Ok{};  // Why: a timeout now says nothing about the next minute
+  const std::string http = record.http_status ? std::to_string(*record.http_status) : std::string();
+  std::lock_guard lock(mutex_);
+  // NULLIF: an absent http_status or api_key travels as "" and is stored as NULL (every value a parameter).
+  auto r = run("INSERT INTO verifications (fingerprint, status, checked_at, http_status, reason, api_key) "
+               "VALUES ($1, $2, $3, NULLIF($4, '')::integer, $5, NULLIF($6, '')) ON CONFLICT (fingerprint) DO UPDATE SET "
+               "status = excluded.status, checked_at = excluded.checked_at, http_status = excluded.http_status, "
+               "reason = excluded.reason, api_key = excluded.api_key, stored_at = clock_timestamp()",
+               {text(fingerprint), text(record.status), text(record.checked_at), text(http), text(record.reason),
+                text(record.api_key_json)});
+  if (!r) return std::move(r).error().with_context("cannot store a verification result");
   return Ok{};
 }
 

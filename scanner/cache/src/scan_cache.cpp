@@ -50,6 +50,11 @@ const std::vector<Migration>& migrations() {
         "CREATE INDEX work_items_claimable ON work_items (run, done, seq)",
         "CREATE TABLE claims (scope TEXT NOT NULL, key TEXT NOT NULL, owner TEXT NOT NULL, "
         "claimed_until INTEGER NOT NULL, PRIMARY KEY (scope, key))"}},
+      {3,
+       {// --verify results by the secret key's fingerprint (never the secret); stored_at in ms since the epoch.
+        "CREATE TABLE verifications (fingerprint TEXT NOT NULL PRIMARY KEY, status TEXT NOT NULL, "
+        "checked_at TEXT NOT NULL, http_status INTEGER, reason TEXT NOT NULL, api_key TEXT, "
+        "stored_at INTEGER NOT NULL)"}},
   };
   return list;
 }
@@ -684,6 +689,37 @@ Status ScanCache::release(const std::string& scope, const std::string& key, cons
   bind_text(q->get(), 2, key);
   bind_text(q->get(), 3, owner);
   if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot release " + key);
+  return Ok{};
+}
+
+std::optional<VerificationRecord> ScanCache::get_verification(const std::string& fingerprint, std::chrono::seconds ttl) {
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "SELECT status, checked_at, http_status, reason, api_key FROM verifications "
+                           "WHERE fingerprint = ?1 AND stored_at > ?2");
+  if (!q) return std::nullopt;
+  bind_text(q->get(), 1, fingerprint);
+  sqlite3_bind_int64(q->get(), 2, now_ms() - static_cast<std::int64_t>(ttl.count()) * 1000);
+  if (sqlite3_step(q->get()) != SQLITE_ROW) return std::nullopt;
+  VerificationRecord record{column(q->get(), 0), column(q->get(), 1), std::nullopt, column(q->get(), 3), column(q->get(), 4)};
+  if (sqlite3_column_type(q->get(), 2) == SQLITE_INTEGER) record.http_status = sqlite3_column_int(q->get(), 2);
+  return record;
+}
+
+Status ScanCache::put_verification(const std::string& fingerprint, const VerificationRecord& record) {
+  if (record.status == "unknown") return Ok{};  // Why: a timeout now says nothing about the next minute
+  std::lock_guard lock(impl_->mutex);
+  sqlite3* db = impl_->db.get();
+  auto q = Query::make(db, "INSERT OR REPLACE INTO verifications VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!q) return std::move(q).error();
+  bind_text(q->get(), 1, fingerprint);
+  bind_text(q->get(), 2, record.status);
+  bind_text(q->get(), 3, record.checked_at);
+  if (record.http_status) sqlite3_bind_int(q->get(), 4, *record.http_status);
+  bind_text(q->get(), 5, record.reason);
+  if (!record.api_key_json.empty()) bind_text(q->get(), 6, record.api_key_json);
+  sqlite3_bind_int64(q->get(), 7, now_ms());
+  if (sqlite3_step(q->get()) != SQLITE_DONE) return db_error(db, "cannot store a verification result");
   return Ok{};
 }
 

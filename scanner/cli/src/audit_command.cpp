@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include "layerleak/pipeline.h"
 #include "layerleak/rules.h"
 #include "layerleak/store.h"
+#include "layerleak/verify.h"
 #include "report_file.h"
 
 namespace layerleak::cli {
@@ -64,6 +66,11 @@ struct AuditCommand {
   std::string store;
   std::string run_id;
   double lease_seconds = 120;
+  bool verify = false;
+  std::string verify_endpoint;
+  unsigned verify_budget_seconds = 60;
+  unsigned verify_ttl_seconds = 3600;
+  bool only_live = false;
 };
 
 std::string lower(std::string text) {
@@ -88,6 +95,70 @@ std::string mib(std::uint64_t bytes) {
 void draw(const std::string& line) {
   std::fprintf(stderr, "\r\x1b[K%s", line.c_str());
   std::fflush(stderr);
+}
+
+// --verify: each image's report verified against the IAM API with the store's verification cache, so every
+// worker sharing the store checks each distinct key once (within --verify-ttl). As scan: after suppression (a
+// suppressed key is never sent), on a copy, since the audit suppresses the whole report at the end. The
+// endpoint is checked here, before anything is planned (exit 2).
+Result<std::function<void(report::ScanReport&)>> audit_verifier(AuditCommand& cmd, cache::Store& store, const std::string& worker,
+                                                                 const suppress::Suppressions& suppressions) {
+  if (!cmd.verify) {
+    if (cmd.only_live) return make_error(Errc::invalid_argument, "--only-live needs --verify");
+    if (!cmd.verify_endpoint.empty()) return make_error(Errc::invalid_argument, "--verify-endpoint needs --verify");
+    return std::function<void(report::ScanReport&)>();
+  }
+  auto endpoint = verify::check_endpoint(cmd.verify_endpoint.empty() ? verify::kDefaultEndpoint : cmd.verify_endpoint);
+  if (!endpoint) return std::move(endpoint).error();
+  verify::Options check;
+  check.endpoint = *endpoint;
+  check.budget = std::chrono::seconds(cmd.verify_budget_seconds);
+  check.cancel = &g_audit_interrupted;
+  check.user_agent = "layerleak/" + std::string(pipeline::version());
+  const auto ttl = std::chrono::seconds(cmd.verify_ttl_seconds);
+  auto calls = std::make_shared<std::atomic<unsigned>>(0);
+  const bool only_runtime = cmd.only_runtime;
+  return std::function<void(report::ScanReport&)>([check, ttl, calls, worker, &store, &suppressions,
+                                                   only_runtime](report::ScanReport& scan) {
+    report::ScanReport active = scan;
+    suppress::apply(active, suppressions);
+    if (only_runtime) suppress::suppress_hidden(active);
+    {
+      // One owner per call: images in flight in this process claim keys apart from each other.
+      verify::StoreVerificationCache results(store, ttl, worker + ":verify:" + std::to_string(++*calls), check.budget,
+                                             &g_audit_interrupted);
+      verify::verify_report(active, check, &results);
+    }
+    std::map<std::string, report::Verification> found;  // by rule id and fingerprint
+    for (const report::ImageReport& image : active.images) {
+      for (const auto* list : {&image.findings, &image.suppressed}) {
+        for (const report::Finding& f : *list) {
+          if (f.verification) found.emplace(f.rule_id + '\n' + f.fingerprint, *f.verification);
+        }
+      }
+    }
+    for (report::ImageReport& image : scan.images) {
+      for (auto* list : {&image.findings, &image.suppressed}) {
+        for (report::Finding& f : *list) {
+          auto it = found.find(f.rule_id + '\n' + f.fingerprint);
+          if (it == found.end()) continue;
+          f.verification = it->second;
+          if (it->second.status == "invalid") f.severity = std::min(f.severity, rules::Severity::low);  // as verify_report
+        }
+      }
+    }
+  });
+}
+
+// --only-live: the highest severity among findings verified live.
+std::optional<rules::Severity> max_live_severity(const report::ScanReport& scan) {
+  std::optional<rules::Severity> max;
+  for (const report::ImageReport& image : scan.images) {
+    for (const report::Finding& f : image.findings) {
+      if (f.verification && f.verification->status == "live" && (!max || f.severity > *max)) max = f.severity;
+    }
+  }
+  return max;
 }
 
 int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
@@ -162,6 +233,8 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   run.scan.source.cancel = &g_audit_interrupted;
   run.scan.cancel = &g_audit_interrupted;
   run.show_secrets = cmd.show_secrets;
+  if (auto verifier = audit_verifier(cmd, *store, run.worker, *suppressions); !verifier) return fail(verifier.error().message);
+  else run.verify = std::move(verifier).value();
   run.images_in_flight = cmd.images_in_flight;
   run.worker = worker_name();
   run.lease = std::chrono::milliseconds(static_cast<std::int64_t>(cmd.lease_seconds * 1000));
@@ -205,6 +278,7 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
 
   report::ReportOptions options;
   options.show_secrets = cmd.show_secrets;
+  options.full_access_keys = cmd.verify;
   options.summary_only = cmd.quiet && file == nullptr;
   if (!cmd.show_secrets) options.redact_text = pipeline::text_redactor(*detector);
   std::ostringstream rendered;
@@ -223,7 +297,7 @@ int run_audit_command(AuditCommand& cmd, const CLI::App& app) {
   if (!result.complete()) return kExitIncomplete;
   auto threshold = rules::parse_severity(cmd.fail_on);
   if (!threshold) return kExitClean;
-  auto max = result.scan.max_severity();
+  auto max = cmd.only_live ? max_live_severity(result.scan) : result.scan.max_severity();
   return (max && *max >= *threshold) ? kExitFindings : kExitClean;
 }
 
@@ -261,6 +335,19 @@ std::function<int()> add_audit_command(CLI::App& app) {
   sub->add_option("--images-in-flight", cmd->images_in_flight,
                   "Images this worker scans at once, each with -j layer threads (1-64)")
       ->capture_default_str();
+  sub->add_flag("--verify", cmd->verify,
+                "Check each distinct secret key against the Scaleway IAM API once for the whole audit (every "
+                "worker: results kept by fingerprint in the store for --verify-ttl); off by default");
+  sub->add_option("--verify-endpoint", cmd->verify_endpoint,
+                  "API for --verify (default https://api.scaleway.com; http:// only for a loopback address)");
+  sub->add_option("--verify-budget", cmd->verify_budget_seconds,
+                  "Seconds --verify may take per image; keys without an answer by then are 'unknown' (1-600)")
+      ->check(CLI::Range(1u, 600u))
+      ->capture_default_str();
+  sub->add_option("--verify-ttl", cmd->verify_ttl_seconds, "Seconds a --verify result in the store is reused")
+      ->check(CLI::Range(1u, 7u * 24 * 3600))
+      ->capture_default_str();
+  sub->add_flag("--only-live", cmd->only_live, "With --verify: only keys verified live decide the exit status");
   sub->add_flag("--progress", cmd->progress, "Show progress on standard error");
   sub->add_flag("--no-progress", cmd->no_progress, "Never show progress");
   sub->add_flag("-q,--quiet", cmd->quiet, "Print only the summary line of the text report");

@@ -96,6 +96,7 @@ struct ServeCommand {
   unsigned max_archive_depth = 5;
   std::uint64_t max_ratio = 1000;
   std::uint64_t max_archive_members = 100000;
+  std::string verify_endpoint;
 };
 
 int run_serve_command(ServeCommand cmd) {
@@ -105,6 +106,10 @@ int run_serve_command(ServeCommand cmd) {
   if (!fail_on) return fail("--fail-on must be one of info, low, medium, high, critical");
   if (cmd.fail_open && cmd.fail_closed) return fail("--fail-open and --fail-closed exclude each other");
   serve::ServeOptions& options = cmd.options;
+  if (!options.verify.enabled && (options.verify.only_live || !cmd.verify_endpoint.empty())) {
+    return fail(options.verify.only_live ? "--only-live needs --verify" : "--verify-endpoint needs --verify");
+  }
+  if (!cmd.verify_endpoint.empty()) options.verify.endpoint = cmd.verify_endpoint;  // checked by run_serve (exit 2)
   options.fail_on = *fail_on;
   options.fail_open = cmd.fail_open;
   options.scan.jobs = std::max(1u, cmd.jobs);
@@ -163,6 +168,20 @@ void add_serve_options(CLI::App& cmd, ServeCommand& serve) {
   cmd.add_option("--allow-registry", serve.options.allowed_registries,
                  "HOST[:PORT] of a registry serve may contact (repeatable); others are never contacted and "
                  "their images get no verdict. Required with --creds");
+  cmd.add_flag("--verify", serve.options.verify.enabled,
+               "Check each scan's secret keys against the Scaleway IAM API before its verdict is stored (one GET per "
+               "distinct key, results kept by fingerprint in the cache/store for --verify-ttl); off by default");
+  cmd.add_option("--verify-endpoint", serve.verify_endpoint,
+                 "API for --verify (default https://api.scaleway.com; http:// only for a loopback address)");
+  cmd.add_option("--verify-budget", serve.options.verify.budget_seconds,
+                 "Seconds --verify may take per scan; keys without an answer by then are 'unknown' (1-600)")
+      ->check(CLI::Range(1u, 600u))
+      ->capture_default_str();
+  cmd.add_option("--verify-ttl", serve.options.verify.ttl_seconds,
+                 "Seconds a --verify result is reused for other scans of the same key")
+      ->check(CLI::Range(1u, 7u * 24 * 3600))
+      ->capture_default_str();
+  cmd.add_flag("--only-live", serve.options.verify.only_live, "With --verify: only keys verified live deny admission");
   cmd.add_flag("--allow-local-images", serve.options.allow_local_images,
                "Let POST /v1/scans read local sources (dir:, oci:, archives, paths) with serve's permissions; "
                "their results are never stored as verdicts");

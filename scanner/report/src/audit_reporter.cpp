@@ -77,6 +77,8 @@ struct Credential {
   std::vector<Occurrence> occurrences;  // image order, then the image's finding order
 };
 
+bool is_live(const Finding& f) { return f.verification && f.verification->status == "live"; }
+
 std::vector<Credential> credentials(const ScanReport& scan) {
   std::map<std::string, Credential> by_fingerprint;
   for (const ImageReport& image : scan.images) {
@@ -90,11 +92,31 @@ std::vector<Credential> credentials(const ScanReport& scan) {
   for (auto& [fp, c] : by_fingerprint) out.push_back(std::move(c));
   // Worst first; ties by rule id then fingerprint: a fixed order whatever the scheduling was.
   std::stable_sort(out.begin(), out.end(), [](const Credential& a, const Credential& b) {
+    if (is_live(*a.first) != is_live(*b.first)) return is_live(*a.first);  // --verify: live keys first
     if (a.first->severity != b.first->severity) return a.first->severity > b.first->severity;
     if (a.first->rule_id != b.first->rule_id) return a.first->rule_id < b.first->rule_id;
     return a.first->fingerprint < b.first->fingerprint;
   });
   return out;
+}
+
+// --verify's answer for a credential on one line: "verified LIVE (HTTP 403) at …: reason; API key SCW… "desc",
+// application …, expires …" (the metadata only from a 200 naming the key).
+std::string verification_line(const Verification& v) {
+  std::ostringstream out;
+  out << "verified " << (v.status == "live" ? std::string("LIVE") : v.status);
+  if (v.http_status) out << " (HTTP " << *v.http_status << ")";
+  if (!v.checked_at.empty()) out << " at " << v.checked_at;
+  if (!v.reason.empty()) out << ": " << v.reason;
+  if (v.api_key) {
+    const ApiKeyInfo& k = *v.api_key;
+    out << "; API key " << k.access_key;
+    if (!k.description.empty()) out << " \"" << k.description << '"';
+    if (!k.application_id.empty()) out << ", application " << k.application_id;
+    if (!k.user_id.empty()) out << ", user " << k.user_id;
+    out << ", " << (k.expires_at.empty() ? std::string("never expires") : "expires " + k.expires_at);
+  }
+  return out.str();
 }
 
 std::string tags_of(const ImageReport& image) {
@@ -164,6 +186,7 @@ Status write_audit_text(const AuditReport& report, const ScanReport& scan, const
           << terminal_safe(shown(f.secret));
       if (!f.paired_access_key.empty()) out << "  access key " << terminal_safe(shown(f.paired_access_key));
       out << "\n  fingerprint " << f.fingerprint << '\n';
+      if (f.verification) out << "  " << terminal_safe(verification_line(*f.verification)) << '\n';
       const ImageReport* current = nullptr;
       for (const Occurrence& o : c.occurrences) {
         if (o.image != current) {
@@ -245,7 +268,12 @@ Status write_audit_html(const AuditReport& report, const ScanReport& scan, const
         << html_escape(shown(f.secret)) << "</code></h3>\n<p class=\"meta\">rule <code>" << html_escape(f.rule_id)
         << "</code>, fingerprint <code>" << html_escape(f.fingerprint) << "</code>";
     if (!f.paired_access_key.empty()) out << ", access key <code>" << html_escape(shown(f.paired_access_key)) << "</code>";
-    out << "</p>\n<table>\n<tr><th>Image</th><th>Tags</th><th>Where</th></tr>\n";
+    out << "</p>\n";
+    if (f.verification) {
+      out << "<p class=\"" << (is_live(f) ? "sev critical" : "meta") << "\">" << html_escape(verification_line(*f.verification))
+          << "</p>\n";
+    }
+    out << "<table>\n<tr><th>Image</th><th>Tags</th><th>Where</th></tr>\n";
     const ImageReport* current = nullptr;
     for (const Occurrence& o : c.occurrences) {
       const bool first = o.image != current;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "layerleak/report.h"
+#include "layerleak/verify.h"
 
 namespace layerleak::serve {
 
@@ -136,7 +137,7 @@ JobQueue::Submitted JobQueue::submit(JobSpec spec) {
     if (auto stored = stored_report(*digest)) {
       job->state = JobState::done;
       job->from_cache = true;
-      job->verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
+      job->verdicts = wire::verdicts_from_report(*stored, options_.fail_on, options_.verify.only_live);
       job->report = std::move(stored);
       ++metrics_.verdict_cache_answers;
       std::lock_guard lock(mutex_);
@@ -203,7 +204,7 @@ std::shared_ptr<const report::ScanReport> JobQueue::stored_report(const std::str
 std::optional<std::vector<wire::ImageVerdict>> JobQueue::stored_verdicts(const std::string& digest) {
   auto stored = stored_report(digest);
   if (!stored) return std::nullopt;
-  return wire::verdicts_from_report(*stored, options_.fail_on);
+  return wire::verdicts_from_report(*stored, options_.fail_on, options_.verify.only_live);
 }
 
 bool JobQueue::pending(const std::string& manifest_digest) const {
@@ -316,7 +317,7 @@ std::optional<JobQueue::ScanResult> JobQueue::claim_or_wait(Job& job, const std:
       if (*claimed) (void)cache_.release(kScanClaimScope, key, owner);
       ++metrics_.replica_answers;
       ScanResult out;
-      out.verdicts = wire::verdicts_from_report(*stored, options_.fail_on);
+      out.verdicts = wire::verdicts_from_report(*stored, options_.fail_on, options_.verify.only_live);
       out.report = std::move(stored);
       out.from_store = true;
       return out;
@@ -373,6 +374,21 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
       image.complete = false;
     }
   }
+  if (options_.verify.enabled && !job.cancel) {
+    // --verify: before redaction (the secret is the credential checked) and before the verdict is stored.
+    verify::Options check;
+    check.endpoint = options_.verify.endpoint;
+    check.budget = std::chrono::seconds(options_.verify.budget_seconds);
+    check.cancel = &job.cancel;
+    check.user_agent = "layerleak/" + std::string(pipeline::version());
+    verify::StoreVerificationCache results(cache_, std::chrono::seconds(options_.verify.ttl_seconds), owner, check.budget,
+                                           &job.cancel);
+    const verify::ReportVerification counts = verify::verify_report(result, check, &results);
+    if (counts.requests_sent + counts.from_cache > 0) {
+      std::cerr << "layerleak serve: scan " << job.id << ": verified " << counts.requests_sent + counts.from_cache
+                << " key(s): " << counts.requests_sent << " request(s), " << counts.from_cache << " from the store\n";
+    }
+  }
   // Secrets never leave this process from serve: everything kept from here on is redacted.
   report::ReportOptions redaction;
   redaction.redact_text = options_.redact_text;
@@ -387,7 +403,7 @@ JobQueue::ScanResult JobQueue::run(Job& job) {
   }
   auto redacted = std::make_shared<const report::ScanReport>(std::move(safe));
   ScanResult out_result;
-  out_result.verdicts = wire::verdicts_from_report(*redacted, options_.fail_on);
+  out_result.verdicts = wire::verdicts_from_report(*redacted, options_.fail_on, options_.verify.only_live);
   out_result.report = redacted;
   store(*redacted);
 

@@ -16,6 +16,7 @@
 #include "job_queue.h"
 #include "layerleak/cache.h"
 #include "layerleak/serve.h"
+#include "layerleak/verify.h"
 
 namespace layerleak::serve {
 
@@ -524,6 +525,15 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
                            "only make serve look at the registries listed");
   }
   if (options.workers == 0 || options.queue_size == 0) return startup_failure("--workers and --queue must be at least 1");
+  if (options.verify.enabled) {
+    auto endpoint_ok = verify::check_endpoint(options.verify.endpoint);
+    if (!endpoint_ok) return startup_failure("--verify-endpoint: " + endpoint_ok.error().message);
+    options.verify.endpoint = *endpoint_ok;
+    if (options.verify.budget_seconds < 1 || options.verify.budget_seconds > 600) {
+      return startup_failure("--verify-budget must be 1 to 600 seconds");
+    }
+    if (options.verify.ttl_seconds < 1) return startup_failure("--verify-ttl must be at least 1 second");
+  }
   // Why refuse: credentials given on the command line would otherwise go to whatever registry a pod names.
   if (!options.scan.source.registry.creds.empty() && options.allowed_registries.empty()) {
     return startup_failure("--creds needs --allow-registry HOST[:PORT]: serve sends credentials only to the registries listed");

@@ -157,7 +157,7 @@ std::string_view verdict_name(Verdict v) noexcept {
   return "unknown";
 }
 
-std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on) {
+std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on, bool only_live) {
   std::vector<ImageVerdict> out;
   for (const report::ImageReport& image : report.images) {
     ImageVerdict v;
@@ -167,7 +167,7 @@ std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report,
     ordered_json findings = ordered_json::array();
     std::vector<std::string> denying;
     for (const report::Finding& f : image.findings) {
-      const bool denies = f.severity >= fail_on;
+      const bool denies = f.severity >= fail_on && (!only_live || (f.verification && f.verification->status == "live"));
       const std::string description = describe_finding(f);
       if (denies) denying.push_back(description);
       findings.push_back({{"rule_id", f.rule_id},
@@ -196,7 +196,8 @@ std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report,
       if (denying.size() > kReasonFindings) v.reason += "; and " + std::to_string(denying.size() - kReasonFindings) + " more";
     } else {
       v.verdict = Verdict::allow;
-      v.reason = name + ": no Scaleway credential at or above " + std::string(rules::severity_name(fail_on));
+      v.reason = name + ": no " + (only_live ? "live " : "") + "Scaleway credential at or above " +
+                 std::string(rules::severity_name(fail_on));
     }
     ordered_json errors = ordered_json::array();
     for (const report::ErrorEntry& e : image.errors) {

@@ -52,22 +52,24 @@ void apply(report::Finding& f, const report::Verification& v) {
 ReportVerification verify_report(report::ScanReport& report, const Options& options, VerificationCache* cache) {
   ReportVerification stats;
   std::map<std::string, report::Verification> by_fingerprint;
-  std::vector<Request> requests;
+  // Why in fingerprint order: a store-backed cache claims each key it has no answer for, and owners that
+  // claim in one global order never wait on each other in a cycle.
+  std::map<std::string, Request> distinct;
   for (const report::ImageReport& image : report.images) {
     for (const report::Finding& f : image.findings) {
-      if (f.rule_id != kSecretKeyRule || by_fingerprint.count(f.fingerprint)) continue;
-      if (std::any_of(requests.begin(), requests.end(), [&](const Request& r) { return r.fingerprint == f.fingerprint; })) {
+      if (f.rule_id == kSecretKeyRule) distinct.try_emplace(f.fingerprint, Request{f.fingerprint, f.secret, f.paired_access_key});
+    }
+  }
+  std::vector<Request> requests;
+  for (auto& [fingerprint, request] : distinct) {
+    if (cache) {
+      if (auto cached = cache->get(fingerprint)) {
+        by_fingerprint[fingerprint] = *cached;
+        ++stats.from_cache;
         continue;
       }
-      if (cache) {
-        if (auto cached = cache->get(f.fingerprint)) {
-          by_fingerprint[f.fingerprint] = *cached;
-          ++stats.from_cache;
-          continue;
-        }
-      }
-      requests.push_back(Request{f.fingerprint, f.secret, f.paired_access_key});
     }
+    requests.push_back(std::move(request));
   }
   stats.requests_sent = requests.size();
   for (auto& [fingerprint, v] : verify_secrets(requests, options)) {

@@ -126,6 +126,10 @@ struct RunOptions {
   bool show_secrets = false;
   // Images this worker scans at once (--images-in-flight), each with scan.jobs layer threads.
   unsigned images_in_flight = 1;
+  // --verify: called with each image's full (unredacted) report after its scan, before the result is
+  // stored in the queue (and again on a --show-secrets rebuild of an image another worker scanned); fills in
+  // finding.verification (cli: verify::verify_report with the store's verification cache). Unset: nothing.
+  std::function<void(report::ScanReport&)> verify;
 };
 
 // The queue run name: sha256 of the registry target, the scan profile and `name` (--run-id); workers given

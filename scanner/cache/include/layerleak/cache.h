@@ -57,6 +57,9 @@ class ScanCache final : public Store {
   std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile) override;
   Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json) override;
 
+  std::optional<VerificationRecord> get_verification(const std::string& fingerprint, std::chrono::seconds ttl) override;
+  Status put_verification(const std::string& fingerprint, const VerificationRecord& record) override;
+
   // Work queue and claims (Store): BEGIN IMMEDIATE transactions, so processes sharing the file take turns.
   // Leases are measured on this machine's clock.
   Result<std::uint64_t> enqueue(const std::string& run, const std::vector<WorkItem>& items) override;

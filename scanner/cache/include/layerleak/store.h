@@ -54,6 +54,16 @@ struct CompletedItem {
   std::string result;
 };
 
+// The answer of one `--verify` check, kept by the secret key's fingerprint (serve and audit reuse it for a
+// TTL). Never the secret: only what the report shows. `unknown` is never stored.
+struct VerificationRecord {
+  std::string status;  // live, invalid or unsupported
+  std::string checked_at;
+  std::optional<int> http_status;
+  std::string reason;
+  std::string api_key_json;  // the API key's metadata as a JSON object, "" when none
+};
+
 struct WorkCounts {
   std::uint64_t total = 0;    // items enqueued under the run
   std::uint64_t done = 0;     // completed
@@ -71,6 +81,13 @@ class Store : public pipeline::LayerCache {
   // digest themselves, so a newer complete scan of the same content is the only thing that can replace one.
   virtual std::optional<std::string> get_report(const std::string& manifest_digest, const std::string& profile) = 0;
   virtual Status put_report(const std::string& manifest_digest, const std::string& profile, std::string_view report_json) = 0;
+
+  // --- Verification results (--verify in serve and audit) ---
+  // The record stored for `fingerprint` when it was stored less than `ttl` ago (the store's clock), else
+  // nullopt (also on a database failure: a miss only costs a request). put replaces it; a record with
+  // status "unknown" is never stored (a timeout now says nothing about the next minute).
+  virtual std::optional<VerificationRecord> get_verification(const std::string& fingerprint, std::chrono::seconds ttl) = 0;
+  virtual Status put_verification(const std::string& fingerprint, const VerificationRecord& record) = 0;
 
   // --- Work queue (audit) ---
   // Adds the items not yet under `run` (by key); items already there keep their payload, claim and result,

@@ -60,6 +60,17 @@ struct ServeOptions {
   std::vector<std::string> allowed_registries;
   // Scan reports are merged over every platform of an index (serve always scans all platforms: a verdict
   // stored under an index digest covers them all).
+  // --verify (docs/verification.md): after each scan, before its verdict is stored, every distinct Scaleway
+  // secret key is checked against the IAM API, results kept by fingerprint in the store (or cache) for
+  // `ttl_seconds` (replicas sharing a store check each key once between them). A key verified invalid is
+  // severity low; with only_live only findings verified live deny. Off: no request of any kind.
+  struct Verify {
+    bool enabled = false;
+    std::string endpoint = "https://api.scaleway.com";  // checked at start-up (exit 2)
+    unsigned budget_seconds = 60;
+    unsigned ttl_seconds = 3600;
+    bool only_live = false;
+  } verify;
   pipeline::ScanOptions scan;          // per-scan settings (jobs, limits, registry); serve sets cancel and cache
   // The text redaction for logs and reports (pipeline::text_redactor of the detector); set by run_serve.
   std::function<std::string(std::string_view)> redact_text;
@@ -93,8 +104,9 @@ struct ImageVerdict {
   std::string summary_json;  // {"verdict":..,"manifest_digest":..,"reason":..,"findings":[..],"complete":..}
 };
 // One entry per image of the report (secrets in it must already be redacted). Incomplete images are
-// `unknown`; complete ones `deny` when a finding is at or above `fail_on`.
-std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on);
+// `unknown`; complete ones `deny` when a finding is at or above `fail_on` (with only_live: and verified live).
+std::vector<ImageVerdict> verdicts_from_report(const report::ScanReport& report, rules::Severity fail_on,
+                                               bool only_live = false);
 // The verdicts of several images (the platforms of an index, or whatever a tag named) together: deny when
 // one denies, unknown while one is unknown (or there is none), else allow.
 ImageVerdict combine_verdicts(const std::vector<ImageVerdict>& images, std::string_view name);

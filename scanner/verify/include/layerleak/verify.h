@@ -24,6 +24,10 @@
 #include "layerleak/core.h"
 #include "layerleak/report.h"
 
+namespace layerleak::cache {
+class Store;
+}
+
 namespace layerleak::verify {
 
 inline constexpr const char* kDefaultEndpoint = "https://api.scaleway.com";
@@ -82,6 +86,35 @@ class MemoryVerificationCache final : public VerificationCache {
   std::chrono::seconds ttl_;
   std::mutex mutex_;
   std::map<std::string, std::pair<Clock::time_point, report::Verification>> entries_;
+};
+
+// Results kept in a cache::Store (the SQLite cache or a PostgreSQL store), shared by every process using it:
+// serve replicas, audit workers. Only what a report shows is stored (status, checked_at, http_status,
+// reason, the API key's metadata), never the secret; `unknown` is never stored. Make one per verify_report
+// call: `owner` must be unique to it (claims are by owner).
+//
+// Once per key across processes: get() of a fingerprint with no stored answer claims it in the store
+// (claims scope "verify") and returns nothing, so the caller checks it; put() stores the answer and gives
+// the claim up. A get() finding the claim held by another owner waits (polling every 100 ms) for that
+// owner's answer, or its claim, or `wait_limit`, or cancel. verify_report looks keys up in fingerprint
+// order, so owners never wait on each other in a cycle.
+class StoreVerificationCache final : public VerificationCache {
+ public:
+  StoreVerificationCache(cache::Store& store, std::chrono::seconds ttl, std::string owner,
+                         std::chrono::milliseconds wait_limit, const std::atomic<bool>* cancel = nullptr);
+  ~StoreVerificationCache() override;  // gives up the claims left (a key whose put never came)
+  std::optional<report::Verification> get(const std::string& fingerprint) override;
+  void put(const std::string& fingerprint, const report::Verification& verification) override;
+
+ private:
+  std::optional<report::Verification> lookup(const std::string& fingerprint);
+  cache::Store& store_;
+  std::chrono::seconds ttl_;
+  std::string owner_;
+  std::chrono::milliseconds wait_limit_;
+  const std::atomic<bool>* cancel_;
+  std::mutex mutex_;
+  std::vector<std::string> claimed_;
 };
 
 struct ReportVerification {
