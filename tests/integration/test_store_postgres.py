@@ -75,8 +75,9 @@ class StorePostgresTest(unittest.TestCase):
         # One row per distinct layer, and the schema applied once.
         self.assertEqual(self.pg.psql("SELECT count(*) FROM layers", database=db).strip(), "3")
         self.assertEqual(self.pg.psql("SELECT count(*) FROM blobs", database=db).strip(), "3")
+        # Every migration once, in order, from 1 (3 = the verification results of issue 17).
         self.assertEqual(self.pg.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations",
-                                      database=db).strip(), "1,2")
+                                      database=db).strip(), "1,2,3")
         # A re-scan is answered from the database: a layer is put (created = now()) only after a miss, so
         # unchanged timestamps mean every layer was a hit.
         stamps = self.pg.psql("SELECT string_agg(created::text, ',' ORDER BY diff_id) FROM layers", database=db)
