@@ -1,10 +1,5 @@
 #include <openssl/evp.h>
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <vector>
 
 #include "layerleak/core.h"
 
@@ -69,103 +64,47 @@ Digest Sha256::of(std::string_view text) {
   return h.finish();
 }
 
-struct BackgroundSha256::State {
-  static constexpr std::size_t kBuffers = 4;
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::deque<std::vector<char>> queued;  // filled, waiting to be hashed
-  std::vector<std::vector<char>> free;   // ready for reuse
-  std::size_t in_flight = 0;             // buffers handed out or queued
-  bool closing = false;
-  bool busy = false;                     // the thread is hashing a buffer
-  Sha256 hasher;
-  std::thread thread;
+HashingReader::HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what)
+    : inner_(inner), lender_(dynamic_cast<BlockReader*>(&inner)), expected_(std::move(expected)), what_(std::move(what)) {}
 
-  void run() {
-    std::unique_lock lock(mutex);
-    while (true) {
-      changed.wait(lock, [&] { return closing || !queued.empty(); });
-      if (queued.empty()) return;  // closing and drained
-      std::vector<char> buffer = std::move(queued.front());
-      queued.pop_front();
-      busy = true;
-      lock.unlock();
-      hasher.update(std::span<const char>(buffer.data(), buffer.size()));
-      lock.lock();
-      busy = false;
-      free.push_back(std::move(buffer));
-      --in_flight;
-      changed.notify_all();
-    }
+Status HashingReader::hashed(std::span<const char> bytes) {
+  if (!bytes.empty()) {
+    hasher_.update(bytes);
+    bytes_ += bytes.size();
+    return Ok{};
   }
-};
-
-BackgroundSha256::BackgroundSha256() : state_(std::make_unique<State>()) {
-  state_->thread = std::thread([s = state_.get()] { s->run(); });
+  computed_ = hasher_.finish();
+  if (expected_ && *expected_ != *computed_) {
+    return make_error(Errc::digest_mismatch, what_ + " digest mismatch: expected " + expected_->str() +
+                                                 ", content hashes to " + computed_->str());
+  }
+  return Ok{};
 }
-
-BackgroundSha256::~BackgroundSha256() {
-  {
-    std::lock_guard lock(state_->mutex);
-    state_->closing = true;
-  }
-  state_->changed.notify_all();
-  if (state_->thread.joinable()) state_->thread.join();
-}
-
-void BackgroundSha256::update(std::span<const char> bytes) {
-  if (bytes.empty()) return;
-  State& s = *state_;
-  std::vector<char> buffer;
-  {
-    std::unique_lock lock(s.mutex);
-    s.changed.wait(lock, [&] { return s.in_flight < State::kBuffers; });
-    ++s.in_flight;
-    if (!s.free.empty()) {
-      buffer = std::move(s.free.back());
-      s.free.pop_back();
-    }
-  }
-  buffer.assign(bytes.begin(), bytes.end());
-  {
-    std::lock_guard lock(s.mutex);
-    s.queued.push_back(std::move(buffer));
-  }
-  s.changed.notify_all();
-}
-
-Digest BackgroundSha256::finish() {
-  State& s = *state_;
-  {
-    std::unique_lock lock(s.mutex);
-    s.changed.wait(lock, [&] { return s.queued.empty() && !s.busy; });
-  }
-  return s.hasher.finish();
-}
-
-HashingReader::HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what, bool background)
-    : inner_(inner), expected_(std::move(expected)), what_(std::move(what)),
-      background_(background ? std::make_unique<BackgroundSha256>() : nullptr) {}
 
 Result<std::size_t> HashingReader::read(std::span<char> out) {
   if (computed_) return std::size_t{0};
   auto n = inner_.read(out);
   if (!n) return n;
-  if (*n > 0) {
-    if (background_) {
-      background_->update(out.first(*n));
-    } else {
-      hasher_.update(out.first(*n));
-    }
-    bytes_ += *n;
-    return n;
+  if (auto st = hashed(out.first(*n)); !st) return std::move(st).error();
+  return n;
+}
+
+Result<std::span<const char>> HashingReader::read_block() {
+  if (computed_) return std::span<const char>();
+  std::span<const char> block;
+  if (lender_ != nullptr) {
+    auto lent = lender_->read_block();
+    if (!lent) return std::move(lent).error();
+    block = *lent;
+  } else {
+    constexpr std::size_t kBuffer = 256 * 1024;
+    if (!buffer_) buffer_.reset(new char[kBuffer]);
+    auto n = inner_.read(std::span<char>(buffer_.get(), kBuffer));
+    if (!n) return std::move(n).error();
+    block = std::span<const char>(buffer_.get(), *n);
   }
-  computed_ = background_ ? background_->finish() : hasher_.finish();
-  if (expected_ && *expected_ != *computed_) {
-    return make_error(Errc::digest_mismatch, what_ + " digest mismatch: expected " + expected_->str() +
-                                                 ", content hashes to " + computed_->str());
-  }
-  return std::size_t{0};
+  if (auto st = hashed(block); !st) return std::move(st).error();
+  return block;
 }
 
 }  // namespace layerleak

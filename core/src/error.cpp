@@ -34,6 +34,16 @@ Result<std::size_t> MemoryReader::read(std::span<char> out) {
   return n;
 }
 
+Result<std::size_t> PrefixedReader::read(std::span<char> out) {
+  if (prefix_pos_ < prefix_.size()) {
+    const std::size_t n = std::min(out.size(), prefix_.size() - prefix_pos_);
+    std::copy_n(prefix_.data() + prefix_pos_, n, out.data());
+    prefix_pos_ += n;
+    return n;
+  }
+  return inner_.read(out);
+}
+
 Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes) {
   std::string data;
   char buffer[65536];

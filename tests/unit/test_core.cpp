@@ -1,6 +1,8 @@
-// Core vocabulary tests: digests, hashing readers (inline and on a background thread), file ranges.
+// Core vocabulary tests: digests, hashing readers, read-ahead, file ranges.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "layerleak/core.h"
 #include "test_support.h"
@@ -18,52 +20,40 @@ TEST_CASE("digests parse strictly") {
   CHECK(Sha256::of("abc").str() == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST_CASE("hashing readers give the same digest inline and in the background, for any read sizes") {
+TEST_CASE("hashing readers give the same digest for any read sizes") {
   std::mt19937 rng(7);
   std::string data(3'000'000, '\0');
   for (char& c : data) c = static_cast<char>(rng());
   const Digest expected = Sha256::of(data);
-  for (bool background : {false, true}) {
-    for (std::size_t read_size : {std::size_t{1}, std::size_t{4093}, std::size_t{65536}, std::size_t{1 << 20}}) {
-      INFO("background " << background << " read size " << read_size);
-      MemoryReader memory(std::string_view(data).substr(0, read_size == 1 ? 20000 : data.size()));
-      HashingReader reader(memory, std::nullopt, "test", background);
-      std::vector<char> buffer(read_size);
-      std::size_t total = 0;
-      while (true) {
-        auto n = reader.read(buffer);
-        REQUIRE(n);
-        if (*n == 0) break;
-        total += *n;
-      }
-      REQUIRE(reader.digest());
-      const std::string_view hashed = std::string_view(data).substr(0, total);
-      CHECK(*reader.digest() == Sha256::of(hashed));
-      if (total == data.size()) CHECK(*reader.digest() == expected);
-      CHECK(reader.bytes() == total);
+  for (std::size_t read_size : {std::size_t{1}, std::size_t{4093}, std::size_t{65536}, std::size_t{1 << 20}}) {
+    INFO("read size " << read_size);
+    MemoryReader memory(std::string_view(data).substr(0, read_size == 1 ? 20000 : data.size()));
+    HashingReader reader(memory, std::nullopt, "test");
+    std::vector<char> buffer(read_size);
+    std::size_t total = 0;
+    while (true) {
+      auto n = reader.read(buffer);
+      REQUIRE(n);
+      if (*n == 0) break;
+      total += *n;
     }
+    REQUIRE(reader.digest());
+    const std::string_view hashed = std::string_view(data).substr(0, total);
+    CHECK(*reader.digest() == Sha256::of(hashed));
+    if (total == data.size()) CHECK(*reader.digest() == expected);
+    CHECK(reader.bytes() == total);
   }
 }
 
 TEST_CASE("a hashing reader reports a digest mismatch at the end, not a silent end of stream") {
-  for (bool background : {false, true}) {
-    MemoryReader memory("some layer bytes");
-    HashingReader reader(memory, Sha256::of("other bytes"), "layer blob", background);
-    char buffer[4];
-    Result<std::size_t> n = std::size_t{1};
-    while (n && *n > 0) n = reader.read(buffer);
-    REQUIRE_FALSE(n);
-    CHECK(n.error().code == Errc::digest_mismatch);
-    CHECK(n.error().message.find("layer blob") != std::string::npos);
-  }
-}
-
-TEST_CASE("a background hasher abandoned half way stops cleanly") {
-  auto hasher = std::make_unique<BackgroundSha256>();
-  std::string chunk(1 << 20, 'x');
-  for (int i = 0; i < 20; ++i) hasher->update(chunk);
-  hasher.reset();  // destroyed without finish(): must join, not hang or crash
-  SUCCEED();
+  MemoryReader memory("some layer bytes");
+  HashingReader reader(memory, Sha256::of("other bytes"), "layer blob");
+  char buffer[4];
+  Result<std::size_t> n = std::size_t{1};
+  while (n && *n > 0) n = reader.read(buffer);
+  REQUIRE_FALSE(n);
+  CHECK(n.error().code == Errc::digest_mismatch);
+  CHECK(n.error().message.find("layer blob") != std::string::npos);
 }
 
 TEST_CASE("file readers read exact ranges and fail clearly") {
@@ -134,6 +124,62 @@ TEST_CASE("a read-ahead reader returns the same bytes in order, then the inner e
         CHECK_FALSE(ahead.read(buffer));  // the error stays
       }
     }
+  }
+}
+
+TEST_CASE("a read-ahead reader lends its blocks in order, mixed with copying reads") {
+  std::mt19937 rng(5);
+  std::string data(6'000'000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (bool fail : {false, true}) {
+    INFO("fail " << fail);
+    UnevenReader inner(data, fail);
+    ReadAheadReader ahead(inner);
+    std::string got;
+    std::optional<Error> error;
+    char small[777];
+    for (int i = 0;; ++i) {
+      if (i % 3 == 2) {
+        auto n = ahead.read(small);
+        if (!n) {
+          error = n.error();
+          break;
+        }
+        if (*n == 0) break;
+        got.append(small, *n);
+      } else {
+        auto block = ahead.read_block();
+        if (!block) {
+          error = block.error();
+          break;
+        }
+        if (block->empty()) break;
+        got.append(block->data(), block->size());
+      }
+    }
+    CHECK(got == data);
+    CHECK(error.has_value() == fail);
+    if (fail) CHECK_FALSE(ahead.read_block());  // the error stays
+  }
+}
+
+TEST_CASE("a read-ahead reader keeps up with a slow consumer and a slow producer") {
+  std::string data(3'000'000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + i / 4096);
+  for (bool slow_consumer : {false, true}) {
+    INFO("slow consumer " << slow_consumer);
+    UnevenReader inner(data, false);
+    ReadAheadReader ahead(inner);
+    std::string got;
+    while (true) {
+      auto block = ahead.read_block();
+      REQUIRE(block);
+      if (block->empty()) break;
+      got.append(block->data(), block->size());
+      if (slow_consumer) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CHECK(got == data);
+    CHECK(ahead.read_block()->empty());
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -162,63 +163,74 @@ class Sha256 {
   std::unique_ptr<Impl> impl_;
 };
 
-// SHA-256 computed on a thread of its own: update() copies the bytes into one of a few pooled buffers
-// (blocking when all are queued) and returns; finish() waits for the queue and returns the digest.
-// Why: hashing costs about a third of inflating; on another core it overlaps with inflating and
-// matching instead of adding to them (DESIGN.md §4). Memory is bounded: kBuffers x kBufferBytes.
-// Used by one producer thread.
-class BackgroundSha256 {
+// A reader that can lend bytes from buffers of its own instead of copying them out: read_block()
+// returns the next bytes (empty at the end of the stream), valid until the next call on the reader.
+// read() and read_block() may be mixed; each byte is served once.
+class BlockReader : public ByteReader {
  public:
-  BackgroundSha256();
-  ~BackgroundSha256();
-  BackgroundSha256(const BackgroundSha256&) = delete;
-  BackgroundSha256& operator=(const BackgroundSha256&) = delete;
-  void update(std::span<const char> bytes);
-  Digest finish();
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
+  virtual Result<std::span<const char>> read_block() = 0;
 };
 
-// Passes bytes through from an inner reader while hashing them. At end of stream, when an expected
-// digest was given, returns Errc::digest_mismatch (with `what` in the message) instead of 0 if the
-// content does not match. The computed digest is available from digest() after end of stream.
-// With `background`, the hashing runs on a thread of its own (BackgroundSha256).
-class HashingReader final : public ByteReader {
+// Passes bytes through from an inner reader while hashing them, on the thread that reads them. At end
+// of stream, when an expected digest was given, returns Errc::digest_mismatch (with `what` in the
+// message) instead of 0 (or an empty block) if the content does not match. The computed digest is
+// available from digest() after end of stream. read_block() lends the inner reader's blocks when it
+// lends them, else blocks of a buffer of its own.
+class HashingReader final : public BlockReader {
  public:
-  HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what, bool background = false);
+  HashingReader(ByteReader& inner, std::optional<Digest> expected, std::string what);
   Result<std::size_t> read(std::span<char> out) override;
+  Result<std::span<const char>> read_block() override;
   bool finished() const { return computed_.has_value(); }
   const std::optional<Digest>& digest() const { return computed_; }
   std::uint64_t bytes() const { return bytes_; }
 
  private:
+  Status hashed(std::span<const char> bytes);  // hashes bytes; at the end (empty), checks the digest
+
   ByteReader& inner_;
+  BlockReader* lender_;  // inner_, when it lends
   std::optional<Digest> expected_;
   std::string what_;
   Sha256 hasher_;
-  std::unique_ptr<BackgroundSha256> background_;
   std::optional<Digest> computed_;
   std::uint64_t bytes_ = 0;
+  std::unique_ptr<char[]> buffer_;  // read_block() from a reader that does not lend
 };
 
 // Reads `inner` ahead on a thread of its own into a few pooled buffers, so that whatever `inner` does
-// (reading a blob, inflating it) overlaps with what the caller does with the bytes (tar, matching).
-// read() returns the bytes in order; an error from `inner` is returned after the bytes before it.
-// Memory is bounded (kBuffers x kBufferBytes). `inner` must outlive this reader and is used only by the
-// read-ahead thread. Destroying the reader early stops the thread after its current read.
-class ReadAheadReader final : public ByteReader {
+// (reading a blob, hashing it, inflating it) overlaps with what the caller does with the bytes (tar,
+// matching). read() and read_block() return the bytes in order; an error from `inner` is returned
+// after the bytes before it. With a `tap`, a third thread also sees every block in order, in place
+// (no copy), while the caller reads it: a buffer is reused once both are done with it. Memory is
+// bounded (kBuffers x kBufferBytes). `inner` must outlive this reader and is used only by the
+// read-ahead thread. Destroying the reader early stops reading after the current read; the tap still
+// sees every block that was read, and has returned for the last time when the destructor returns.
+class ReadAheadReader final : public BlockReader {
  public:
-  explicit ReadAheadReader(ByteReader& inner);
+  using Tap = std::function<void(std::span<const char>)>;
+  explicit ReadAheadReader(ByteReader& inner, Tap tap = {});
   ~ReadAheadReader() override;
   ReadAheadReader(const ReadAheadReader&) = delete;
   ReadAheadReader& operator=(const ReadAheadReader&) = delete;
   Result<std::size_t> read(std::span<char> out) override;
+  Result<std::span<const char>> read_block() override;
 
  private:
   struct State;
   std::unique_ptr<State> state_;
+};
+
+// Serves `prefix` (bytes already taken from `inner`, e.g. to sniff a format), then the rest of `inner`.
+class PrefixedReader final : public ByteReader {
+ public:
+  PrefixedReader(ByteReader& inner, std::string prefix) : inner_(inner), prefix_(std::move(prefix)) {}
+  Result<std::size_t> read(std::span<char> out) override;
+
+ private:
+  ByteReader& inner_;
+  std::string prefix_;
+  std::size_t prefix_pos_ = 0;
 };
 
 // Reads an in-memory buffer (tests, pseudo-files). Does not own the bytes.

@@ -221,6 +221,9 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h.error);
+  // Why 512 KiB (curl's default is 16 KiB): a layer blob then arrives in ~30x fewer receive calls and
+  // write callbacks; a scan from a loopback registry cost 12-18% more than from an archive file.
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(config.connect_timeout_seconds));

@@ -58,25 +58,6 @@ class InputBuffer {
   bool eof_ = false;
 };
 
-class PassThroughReader final : public ByteReader {
- public:
-  PassThroughReader(ByteReader& inner, std::string prefix) : inner_(inner), prefix_(std::move(prefix)) {}
-  Result<std::size_t> read(std::span<char> out) override {
-    if (prefix_pos_ < prefix_.size()) {
-      std::size_t n = std::min(out.size(), prefix_.size() - prefix_pos_);
-      std::memcpy(out.data(), prefix_.data() + prefix_pos_, n);
-      prefix_pos_ += n;
-      return n;
-    }
-    return inner_.read(out);
-  }
-
- private:
-  ByteReader& inner_;
-  std::string prefix_;
-  std::size_t prefix_pos_ = 0;
-};
-
 // gzip through ISA-L's streaming inflate (~4x zlib here). Handles multi-member streams; trailing
 // zero padding is accepted, any other trailing bytes are an error unless `ignore_trailing` (then they
 // end the stream, as `gzip -d` does with a warning).
@@ -195,6 +176,13 @@ class ZstdReader final : public ByteReader {
 
 }  // namespace
 
+Compression sniff_compression(std::string_view head) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(head[i]); };
+  if (head.size() >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) return Compression::gzip;
+  if (head.size() >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f && byte(3) == 0xfd) return Compression::zstd;
+  return Compression::none;
+}
+
 Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected,
                                                       const DecompressOptions& options) {
   const std::size_t input_buffer = options.input_buffer == 0 ? kInputBuffer : options.input_buffer;
@@ -207,23 +195,29 @@ Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Co
     have += *n;
   }
   prefix.resize(have);
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(prefix[i]); };
-  if (have >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) {
-    detected = Compression::gzip;
+  detected = sniff_compression(prefix);
+  if (detected == Compression::gzip) {
     return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix), input_buffer, options.ignore_trailing_garbage));
   }
-  if (have >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f && byte(3) == 0xfd) {
-    detected = Compression::zstd;
+  if (detected == Compression::zstd) {
     return std::unique_ptr<ByteReader>(std::make_unique<ZstdReader>(compressed, std::move(prefix), input_buffer));
   }
-  detected = Compression::none;
-  return std::unique_ptr<ByteReader>(std::make_unique<PassThroughReader>(compressed, std::move(prefix)));
+  return std::unique_ptr<ByteReader>(std::make_unique<PrefixedReader>(compressed, std::move(prefix)));
 }
 
 Status drain(ByteReader& reader) {
-  std::vector<char> sink(kInputBuffer);
+  if (auto* lender = dynamic_cast<BlockReader*>(&reader)) {
+    while (true) {
+      auto block = lender->read_block();
+      if (!block) return std::move(block).error();
+      if (block->empty()) return Ok{};
+    }
+  }
+  // Why not a vector: zeroing it cost more than draining the end of a small nested .gz (once per file).
+  constexpr std::size_t kSink = 16 * 1024;
+  char sink[kSink];
   while (true) {
-    auto n = reader.read(std::span<char>(sink.data(), sink.size()));
+    auto n = reader.read(std::span<char>(sink, kSink));
     if (!n) return std::move(n).error();
     if (*n == 0) return Ok{};
   }

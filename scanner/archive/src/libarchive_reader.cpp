@@ -27,8 +27,9 @@ class LibarchiveReader final : public EntryReader {
   enum class Mode { layer_tar, nested, nested_decompressed };
 
   LibarchiveReader(ByteReader* stream, Mode mode, std::string single_name)
-      : stream_(stream), mode_(mode), single_name_(std::move(single_name)), buffer_size_(stream == nullptr ? 0 : mode == Mode::layer_tar ? kReadBuffer : kNestedReadBuffer),
-        buffer_(new char[buffer_size_]) {}
+      : stream_(stream), lender_(dynamic_cast<BlockReader*>(stream)), mode_(mode), single_name_(std::move(single_name)),
+        buffer_size_(stream == nullptr || lender_ != nullptr ? 0 : mode == Mode::layer_tar ? kReadBuffer : kNestedReadBuffer),
+        buffer_(buffer_size_ == 0 ? nullptr : new char[buffer_size_]) {}
 
   Status open(std::string_view memory = {}) {
     handle_.reset(archive_read_new());
@@ -118,14 +119,23 @@ class LibarchiveReader final : public EntryReader {
  private:
   static la_ssize_t read_callback(struct archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<LibarchiveReader*>(self_ptr);
-    auto n = self->stream_->read(std::span<char>(self->buffer_.get(), self->buffer_size_));
-    if (!n) {
-      self->stream_error_ = std::move(n).error();
-      archive_set_error(a, EIO, "%s", self->stream_error_->message.c_str());
-      return -1;
+    if (self->lender_ != nullptr) {
+      // Zero-copy: libarchive reads the lender's buffer, which stays valid until the next callback.
+      auto block = self->lender_->read_block();
+      if (!block) return self->stream_failed(a, std::move(block).error());
+      *out = block->data();
+      return static_cast<la_ssize_t>(block->size());
     }
+    auto n = self->stream_->read(std::span<char>(self->buffer_.get(), self->buffer_size_));
+    if (!n) return self->stream_failed(a, std::move(n).error());
     *out = self->buffer_.get();
     return static_cast<la_ssize_t>(*n);
+  }
+
+  la_ssize_t stream_failed(struct archive* a, Error error) {
+    stream_error_ = std::move(error);
+    archive_set_error(a, EIO, "%s", stream_error_->message.c_str());
+    return -1;
   }
 
   // The error to report: the underlying stream's own error (digest, decompression, I/O) wins over
@@ -137,6 +147,7 @@ class LibarchiveReader final : public EntryReader {
   }
 
   ByteReader* stream_;  // null when reading from memory
+  BlockReader* lender_;  // stream_, when it lends its own buffers
   Mode mode_;
   std::string single_name_;
   std::size_t buffer_size_;

@@ -40,11 +40,14 @@ namespace {
 // costs a second scan. A line whose escapes could hide a key also names it (scw, secret, token, …),
 // in its escaped form too ("scw_secret_key%3D…", "\"SCW_SECRET_KEY\"").
 bool names_a_credential(std::string_view text) {
-  const std::string l = ascii_lower(text.substr(0, 4096));
+  // A long line (minified bundle, binary data): its words may lie further on. Why first: lowering
+  // 4 KiB of a binary's "line" for each backslash in it was 3% of a layer scan.
+  if (text.size() > 4096) return true;
+  const std::string l = ascii_lower(text);
   for (std::string_view word : {"scw", "scaleway", "secret", "token", "passw", "api_key", "apikey", "auth", "nkey"}) {
     if (l.find(word) != std::string::npos) return true;
   }
-  return text.size() > 4096;  // a long line (minified bundle): its words may lie further on
+  return false;
 }
 
 }  // namespace
