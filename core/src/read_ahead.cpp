@@ -1,28 +1,94 @@
-#include <array>
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "layerleak/core.h"
 
 namespace layerleak {
 
-// A ring of kBuffers slots, counted by sequence numbers: the producer fills slot `produced`, the
+namespace {
+
+// The memory of a ring: one block, aligned to and advised as 2 MiB huge pages, kept by the process
+// for the next ring of the same size. Why: every layer's fresh rings faulted in their pages one by one
+// (page faults were ~4% of a layer scan's CPU); a reused block faults never, a new one once per huge
+// page where they are available. At most kKeptBytes are kept (the rings of a few layers read at once).
+class RingMemoryPool {
+ public:
+  static constexpr std::size_t kAlign = 2u << 20;
+  static constexpr std::size_t kKeptBytes = 96u << 20;
+
+  static RingMemoryPool& instance() {
+    static RingMemoryPool pool;
+    return pool;
+  }
+  char* acquire(std::size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->first != bytes) continue;
+        char* block = it->second;
+        free_.erase(it);
+        kept_ -= bytes;
+        return block;
+      }
+    }
+    void* block = std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+    if (block == nullptr) throw std::bad_alloc();
+    madvise(block, bytes, MADV_HUGEPAGE);  // advice only: without huge pages the block still works
+    return static_cast<char*>(block);
+  }
+  void release(char* block, std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    if (kept_ + bytes <= kKeptBytes) {
+      free_.emplace_back(bytes, block);
+      kept_ += bytes;
+    } else {
+      std::free(block);
+    }
+  }
+  ~RingMemoryPool() {
+    for (auto& [bytes, block] : free_) std::free(block);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<std::size_t, char*>> free_;
+  std::size_t kept_ = 0;
+};
+
+}  // namespace
+
+// A ring of slots of kSlotBytes, counted by sequence numbers: the producer fills slot `produced`, the
 // consumer takes slots in order and holds the one it reads until it asks for the next, the tap (if
 // any) sees each slot in order on a thread of its own. A slot is refilled once both are done with it.
 // Each side sleeps only when it must and is woken only when it is actually asleep (a futex wake costs
 // ~20 µs on a virtual machine, as much as inflating 10 KB); the producer sleeps until half the ring is
 // free, so a fast producer and a slow consumer do not trade one wake-up per buffer.
 struct ReadAheadReader::State {
-  // Why 4 x 512 KiB: one buffer is being filled, one read, two in between to absorb the uneven pace
-  // of inflate and tar/matching; 512 KiB keeps hand-offs to ~2 per MB. Memory per layer: 2 MiB.
-  static constexpr std::size_t kBuffers = 4;
-  static constexpr std::size_t kBufferBytes = 512 * 1024;
+  // Why 512 KiB: hand-offs stay at ~2 per MB; at least 4 slots: one being filled, one read, two in
+  // between to absorb the uneven pace of inflate and tar/matching.
+  static constexpr std::size_t kSlotBytes = 512 * 1024;
+  static constexpr std::size_t kMinSlots = 4;
 
   struct Slot {
-    std::unique_ptr<char[]> bytes;  // allocated on first use, never zeroed
+    char* bytes = nullptr;  // in `memory`, never zeroed
     std::size_t size = 0;
+  };
+
+  // Owns the ring's block of memory; gives it back to the pool.
+  struct Memory {
+    explicit Memory(std::size_t n) : bytes(n), block(RingMemoryPool::instance().acquire(n)) {}
+    Memory(const Memory&) = delete;
+    Memory& operator=(const Memory&) = delete;
+    ~Memory() { RingMemoryPool::instance().release(block, bytes); }
+    std::size_t bytes;
+    char* block;
   };
 
   // One side of the ring that may have to wait: its condition variable and whether it sleeps on it.
@@ -41,13 +107,19 @@ struct ReadAheadReader::State {
     }
   };
 
-  State(ByteReader& source, Tap t) : inner(source), tap(std::move(t)) {}
+  State(ByteReader& source, Tap t, std::size_t capacity)
+      : inner(source), tap(std::move(t)), kBuffers(std::max(kMinSlots, capacity / kSlotBytes)),
+        memory(kBuffers * kSlotBytes), slots(kBuffers) {
+    for (std::size_t i = 0; i < kBuffers; ++i) slots[i].bytes = memory.block + i * kSlotBytes;
+  }
 
   ByteReader& inner;
   Tap tap;
+  const std::size_t kBuffers;  // slots in the ring
+  Memory memory;
   std::mutex mutex;
   Waiter producer, consumer, tapper;
-  std::array<Slot, kBuffers> slots;
+  std::vector<Slot> slots;
   std::uint64_t produced = 0;  // slots filled so far
   std::uint64_t taken = 0;     // slots the consumer took
   bool holding = false;        // the consumer still reads slot taken - 1
@@ -77,13 +149,12 @@ struct ReadAheadReader::State {
         if (stopping) break;
       }
       Slot& slot = slots[produced % kBuffers];
-      if (!slot.bytes) slot.bytes.reset(new char[kBufferBytes]);
       std::size_t have = 0;
       std::optional<Error> failure;
       bool at_end = false;
       // Fill the buffer completely unless the stream ends: fewer hand-offs for small inner reads.
-      while (have < kBufferBytes) {
-        auto n = inner.read(std::span<char>(slot.bytes.get() + have, kBufferBytes - have));
+      while (have < kSlotBytes) {
+        auto n = inner.read(std::span<char>(slot.bytes + have, kSlotBytes - have));
         if (!n) {
           failure = std::move(n).error();
           break;
@@ -117,7 +188,7 @@ struct ReadAheadReader::State {
       if (tapped == produced) return;  // ended, every slot seen
       const Slot& slot = slots[tapped % kBuffers];
       lock.unlock();
-      tap(std::span<const char>(slot.bytes.get(), slot.size));
+      tap(std::span<const char>(slot.bytes, slot.size));
       lock.lock();
       ++tapped;
       if (free_slots() >= kBuffers / 2) producer.wake();
@@ -141,14 +212,15 @@ struct ReadAheadReader::State {
     const Slot& slot = slots[taken % kBuffers];
     ++taken;
     holding = true;
-    current = slot.bytes.get();
+    current = slot.bytes;
     current_size = slot.size;
     current_pos = 0;
     return true;
   }
 };
 
-ReadAheadReader::ReadAheadReader(ByteReader& inner, Tap tap) : state_(std::make_unique<State>(inner, std::move(tap))) {
+ReadAheadReader::ReadAheadReader(ByteReader& inner, Tap tap, std::size_t buffer_bytes)
+    : state_(std::make_unique<State>(inner, std::move(tap), buffer_bytes)) {
   State* s = state_.get();
   s->thread = std::thread([s] { s->produce(); });
   if (s->tap) s->tap_thread = std::thread([s] { s->run_tap(); });

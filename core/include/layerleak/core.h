@@ -203,13 +203,16 @@ class HashingReader final : public BlockReader {
 // matching). read() and read_block() return the bytes in order; an error from `inner` is returned
 // after the bytes before it. With a `tap`, a third thread also sees every block in order, in place
 // (no copy), while the caller reads it: a buffer is reused once both are done with it. Memory is
-// bounded (kBuffers x kBufferBytes). `inner` must outlive this reader and is used only by the
-// read-ahead thread. Destroying the reader early stops reading after the current read; the tap still
-// sees every block that was read, and has returned for the last time when the destructor returns.
+// bounded: `buffer_bytes` (at least 2 MiB) is all the reader holds, and how far the reading thread
+// may run ahead of the slower of the caller and the tap. `inner` must outlive this reader and is used
+// only by the read-ahead thread. Destroying the reader early stops reading after the current read; the
+// tap still sees every block that was read, and has returned for the last time when the destructor
+// returns.
 class ReadAheadReader final : public BlockReader {
  public:
   using Tap = std::function<void(std::span<const char>)>;
-  explicit ReadAheadReader(ByteReader& inner, Tap tap = {});
+  static constexpr std::size_t kDefaultBufferBytes = 2u << 20;
+  explicit ReadAheadReader(ByteReader& inner, Tap tap = {}, std::size_t buffer_bytes = kDefaultBufferBytes);
   ~ReadAheadReader() override;
   ReadAheadReader(const ReadAheadReader&) = delete;
   ReadAheadReader& operator=(const ReadAheadReader&) = delete;

@@ -296,11 +296,24 @@ std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t count, v
     t->buffer_.clear();
     t->buffer_pos_ = 0;
   }
+  std::size_t direct = 0;
+  if (t->buffer_pos_ == t->buffer_.size() && t->direct_len_ < t->direct_.size()) {
+    direct = std::min(n, t->direct_.size() - t->direct_len_);
+    std::memcpy(t->direct_.data() + t->direct_len_, data, direct);
+    t->direct_len_ += direct;
+    if (direct == n) return n;
+  }
   if (t->buffer_.size() - t->buffer_pos_ >= kMaxBuffered) {
+    if (direct > 0) {
+      // Part of these bytes went to the caller already: keep the rest rather than pausing (curl would
+      // hand all of them over again).
+      t->buffer_.append(data + direct, n - direct);
+      return n;
+    }
     t->paused_ = true;
     return CURL_WRITEFUNC_PAUSE;  // curl keeps these bytes and hands them over again after unpausing
   }
-  t->buffer_.append(data, n);
+  t->buffer_.append(data + direct, n - direct);
   return n;
 }
 
@@ -371,20 +384,30 @@ Result<std::size_t> Transfer::read(std::span<char> out) {
   while (buffer_pos_ == buffer_.size()) {
     buffer_.clear();
     buffer_pos_ = 0;
-    if (paused_) {
-      paused_ = false;
-      curl_easy_pause(handles_->easy, CURLPAUSE_CONT);  // may deliver the held bytes right here
-      continue;
-    }
     if (cancelled_) return cancelled_error();
-    if (done_) {
+    if (done_ && !paused_) {
       if (!error_.empty()) {
         return make_error(Errc::network, "the connection to " + url_origin(url_) + " broke after " +
                                              std::to_string(body_read_) + " bytes: " + error_);
       }
       return std::size_t{0};
     }
-    if (auto st = pump(); !st) return std::move(st).error();
+    // What curl delivers while it runs here goes straight into `out` (see on_body).
+    direct_ = out;
+    direct_len_ = 0;
+    Status st = Ok{};
+    if (paused_) {
+      paused_ = false;
+      curl_easy_pause(handles_->easy, CURLPAUSE_CONT);  // may deliver the held bytes right here
+    } else {
+      st = pump();
+    }
+    direct_ = {};
+    if (direct_len_ > 0) {  // bytes first; a failure of the same pump is seen again by the next read
+      body_read_ += direct_len_;
+      return direct_len_;
+    }
+    if (!st) return std::move(st).error();
   }
   const std::size_t n = std::min(out.size(), buffer_.size() - buffer_pos_);
   std::memcpy(out.data(), buffer_.data() + buffer_pos_, n);

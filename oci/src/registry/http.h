@@ -158,6 +158,10 @@ class Transfer {
   std::string error_;
   std::string buffer_;
   std::size_t buffer_pos_ = 0;
+  // While read() runs curl, the caller's buffer: on_body fills it first (one copy of a blob's bytes
+  // instead of two), and keeps only what does not fit in buffer_.
+  std::span<char> direct_;
+  std::size_t direct_len_ = 0;
   std::size_t header_bytes_ = 0;
   std::uint64_t body_read_ = 0;
   std::string url_;

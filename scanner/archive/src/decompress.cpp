@@ -25,34 +25,47 @@ namespace {
 // stay in L2 next to the matcher's tables.
 constexpr std::size_t kInputBuffer = 256 * 1024;
 
-// Buffers input from the compressed reader; `prefix` holds the sniffed bytes, served first.
+// Buffers input from the compressed reader; `prefix` holds the sniffed bytes, served first. From a
+// reader that lends its blocks (a read-ahead ring), the blocks are read in place instead of copied.
 class InputBuffer {
  public:
   // Why not std::vector: it would zero the buffer, which costs more than inflating a small nested .gz.
   InputBuffer(ByteReader& inner, std::string prefix, std::size_t capacity)
-      : inner_(inner), capacity_(std::max(capacity, prefix.size())), buffer_(new char[capacity_]) {
+      : inner_(inner), lender_(dynamic_cast<BlockReader*>(&inner)), capacity_(std::max(capacity, prefix.size())),
+        buffer_(new char[lender_ != nullptr ? prefix.size() : capacity_]) {
     std::memcpy(buffer_.get(), prefix.data(), prefix.size());
+    data_ = buffer_.get();
     size_ = prefix.size();
   }
   // Ensures at least one unread byte unless the inner stream ended. Returns false at end.
   Result<bool> fill() {
     if (pos_ < size_) return true;
     if (eof_) return false;
-    auto n = inner_.read(std::span<char>(buffer_.get(), capacity_));
-    if (!n) return std::move(n).error();
     pos_ = 0;
-    size_ = *n;
-    if (*n == 0) eof_ = true;
-    return *n > 0;
+    if (lender_ != nullptr) {
+      auto block = lender_->read_block();  // valid until the next fill(): consumers use data() before it
+      if (!block) return std::move(block).error();
+      data_ = block->data();
+      size_ = block->size();
+    } else {
+      auto n = inner_.read(std::span<char>(buffer_.get(), capacity_));
+      if (!n) return std::move(n).error();
+      data_ = buffer_.get();
+      size_ = *n;
+    }
+    if (size_ == 0) eof_ = true;
+    return size_ > 0;
   }
-  const char* data() const { return buffer_.get() + pos_; }
+  const char* data() const { return data_ + pos_; }
   std::size_t available() const { return size_ - pos_; }
   void consume(std::size_t n) { pos_ += n; }
 
  private:
   ByteReader& inner_;
+  BlockReader* lender_;
   std::size_t capacity_;
   std::unique_ptr<char[]> buffer_;
+  const char* data_ = nullptr;
   std::size_t pos_ = 0;
   std::size_t size_ = 0;
   bool eof_ = false;

@@ -1,5 +1,6 @@
 // The command line: subcommands and their options (CLI11), usage errors, dispatch. `scan` lives in
 // scan_options.cpp and scan_command.cpp; this file keeps `rules` and `serve`.
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -58,6 +59,18 @@ Result<std::shared_ptr<const detect::Detector>> load_detector(const std::vector<
 }
 
 namespace {
+
+// A batch command (scan, audit) allocates and frees the same large buffers for every file and layer:
+// the held bytes of a gated file (up to 1 MiB), decoded views, nested archives. glibc serves blocks
+// over 128 KiB with mmap and returns freed memory above 128 KiB at the heap's top to the system, so
+// each such buffer was faulted in again page by page (3% of a layer scan's CPU in page faults).
+// Keeping them costs nothing in peak RSS, which is what the process needs at its busiest anyway. Why
+// not for serve: a long-running server should give memory back between scans.
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+}
 
 int run_rules_list(const std::vector<std::string>& rule_files) {
   auto detector = load_detector(rule_files);
@@ -230,9 +243,13 @@ int run(int argc, char** argv) {
   }
   if (*scan_cmd) {
     if (auto st = finish_scan_options(*scan_cmd, scan); !st) return fail(st.error().message);
+    keep_freed_memory();
     return run_scan(scan);
   }
-  if (*audit_cmd) return run_audit();
+  if (*audit_cmd) {
+    keep_freed_memory();
+    return run_audit();
+  }
   if (*serve_cmd) return run_serve_command(std::move(serve));
   if (*list_cmd) return run_rules_list(rule_files);
   if (*check_cmd) return run_rules_check(rule_files);

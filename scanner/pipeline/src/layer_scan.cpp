@@ -466,6 +466,29 @@ class CountingReader final : public ByteReader {
   ProgressMeter& meter_;
 };
 
+// How far inflating may run ahead of tar parsing and matching. Why 16 MiB: matching is bursty (a large
+// binary or package list goes through the full matcher), inflating is the one step that cannot be
+// split; with 2 MiB the inflating thread waited for room 20 times a layer and a scan of the Debian
+// bench image took 8% longer (bench/README.md). Memory: this, per layer read at once.
+constexpr std::size_t kTarLookahead = 16u << 20;
+
+// SHA-256 of the blocks a read-ahead ring's tap thread sees.
+class DigestTap {
+ public:
+  ReadAheadReader::Tap callback() {
+    return [this](std::span<const char> block) {
+      hash_.update(block);
+      bytes_ += block.size();
+    };
+  }
+  Digest finish() { return hash_.finish(); }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  Sha256 hash_;
+  std::uint64_t bytes_ = 0;
+};
+
 Error digest_mismatch(const std::string& what, const Digest& expected, const Digest& computed) {
   return make_error(Errc::digest_mismatch,
                     what + " digest mismatch: expected " + expected.str() + ", content hashes to " + computed.str());
@@ -490,11 +513,6 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     return result;
   }
   CountingReader counted(**opened, progress);
-  // Three threads per layer, no byte copied between them: the read-ahead thread reads the blob (and,
-  // when it is compressed, hashes it while it is in its cache and inflates it); a tap thread computes
-  // the diffID over the read-ahead buffers in place; this thread parses the tar and matches, reading
-  // the same buffers (libarchive is lent them). Measured on the Debian bench image (bench/README.md):
-  // inflating plus both digests on one thread made that thread the critical path at -j2.
   std::string head(4, '\0');
   std::size_t have = 0;
   while (have < head.size()) {
@@ -510,30 +528,28 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   const archive::Compression compression = archive::sniff_compression(head);
   result.compression = std::string(archive::compression_name(compression));
   PrefixedReader blob(counted, std::move(head));
-  // Why no blob digest here for an uncompressed layer: its diffID is its blob digest, and hashing the
-  // same bytes twice cost a third of the scan time on uncompressed layers.
-  const bool same_bytes = compression == archive::Compression::none;
-  std::optional<Digest> expected_blob;
-  if (!layer.blob.digest.empty()) expected_blob = layer.blob.digest;
-  std::optional<HashingReader> blob_reader;
+  // The threads of a layer pass buffers, never copies: a ring reads the blob ahead, and for a
+  // compressed blob a second ring inflates it ahead; each ring's tap thread hashes its bytes in place
+  // (the blob digest, the diffID) while this thread parses the tar and matches, reading the last
+  // ring's buffers (libarchive is lent them). Why so many threads: inflating is the one step that
+  // cannot be split, so the inflating thread does nothing else (bench/README.md has the measurements).
+  // An uncompressed layer's diffID is its blob digest: one hash (hashing the same bytes twice cost a
+  // third of the scan time on uncompressed layers).
+  DigestTap blob_tap, tar_tap;
+  std::unique_ptr<ReadAheadReader> blob_ahead;
   std::unique_ptr<ByteReader> decompressed;
-  if (!same_bytes) {
-    blob_reader.emplace(blob, expected_blob, "layer blob");
+  if (compression != archive::Compression::none) {
+    blob_ahead = std::make_unique<ReadAheadReader>(blob, blob_tap.callback());
     archive::Compression detected = archive::Compression::none;
-    auto opened_stream = archive::open_decompressor(*blob_reader, detected);
+    auto opened_stream = archive::open_decompressor(*blob_ahead, detected);
     if (!opened_stream) {
       result.error = std::move(opened_stream).error();
       return result;
     }
     decompressed = std::move(opened_stream).value();
   }
-  Sha256 tar_hash;
-  std::uint64_t tar_bytes = 0;
-  auto ahead = std::make_unique<ReadAheadReader>(same_bytes ? static_cast<ByteReader&>(blob) : *decompressed,
-                                                 [&](std::span<const char> block) {
-                                                   tar_hash.update(block);
-                                                   tar_bytes += block.size();
-                                                 });
+  auto ahead = std::make_unique<ReadAheadReader>(decompressed ? *decompressed : static_cast<ByteReader&>(blob),
+                                                 tar_tap.callback(), kTarLookahead);
   auto entries = archive::open_tar(*ahead);
   if (!entries) {
     result.error = std::move(entries).error();
@@ -541,25 +557,24 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     scan_entries(**entries, session, options, result);
   }
   entries = make_error(Errc::internal, "closed");
-  // Joins the read-ahead and tap threads: the readers below `ahead` and the tar digest are ours again.
+  // Joins the inflating and tap threads: the decompressor, the blob ring and the diffID are ours again.
   ahead.reset();
   if (result.error) return result;
-  // The tar reader consumed its stream to the end (libarchive drains what follows the end-of-archive
-  // blocks); make sure the blob itself was read to its end too.
-  if (blob_reader) {
-    if (auto st = archive::drain(*blob_reader); !st) {
+  if (blob_ahead) {
+    // The tar reader consumed its stream to its end (libarchive drains what follows the end-of-archive
+    // blocks); make sure the blob itself was read to its end too.
+    if (auto st = archive::drain(*blob_ahead); !st) {
       result.error = std::move(st).error();
       return result;
     }
+    blob_ahead.reset();
   }
-  const Digest content = tar_hash.finish();
+  const Digest content = tar_tap.finish();
   result.diff_id = content;
-  result.blob_digest = blob_reader ? blob_reader->digest() : std::optional<Digest>(content);
-  result.compressed_bytes = blob_reader ? blob_reader->bytes() : tar_bytes;
-  if (!result.blob_digest) {
-    result.error = make_error(Errc::internal, "layer stream was not read to its end");
-  } else if (same_bytes && expected_blob && *expected_blob != content) {
-    result.error = digest_mismatch("layer blob", *expected_blob, content);
+  result.blob_digest = decompressed ? blob_tap.finish() : content;
+  result.compressed_bytes = decompressed ? blob_tap.bytes() : tar_tap.bytes();
+  if (!layer.blob.digest.empty() && layer.blob.digest != *result.blob_digest) {
+    result.error = digest_mismatch("layer blob", layer.blob.digest, *result.blob_digest);
   } else if (!layer.diff_id.empty() && layer.diff_id != content) {
     result.error = digest_mismatch("layer diffID (uncompressed content)", layer.diff_id, content);
   }
