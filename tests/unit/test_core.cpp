@@ -1,5 +1,6 @@
 // Core vocabulary tests: digests, hashing readers, read-ahead, file ranges.
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -180,6 +181,88 @@ TEST_CASE("a read-ahead reader keeps up with a slow consumer and a slow producer
     }
     CHECK(got == data);
     CHECK(ahead.read_block()->empty());
+  }
+}
+
+TEST_CASE("a read-ahead reader's tap sees every block in order, in place, whatever the pace") {
+  std::mt19937 rng(9);
+  std::string data(7'000'000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (int pace : {0, 1, 2}) {  // 0: both fast, 1: slow tap, 2: slow consumer
+    INFO("pace " << pace);
+    UnevenReader inner(data, false);
+    std::string tapped;
+    std::string got;
+    {
+      ReadAheadReader ahead(inner, [&](std::span<const char> block) {
+        tapped.append(block.data(), block.size());
+        if (pace == 1) std::this_thread::sleep_for(std::chrono::microseconds(300));
+      });
+      while (true) {
+        auto block = ahead.read_block();
+        REQUIRE(block);
+        if (block->empty()) break;
+        got.append(block->data(), block->size());
+        if (pace == 2) std::this_thread::sleep_for(std::chrono::microseconds(300));
+      }
+    }  // the tap has returned for the last time once the reader is gone
+    CHECK(got == data);
+    CHECK(tapped == data);
+  }
+}
+
+TEST_CASE("a read-ahead reader abandoned early still taps exactly the blocks it read, then stops") {
+  std::string data(40'000'000, 'q');
+  UnevenReader inner(data, false);
+  std::size_t tapped = 0;
+  {
+    ReadAheadReader ahead(inner, [&](std::span<const char> block) { tapped += block.size(); });
+    REQUIRE(ahead.read_block());
+  }
+  CHECK(tapped > 0);
+  CHECK(tapped < data.size());  // it stopped reading instead of hashing the rest
+}
+
+namespace {
+// Counts how far a reader has been read, from another thread.
+class PositionReader final : public ByteReader {
+ public:
+  explicit PositionReader(std::size_t total) : total_(total) {}
+  Result<std::size_t> read(std::span<char> out) override {
+    const std::size_t n = std::min(out.size(), total_ - pos_.load());
+    std::fill_n(out.data(), n, 'p');
+    pos_ += n;
+    return n;
+  }
+  std::size_t position() const { return pos_.load(); }
+
+ private:
+  std::size_t total_;
+  std::atomic<std::size_t> pos_{0};
+};
+
+// Waits until `reader` has stopped moving (the read-ahead thread is waiting for room).
+std::size_t settled_position(const PositionReader& reader) {
+  std::size_t last = reader.position();
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::size_t now = reader.position();
+    if (now == last && now > 0) return now;
+    last = now;
+  }
+  return last;
+}
+}  // namespace
+
+TEST_CASE("a read-ahead reader runs ahead by its buffer size, no further") {
+  for (std::size_t buffer : {std::size_t{2} << 20, std::size_t{16} << 20}) {
+    INFO("buffer " << buffer);
+    PositionReader inner(std::size_t{256} << 20);
+    ReadAheadReader ahead(inner, {}, buffer);
+    REQUIRE(ahead.read_block());
+    const std::size_t ahead_by = settled_position(inner);
+    CHECK(ahead_by <= buffer);
+    CHECK(ahead_by >= buffer / 2);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "layer_scan.h"
 
+#include <algorithm>
+
 namespace layerleak::pipeline {
 
 std::string default_media_type(const std::string& compression) {
@@ -466,11 +468,16 @@ class CountingReader final : public ByteReader {
   ProgressMeter& meter_;
 };
 
-// How far inflating may run ahead of tar parsing and matching. Why 16 MiB: matching is bursty (a large
-// binary or package list goes through the full matcher), inflating is the one step that cannot be
-// split; with 2 MiB the inflating thread waited for room 20 times a layer and a scan of the Debian
-// bench image took 8% longer (bench/README.md). Memory: this, per layer read at once.
-constexpr std::size_t kTarLookahead = 16u << 20;
+// How far inflating may run ahead of tar parsing and matching: up to 16 MiB per layer, 32 MiB for all
+// the layers read at once. Why: matching is bursty (a large binary or package list goes through the
+// full matcher) and inflating is the one step that cannot be split; with 2 MiB the inflating thread
+// waited for room ~20 times a layer and a scan of the Debian bench image took 8% longer
+// (bench/README.md). The shared budget keeps peak memory flat on machines with many cores.
+std::size_t tar_lookahead(unsigned jobs) {
+  constexpr std::size_t kPerLayer = 16u << 20;
+  constexpr std::size_t kBudget = 32u << 20;
+  return std::clamp(kBudget / std::max(jobs, 1u), ReadAheadReader::kDefaultBufferBytes, kPerLayer);
+}
 
 // SHA-256 of the blocks a read-ahead ring's tap thread sees.
 class DigestTap {
@@ -549,7 +556,7 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     decompressed = std::move(opened_stream).value();
   }
   auto ahead = std::make_unique<ReadAheadReader>(decompressed ? *decompressed : static_cast<ByteReader&>(blob),
-                                                 tar_tap.callback(), kTarLookahead);
+                                                 tar_tap.callback(), tar_lookahead(options.jobs));
   auto entries = archive::open_tar(*ahead);
   if (!entries) {
     result.error = std::move(entries).error();
