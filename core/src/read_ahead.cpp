@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -219,11 +220,15 @@ struct ReadAheadReader::State {
   }
 };
 
-ReadAheadReader::ReadAheadReader(ByteReader& inner, Tap tap, std::size_t buffer_bytes)
-    : state_(std::make_unique<State>(inner, std::move(tap), buffer_bytes)) {
+ReadAheadReader::ReadAheadReader(ByteReader& inner, Tap tap, Options options)
+    : state_(std::make_unique<State>(inner, std::move(tap), options.buffer_bytes)) {
   State* s = state_.get();
   s->thread = std::thread([s] { s->produce(); });
-  if (s->tap) s->tap_thread = std::thread([s] { s->run_tap(); });
+  pthread_setname_np(s->thread.native_handle(), options.reader_name);
+  if (s->tap) {
+    s->tap_thread = std::thread([s] { s->run_tap(); });
+    pthread_setname_np(s->tap_thread.native_handle(), options.tap_name);
+  }
 }
 
 ReadAheadReader::~ReadAheadReader() {

@@ -258,7 +258,7 @@ TEST_CASE("a read-ahead reader runs ahead by its buffer size, no further") {
   for (std::size_t buffer : {std::size_t{2} << 20, std::size_t{16} << 20}) {
     INFO("buffer " << buffer);
     PositionReader inner(std::size_t{256} << 20);
-    ReadAheadReader ahead(inner, {}, buffer);
+    ReadAheadReader ahead(inner, {}, ReadAheadReader::Options{buffer});
     REQUIRE(ahead.read_block());
     const std::size_t ahead_by = settled_position(inner);
     CHECK(ahead_by <= buffer);

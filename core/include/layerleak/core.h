@@ -208,11 +208,20 @@ class HashingReader final : public BlockReader {
 // only by the read-ahead thread. Destroying the reader early stops reading after the current read; the
 // tap still sees every block that was read, and has returned for the last time when the destructor
 // returns.
+struct ReadAheadOptions {
+  static constexpr std::size_t kDefaultBufferBytes = 2u << 20;
+  std::size_t buffer_bytes = kDefaultBufferBytes;
+  // Thread names (at most 15 characters), as top -H and perf show them.
+  const char* reader_name = "ll-read";
+  const char* tap_name = "ll-tap";
+};
+
 class ReadAheadReader final : public BlockReader {
  public:
   using Tap = std::function<void(std::span<const char>)>;
-  static constexpr std::size_t kDefaultBufferBytes = 2u << 20;
-  explicit ReadAheadReader(ByteReader& inner, Tap tap = {}, std::size_t buffer_bytes = kDefaultBufferBytes);
+  using Options = ReadAheadOptions;
+  static constexpr std::size_t kDefaultBufferBytes = ReadAheadOptions::kDefaultBufferBytes;
+  explicit ReadAheadReader(ByteReader& inner, Tap tap = {}, Options options = {});
   ~ReadAheadReader() override;
   ReadAheadReader(const ReadAheadReader&) = delete;
   ReadAheadReader& operator=(const ReadAheadReader&) = delete;

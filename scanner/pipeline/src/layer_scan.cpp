@@ -546,7 +546,9 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
   std::unique_ptr<ReadAheadReader> blob_ahead;
   std::unique_ptr<ByteReader> decompressed;
   if (compression != archive::Compression::none) {
-    blob_ahead = std::make_unique<ReadAheadReader>(blob, blob_tap.callback());
+    blob_ahead = std::make_unique<ReadAheadReader>(blob, blob_tap.callback(),
+                                                   ReadAheadReader::Options{ReadAheadReader::kDefaultBufferBytes,
+                                                                            "ll-blob-read", "ll-blob-sha256"});
     archive::Compression detected = archive::Compression::none;
     auto opened_stream = archive::open_decompressor(*blob_ahead, detected);
     if (!opened_stream) {
@@ -556,7 +558,10 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     decompressed = std::move(opened_stream).value();
   }
   auto ahead = std::make_unique<ReadAheadReader>(decompressed ? *decompressed : static_cast<ByteReader&>(blob),
-                                                 tar_tap.callback(), tar_lookahead(options.jobs));
+                                                 tar_tap.callback(),
+                                                 ReadAheadReader::Options{tar_lookahead(options.jobs),
+                                                                          decompressed ? "ll-inflate" : "ll-layer-read",
+                                                                          "ll-diffid"});
   auto entries = archive::open_tar(*ahead);
   if (!entries) {
     result.error = std::move(entries).error();

@@ -1,3 +1,5 @@
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -114,7 +116,10 @@ Status run_parallel(const std::vector<Task>& tasks, unsigned jobs, const std::sh
     for (std::size_t i = next++; i < tasks.size(); i = next++) work(tasks[i], session);
   };
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < workers; ++i) threads.emplace_back(loop, std::ref(*sessions[i]));
+  for (std::size_t i = 1; i < workers; ++i) {
+    threads.emplace_back(loop, std::ref(*sessions[i]));
+    pthread_setname_np(threads.back().native_handle(), "ll-scan");  // tar and matching, as top -H shows it
+  }
   loop(*sessions[0]);
   for (std::thread& t : threads) t.join();
   return Ok{};
