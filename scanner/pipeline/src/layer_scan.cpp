@@ -468,14 +468,16 @@ class CountingReader final : public ByteReader {
   ProgressMeter& meter_;
 };
 
-// How far inflating may run ahead of tar parsing and matching: up to 16 MiB per layer, 32 MiB for all
+// How far inflating may run ahead of tar parsing and matching: up to 8 MiB per layer, 16 MiB for all
 // the layers read at once. Why: matching is bursty (a large binary or package list goes through the
 // full matcher) and inflating is the one step that cannot be split; with 2 MiB the inflating thread
-// waited for room ~20 times a layer and a scan of the Debian bench image took 8% longer
-// (bench/README.md). The shared budget keeps peak memory flat on machines with many cores.
+// waited for room ~20 times a layer. Why not more: every fresh page of the ring is zeroed by the kernel
+// on the inflating thread (clear_page was 6% of its time at 16 MiB). Measured on the Debian bench image
+// (bench/README.md), 20 runs each: 2 MiB 0.360 s, 4 MiB 0.350 s, 8 MiB 0.340 s, 16 MiB 0.350 s. The
+// shared budget keeps peak memory flat on machines with many cores.
 std::size_t tar_lookahead(unsigned jobs) {
-  constexpr std::size_t kPerLayer = 16u << 20;
-  constexpr std::size_t kBudget = 32u << 20;
+  constexpr std::size_t kPerLayer = 8u << 20;
+  constexpr std::size_t kBudget = 16u << 20;
   return std::clamp(kBudget / std::max(jobs, 1u), ReadAheadReader::kDefaultBufferBytes, kPerLayer);
 }
 
