@@ -31,8 +31,6 @@ and openssl installed. Missing ones are failures, never skips. Standard library 
 import http.client
 import io
 import json
-import threading
-import socket
 import os
 import subprocess
 import tarfile
@@ -1034,85 +1032,6 @@ class TestRedirectToBlobStorage(RegistryTestCase):
         self.assertTrue(all("authorization" in hd for hd in blob_gets), "the registry itself did get credentials")
 
 
-class TlsConnectionCounter:
-    """A TCP relay in front of a TLS registry that records, per connection, whether the client's
-    ClientHello resumes an earlier session (TLS 1.3 pre_shared_key, or a TLS 1.2 session ticket or id)."""
-
-    def __init__(self, port):
-        self.port = port
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        self.lock = threading.Lock()
-        self.resumed = []  # one bool per connection, in accept order
-
-    def start(self):
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.listener.close()
-
-    def reset(self):
-        with self.lock:
-            self.resumed = []
-
-    def hellos(self):
-        with self.lock:
-            return list(self.resumed)
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            threading.Thread(target=self._relay, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._relay, args=(upstream, client, False), daemon=True).start()
-
-    def _relay(self, source, sink, from_client):
-        first = from_client
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                if first:
-                    first = False
-                    with self.lock:
-                        self.resumed.append(self._resumes(data))
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    @staticmethod
-    def _resumes(record):
-        """True when this ClientHello offers a session to resume (parsed per RFC 8446 §4.1.2)."""
-        if len(record) < 44 or record[0] != 0x16 or record[5] != 0x01:
-            return False
-        at = 5 + 4 + 2 + 32
-        session_id = record[at]
-        at += 1 + session_id
-        at += 2 + int.from_bytes(record[at:at + 2], "big")  # cipher suites
-        at += 1 + record[at]                                  # compression methods
-        end = at + 2 + int.from_bytes(record[at:at + 2], "big")
-        at += 2
-        while at + 4 <= min(end, len(record)):
-            kind, size = int.from_bytes(record[at:at + 2], "big"), int.from_bytes(record[at + 2:at + 4], "big")
-            if kind == 41 or (kind == 35 and size > 0):  # pre_shared_key; a TLS 1.2 session ticket
-                return True
-            at += 4 + size
-        return False
-
-
 class TestTlsVerification(RegistryTestCase):
     """A registry on HTTPS with a self-signed certificate: refused by default (TLS is verified, and a
     loopback host falls back to plain HTTP only when nothing verifiable answers), accepted with
@@ -1137,23 +1056,6 @@ class TestTlsVerification(RegistryTestCase):
         env["SSL_CERT_FILE"] = str(self.cert)
         image = self.scan_ok(self.registry.ref("app/oci", "v1"), env=env)
         self.assertSameFindings(image, IMG["leaky"])
-
-    def test_one_full_tls_handshake_per_scan(self):
-        """One TLS handshake per registry per scan, not per blob: at -j1 every request of the scan goes over
-        one connection; at -j2 the connection of the second layer read at once resumes the first one's
-        session instead of a full handshake."""
-        counter = TlsConnectionCounter(self.registry.port).start()
-        self.addCleanup(counter.stop)
-        ref = self.registry.ref("app/oci", "v1", host=counter.host)
-        for jobs, most in (("1", 1), ("2", 2)):
-            with self.subTest(jobs=jobs):
-                counter.reset()
-                image = self.scan_ok("--tls-verify=false", "-j", jobs, ref)
-                self.assertSameFindings(image, IMG["leaky"])
-                self.assertGreater(len(image["layers"]), most, "the image must have more layers than connections")
-                hellos = counter.hellos()
-                self.assertTrue(1 <= len(hellos) <= most, f"-j{jobs}: {len(hellos)} connections")
-                self.assertEqual(hellos.count(False), 1, f"-j{jobs}: full handshakes in {hellos}")
 
 
 if __name__ == "__main__":

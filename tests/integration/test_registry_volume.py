@@ -73,13 +73,15 @@ def probe(home, *args, timeout=TIMEOUT):
 
 class CountingRelay:
     """A TCP relay on 127.0.0.1 in front of `upstream_port`: counts the connections it accepts, the HTTP
-    requests that go through, and (with `delay`) holds each answer back that long."""
+    requests that go through, the TLS handshakes that resume an earlier session, and (with `delay`) holds
+    each answer back that long."""
 
     def __init__(self, upstream_port, delay=0.0):
         self.upstream_port = upstream_port
         self.delay = delay
         self.accepted = 0
         self.requests = 0
+        self.resumed = 0  # connections whose ClientHello offers a session to resume
         self.open_now = 0
         self.open_peak = 0
         self._lock = threading.Lock()
@@ -97,7 +99,7 @@ class CountingRelay:
 
     def reset(self):
         with self._lock:
-            self.accepted = self.requests = self.open_peak = 0
+            self.accepted = self.requests = self.open_peak = self.resumed = 0
 
     def stop(self):
         self._stop = True
@@ -128,11 +130,17 @@ class CountingRelay:
 
         def pump(src, dst, count_requests):
             tail = b""
+            first = count_requests
             try:
                 while True:
                     data = src.recv(65536)
                     if not data:
                         break
+                    if first:
+                        first = False
+                        if self._resumes(data):
+                            with self._lock:
+                                self.resumed += 1
                     if count_requests:
                         seen = tail + data
                         with self._lock:
@@ -158,6 +166,26 @@ class CountingRelay:
         upstream.close()
         with self._lock:
             self.open_now -= 1
+
+    @staticmethod
+    def _resumes(record):
+        """True when `record` is a ClientHello that offers a session to resume (RFC 8446 §4.1.2: TLS 1.3
+        pre_shared_key, or a TLS 1.2 session ticket)."""
+        if len(record) < 44 or record[0] != 0x16 or record[5] != 0x01:
+            return False
+        at = 5 + 4 + 2 + 32
+        session_id = record[at]
+        at += 1 + session_id
+        at += 2 + int.from_bytes(record[at:at + 2], "big")  # cipher suites
+        at += 1 + record[at]                                  # compression methods
+        end = at + 2 + int.from_bytes(record[at:at + 2], "big")
+        at += 2
+        while at + 4 <= min(end, len(record)):
+            kind, size = int.from_bytes(record[at:at + 2], "big"), int.from_bytes(record[at + 2:at + 4], "big")
+            if kind == 41 or (kind == 35 and size > 0):  # pre_shared_key; a TLS 1.2 session ticket
+                return True
+            at += 4 + size
+        return False
 
 
 class TestRealRegistry(unittest.TestCase):
@@ -277,6 +305,17 @@ class TestRealRegistry(unittest.TestCase):
         layers = json.loads(proc.stdout)["images"][0]["layers"]
         print(f"\nTLS scan of {len(layers)} layers, --jobs 1: {relay.accepted} connections (TLS handshakes)", file=sys.stderr)
         self.assertEqual(relay.accepted, 1)
+        self.assertEqual(relay.resumed, 0)
+        # Two layers read at once need two connections; the second resumes the first one's TLS session
+        # (shared through libcurl's share handle): still one full handshake per registry per scan.
+        relay.reset()
+        proc = subprocess.run([h.layerleak_bin(), "scan", "--format", "json", "--jobs", "2", "--tls-verify=false",
+                               f"docker://{relay.host}/{repo}:{tag}"],
+                              capture_output=True, timeout=TIMEOUT, env=clean_env(self.home), check=False)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr.decode())
+        print(f"TLS scan, --jobs 2: {relay.accepted} connections, {relay.resumed} resumed", file=sys.stderr)
+        self.assertLessEqual(relay.accepted, 2)
+        self.assertEqual(relay.accepted - relay.resumed, 1, "full TLS handshakes")
         relay.reset()
         rc, doc, err = probe(self.home, "--tls-verify=false", "resolve-all", f"docker://{relay.host}/shop")
         self.assertEqual(rc, 0, err)
