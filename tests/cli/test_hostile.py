@@ -175,6 +175,15 @@ class HostileImages(unittest.TestCase):
         image = self.fixture("corrupt", self.leaky_layers("gzip"), {"corrupt_last_layer_blob": True})
         self.check("layer blob digest mismatch", image, 2, "layer 1")
 
+    def test_blob_digest_mismatch_uncompressed_and_zstd(self):
+        # The digests are computed on tap threads beside the scan (an uncompressed blob's once, as its
+        # diffID too): a changed byte must still end the layer with the blob's mismatch.
+        for compression in ("none", "zstd"):
+            with self.subTest(compression=compression):
+                image = self.fixture(f"corrupt-{compression}", self.leaky_layers(compression),
+                                     {"corrupt_last_layer_blob": True})
+                self.check("layer blob digest mismatch", image, 2, "layer 1")
+
     def test_diff_id_mismatch(self):
         image = self.fixture("diffid", self.leaky_layers("gzip"), {"wrong_diff_id": True})
         self.check("config diff_ids do not match", image, 2, "diffID")

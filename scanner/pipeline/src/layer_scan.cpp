@@ -1,6 +1,7 @@
 #include "layer_scan.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace layerleak::pipeline {
 
@@ -468,18 +469,33 @@ class CountingReader final : public ByteReader {
   ProgressMeter& meter_;
 };
 
-// How far inflating may run ahead of tar parsing and matching: up to 8 MiB per layer, 16 MiB for all
-// the layers read at once. Why: matching is bursty (a large binary or package list goes through the
-// full matcher) and inflating is the one step that cannot be split; with 2 MiB the inflating thread
-// waited for room ~20 times a layer. Why not more: every fresh page of the ring is zeroed by the kernel
-// on the inflating thread (clear_page was 6% of its time at 16 MiB). Measured on the Debian bench image
+// How far inflating may run ahead of tar parsing and matching: 8 MiB for a layer while the layers the
+// process reads at once (scan's -j, audit's images in flight) hold less than 16 MiB in all, 2 MiB
+// otherwise. Why: matching is bursty (a large binary or package list goes through the full matcher)
+// and inflating is the one step that cannot be split; with 2 MiB the inflating thread waited for room
+// ~20 times a layer. Why not more: every fresh page of the ring is zeroed by the kernel on the
+// inflating thread (clear_page was 6% of its time at 16 MiB). Measured on the Debian bench image
 // (bench/README.md), 20 runs each: 2 MiB 0.360 s, 4 MiB 0.350 s, 8 MiB 0.340 s, 16 MiB 0.350 s. The
-// shared budget keeps peak memory flat on machines with many cores.
-std::size_t tar_lookahead(unsigned jobs) {
-  constexpr std::size_t kPerLayer = 8u << 20;
-  constexpr std::size_t kBudget = 16u << 20;
-  return std::clamp(kBudget / std::max(jobs, 1u), ReadAheadReader::kDefaultBufferBytes, kPerLayer);
-}
+// process-wide budget keeps peak memory flat whatever the number of cores or images in flight.
+class LookaheadBudget {
+ public:
+  LookaheadBudget() {
+    std::size_t used = used_.load();
+    do {
+      bytes_ = used + kLarge <= kTotal ? kLarge : ReadAheadReader::kDefaultBufferBytes;
+    } while (!used_.compare_exchange_weak(used, used + bytes_));
+  }
+  ~LookaheadBudget() { used_ -= bytes_; }
+  LookaheadBudget(const LookaheadBudget&) = delete;
+  LookaheadBudget& operator=(const LookaheadBudget&) = delete;
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  static constexpr std::size_t kLarge = 8u << 20;
+  static constexpr std::size_t kTotal = 16u << 20;
+  inline static std::atomic<std::size_t> used_{0};
+  std::size_t bytes_ = 0;
+};
 
 // SHA-256 of the blocks a read-ahead ring's tap thread sees.
 class DigestTap {
@@ -559,9 +575,10 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     }
     decompressed = std::move(opened_stream).value();
   }
+  const LookaheadBudget lookahead;
   auto ahead = std::make_unique<ReadAheadReader>(decompressed ? *decompressed : static_cast<ByteReader&>(blob),
                                                  tar_tap.callback(),
-                                                 ReadAheadReader::Options{tar_lookahead(options.jobs),
+                                                 ReadAheadReader::Options{lookahead.bytes(),
                                                                           decompressed ? "ll-inflate" : "ll-layer-read",
                                                                           "ll-diffid"});
   auto entries = archive::open_tar(*ahead);
