@@ -102,4 +102,32 @@ Status FileReader::read_exact_at(std::uint64_t offset, std::span<char> out) {
   return Ok{};
 }
 
+std::string list_line_where(std::string_view option, const std::string& path, std::size_t number) {
+  return std::string(option) + ": " + path + ": line " + std::to_string(number);
+}
+
+Result<std::vector<ListedLine>> read_list_file(const std::string& path, std::string_view option) {
+  constexpr std::size_t kMaxBytes = 16u << 20;
+  const std::string prefix(option);
+  auto reader = FileReader::open(path);
+  if (!reader) return make_error(reader.error().code, prefix + ": cannot read " + path + ": " + reader.error().message);
+  auto text = read_all(**reader, kMaxBytes);
+  if (!text) return make_error(text.error().code, prefix + ": " + path + ": " + text.error().message);
+  std::vector<ListedLine> lines;
+  std::size_t number = 0;
+  for (std::size_t at = 0; at < text->size();) {
+    const std::size_t end = std::min(text->find('\n', at), text->size());
+    const std::string_view line = std::string_view(*text).substr(at, end - at);
+    at = end + 1;
+    ++number;
+    if (line.find('\0') != std::string_view::npos) {
+      return make_error(Errc::invalid_argument, list_line_where(option, path, number) + ": contains a NUL byte");
+    }
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    lines.push_back({std::string(line.substr(first, line.find_last_not_of(" \t\r") - first + 1)), number});
+  }
+  return lines;
+}
+
 }  // namespace layerleak

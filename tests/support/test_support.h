@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <span>
@@ -67,6 +68,15 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (path / name).string(); }
+  // Writes `content` (any bytes) to a file of the directory; returns its path.
+  std::string write(const std::string& name, std::string_view content) const {
+    const std::string target = file(name);
+    std::FILE* f = std::fopen(target.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(content.data(), 1, content.size(), f) == content.size());
+    std::fclose(f);
+    return target;
+  }
 };
 
 }  // namespace layerleak::testing

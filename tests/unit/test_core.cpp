@@ -57,15 +57,31 @@ TEST_CASE("a hashing reader reports a digest mismatch at the end, not a silent e
   CHECK(n.error().message.find("layer blob") != std::string::npos);
 }
 
+TEST_CASE("list files: one item a line, comments and blanks skipped, NUL and endless files refused") {
+  layerleak::testing::TempDir dir;
+  const std::string path = dir.write("list.txt", "# images\n  docker://a:1 \r\n\n\t# indented comment\nb.tar");
+  auto lines = read_list_file(path, "--images-from");
+  REQUIRE(lines);
+  REQUIRE(lines->size() == 2);
+  CHECK((*lines)[0].text == "docker://a:1");
+  CHECK((*lines)[0].number == 2);
+  CHECK((*lines)[1].text == "b.tar");
+  CHECK((*lines)[1].number == 5);
+  CHECK(list_line_where("--images-from", path, 5) == "--images-from: " + path + ": line 5");
+
+  const std::string nul = dir.write("nul.txt", std::string_view("a\nb\0c\n", 6));
+  auto refused = read_list_file(nul, "--repositories-from");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message == "--repositories-from: " + nul + ": line 2: contains a NUL byte");
+  auto device = read_list_file("/dev/zero", "--images-from");
+  REQUIRE_FALSE(device);
+  CHECK(device.error().message.starts_with("--images-from: cannot read /dev/zero"));
+  CHECK_FALSE(read_list_file(dir.file("missing"), "--images-from"));
+}
+
 TEST_CASE("file readers read exact ranges and fail clearly") {
   layerleak::testing::TempDir dir;
-  const std::string path = dir.file("data.bin");
-  {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    std::fputs("0123456789", f);
-    std::fclose(f);
-  }
+  const std::string path = dir.write("data.bin", "0123456789");
   auto range = FileReader::open_range(path, 3, 4);
   REQUIRE(range);
   auto text = read_all(**range, 100);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace layerleak {
 
@@ -116,6 +117,18 @@ class FileReader final : public ByteReader {
 
 // Reads a whole (small) stream into memory, failing with Errc::limit beyond max_bytes.
 Result<std::string> read_all(ByteReader& reader, std::size_t max_bytes);
+
+// A list file given to an option, one item a line (--images-from, --repositories-from): a regular file of
+// at most 16 MiB (not a device or FIFO that never ends), read whole; blank lines and '#' comments skipped,
+// surrounding blanks trimmed, a NUL byte refused. Messages start with "OPTION: PATH"; each item keeps its
+// line number for the caller's own checks (list_line_where).
+struct ListedLine {
+  std::string text;
+  std::size_t number = 0;
+};
+Result<std::vector<ListedLine>> read_list_file(const std::string& path, std::string_view option);
+// "OPTION: PATH: line N", the prefix of a message about one listed line.
+std::string list_line_where(std::string_view option, const std::string& path, std::size_t number);
 
 // True when the JSON text `text` nests arrays and objects at most `max_depth` deep (strings are
 // skipped). Why a pre-scan before parsing: parsing, copying or dumping a nlohmann value recurses per

@@ -217,28 +217,17 @@ Plan make_plan(Catalog& catalog, Expander& expander, const PlanOptions& options)
 }
 
 Result<std::vector<std::string>> read_repository_list(const std::string& path) {
-  constexpr std::size_t kMaxBytes = 16u << 20;
-  auto reader = FileReader::open(path);
-  if (!reader) return make_error(reader.error().code, "--repositories-from: cannot read " + path + ": " + reader.error().message);
-  auto text = read_all(**reader, kMaxBytes);
-  if (!text) return make_error(text.error().code, "--repositories-from: " + path + ": " + text.error().message);
+  constexpr std::string_view kOption = "--repositories-from";
+  auto lines = read_list_file(path, kOption);
+  if (!lines) return std::move(lines).error();
   std::vector<std::string> out;
-  std::size_t number = 0;
-  for (std::size_t at = 0; at < text->size();) {
-    const std::size_t end = std::min(text->find('\n', at), text->size());
-    const std::string line = text->substr(at, end - at);
-    at = end + 1;
-    ++number;
-    const std::string where = "--repositories-from: " + path + ": line " + std::to_string(number);
-    if (line.find('\0') != std::string::npos) return make_error(Errc::invalid_argument, where + ": contains a NUL byte");
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const std::string name = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
-    if (!valid_repository(name)) {
-      return make_error(Errc::invalid_argument, where + ": \"" + report::escape_invalid_utf8(name.substr(0, 200)) +
+  for (ListedLine& line : *lines) {
+    if (!valid_repository(line.text)) {
+      return make_error(Errc::invalid_argument, list_line_where(kOption, path, line.number) + ": \"" +
+                                                    report::escape_invalid_utf8(line.text.substr(0, 200)) +
                                                     "\" is not a repository name (lowercase path components, no tag)");
     }
-    out.push_back(name);
+    out.push_back(std::move(line.text));
   }
   return out;
 }

@@ -23,30 +23,17 @@ std::string lower(std::string text) {
   return text;
 }
 
-// One reference a line; blank lines and '#' comments are skipped, surrounding blanks trimmed. A regular
-// file of at most 16 MiB (not a device or FIFO that never ends); no standard input, no NUL bytes.
+// One reference a line (see read_list_file); standard input cannot be listed.
 Status read_images_from(const std::string& path, std::vector<std::string>& images) {
-  constexpr std::size_t kMaxBytes = 16u << 20;
-  auto reader = FileReader::open(path);
-  if (!reader) return make_error(reader.error().code, "--images-from: cannot read " + path + ": " + reader.error().message);
-  auto text = read_all(**reader, kMaxBytes);
-  if (!text) return make_error(text.error().code, "--images-from: " + path + ": " + text.error().message);
-  std::size_t number = 0;
-  for (std::size_t at = 0; at < text->size();) {
-    const std::size_t end = std::min(text->find('\n', at), text->size());
-    const std::string line = text->substr(at, end - at);
-    at = end + 1;
-    ++number;
-    const std::string where = "--images-from: " + path + ": line " + std::to_string(number);
-    if (line.find('\0') != std::string::npos) return make_error(Errc::invalid_argument, where + ": contains a NUL byte");
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const std::string reference = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
-    if (oci::reads_standard_input(reference)) {
-      return make_error(Errc::invalid_argument, where + ": \"" + reference +
+  constexpr std::string_view kOption = "--images-from";
+  auto lines = read_list_file(path, kOption);
+  if (!lines) return std::move(lines).error();
+  for (ListedLine& line : *lines) {
+    if (oci::reads_standard_input(line.text)) {
+      return make_error(Errc::invalid_argument, list_line_where(kOption, path, line.number) + ": \"" + line.text +
                                                     "\" (standard input) cannot be listed; give it as an argument");
     }
-    images.push_back(reference);
+    images.push_back(std::move(line.text));
   }
   return Ok{};
 }
