@@ -184,6 +184,23 @@ class HostileImages(unittest.TestCase):
                                      {"corrupt_last_layer_blob": True})
                 self.check("layer blob digest mismatch", image, 2, "layer 1")
 
+    def test_blob_longer_than_its_descriptor(self):
+        # A blob that goes on after what its descriptor declares (zeros after a valid gzip member or after
+        # the tar's end-of-archive blocks, which a reader would otherwise accept as padding for ever) ends
+        # the layer as soon as it does; layer 0 stays scanned.
+        for compression in ("gzip", "none"):
+            with self.subTest(compression=compression):
+                layout = self.fixture(f"longer-{compression}", self.leaky_layers(compression), fmt="oci-dir")
+                index = json.loads((layout / "index.json").read_text())
+                manifest_digest = index["manifests"][0]["digest"].split(":")[1]
+                manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest).read_text())
+                last = manifest["layers"][-1]
+                with open(layout / "blobs" / "sha256" / last["digest"].split(":")[1], "ab") as blob:
+                    blob.write(b"\0" * (4 << 20))
+                doc = self.check(f"blob longer than declared ({compression})", layout, 2,
+                                 f"layer blob is longer than the {last['size']} bytes its descriptor declares")
+                self.assertEqual(len(doc["findings"]), 1)  # layer 0 was complete
+
     def test_diff_id_mismatch(self):
         image = self.fixture("diffid", self.leaky_layers("gzip"), {"wrong_diff_id": True})
         self.check("config diff_ids do not match", image, 2, "diffID")

@@ -455,18 +455,30 @@ void ProgressMeter::maybe_report(bool force) {
 
 namespace {
 // Counts the compressed bytes a layer reader pulls, for progress.
+// Also holds the blob to the size its descriptor declares (when it declares one): a registry or archive
+// that sends more (an endless stream of zeros after a valid gzip member, or after the tar's end, would
+// otherwise be read for ever) ends the layer with an error as soon as it does.
 class CountingReader final : public ByteReader {
  public:
-  CountingReader(ByteReader& inner, ProgressMeter& meter) : inner_(inner), meter_(meter) {}
+  CountingReader(ByteReader& inner, ProgressMeter& meter, std::int64_t declared)
+      : inner_(inner), meter_(meter), declared_(declared) {}
   Result<std::size_t> read(std::span<char> out) override {
     auto n = inner_.read(out);
-    if (n && *n > 0) meter_.add_bytes(*n);
+    if (!n || *n == 0) return n;
+    meter_.add_bytes(*n);
+    read_ += *n;
+    if (declared_ >= 0 && read_ > static_cast<std::uint64_t>(declared_)) {
+      return make_error(Errc::digest_mismatch, "layer blob is longer than the " + std::to_string(declared_) +
+                                                   " bytes its descriptor declares");
+    }
     return n;
   }
 
  private:
   ByteReader& inner_;
   ProgressMeter& meter_;
+  std::int64_t declared_;  // -1: unknown
+  std::uint64_t read_ = 0;
 };
 
 // How far inflating may run ahead of tar parsing and matching: 8 MiB for a layer while the layers the
@@ -537,7 +549,7 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     result.error = std::move(opened).error();
     return result;
   }
-  CountingReader counted(**opened, progress);
+  CountingReader counted(**opened, progress, layer.blob.size);
   std::string head(4, '\0');
   std::size_t have = 0;
   while (have < head.size()) {
