@@ -526,6 +526,20 @@ class DigestTap {
   std::uint64_t bytes_ = 0;
 };
 
+// The first `bytes` of a stream (fewer if it is shorter), to sniff its format.
+Result<std::string> read_head(ByteReader& reader, std::size_t bytes) {
+  std::string head(bytes, '\0');
+  std::size_t have = 0;
+  while (have < head.size()) {
+    auto n = reader.read(std::span<char>(head.data() + have, head.size() - have));
+    if (!n) return std::move(n).error();
+    if (*n == 0) break;
+    have += *n;
+  }
+  head.resize(have);
+  return head;
+}
+
 Error digest_mismatch(const std::string& what, const Digest& expected, const Digest& computed) {
   return make_error(Errc::digest_mismatch,
                     what + " digest mismatch: expected " + expected.str() + ", content hashes to " + computed.str());
@@ -550,21 +564,14 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     return result;
   }
   CountingReader counted(**opened, progress, layer.blob.size);
-  std::string head(4, '\0');
-  std::size_t have = 0;
-  while (have < head.size()) {
-    auto n = counted.read(std::span<char>(head.data() + have, head.size() - have));
-    if (!n) {
-      result.error = std::move(n).error();
-      return result;
-    }
-    if (*n == 0) break;
-    have += *n;
+  auto head = read_head(counted, 4);
+  if (!head) {
+    result.error = std::move(head).error();
+    return result;
   }
-  head.resize(have);
-  const archive::Compression compression = archive::sniff_compression(head);
+  const archive::Compression compression = archive::sniff_compression(*head);
   result.compression = std::string(archive::compression_name(compression));
-  PrefixedReader blob(counted, std::move(head));
+  PrefixedReader blob(counted, std::move(head).value());
   // The threads of a layer pass buffers, never copies: a ring reads the blob ahead, and for a
   // compressed blob a second ring inflates it ahead; each ring's tap thread hashes its bytes in place
   // (the blob digest, the diffID) while this thread parses the tar and matches, reading the last
