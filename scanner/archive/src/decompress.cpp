@@ -191,6 +191,19 @@ class ZstdReader final : public ByteReader {
 
 }  // namespace
 
+Result<std::string> read_head(ByteReader& reader, std::size_t bytes) {
+  std::string head(bytes, '\0');
+  std::size_t have = 0;
+  while (have < head.size()) {
+    auto n = reader.read(std::span<char>(head.data() + have, head.size() - have));
+    if (!n) return std::move(n).error();
+    if (*n == 0) break;
+    have += *n;
+  }
+  head.resize(have);
+  return head;
+}
+
 Compression sniff_compression(std::string_view head) {
   auto byte = [&](std::size_t i) { return static_cast<unsigned char>(head[i]); };
   if (head.size() >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) return Compression::gzip;
@@ -201,15 +214,9 @@ Compression sniff_compression(std::string_view head) {
 Result<std::unique_ptr<ByteReader>> open_decompressor(ByteReader& compressed, Compression& detected,
                                                       const DecompressOptions& options) {
   const std::size_t input_buffer = options.input_buffer == 0 ? kInputBuffer : options.input_buffer;
-  std::string prefix(4, '\0');
-  std::size_t have = 0;
-  while (have < prefix.size()) {
-    auto n = compressed.read(std::span<char>(prefix.data() + have, prefix.size() - have));
-    if (!n) return std::move(n).error();
-    if (*n == 0) break;
-    have += *n;
-  }
-  prefix.resize(have);
+  auto head = read_head(compressed, 4);
+  if (!head) return std::move(head).error();
+  std::string prefix = std::move(head).value();
   detected = sniff_compression(prefix);
   if (detected == Compression::gzip) {
     return std::unique_ptr<ByteReader>(std::make_unique<GzipReader>(compressed, std::move(prefix), input_buffer, options.ignore_trailing_garbage));

@@ -526,20 +526,6 @@ class DigestTap {
   std::uint64_t bytes_ = 0;
 };
 
-// The first `bytes` of a stream (fewer if it is shorter), to sniff its format.
-Result<std::string> read_head(ByteReader& reader, std::size_t bytes) {
-  std::string head(bytes, '\0');
-  std::size_t have = 0;
-  while (have < head.size()) {
-    auto n = reader.read(std::span<char>(head.data() + have, head.size() - have));
-    if (!n) return std::move(n).error();
-    if (*n == 0) break;
-    have += *n;
-  }
-  head.resize(have);
-  return head;
-}
-
 Error digest_mismatch(const std::string& what, const Digest& expected, const Digest& computed) {
   return make_error(Errc::digest_mismatch,
                     what + " digest mismatch: expected " + expected.str() + ", content hashes to " + computed.str());
@@ -564,7 +550,7 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     return result;
   }
   CountingReader counted(**opened, progress, layer.blob.size);
-  auto head = read_head(counted, 4);
+  auto head = archive::read_head(counted, 4);
   if (!head) {
     result.error = std::move(head).error();
     return result;

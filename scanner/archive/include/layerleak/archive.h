@@ -25,6 +25,8 @@ enum class Compression { none, gzip, zstd };
 std::string_view compression_name(Compression c) noexcept;
 // The compression a stream's first bytes announce (up to 4 are looked at).
 Compression sniff_compression(std::string_view head);
+// The first `bytes` of a stream (fewer if it is shorter), to sniff its format.
+Result<std::string> read_head(ByteReader& reader, std::size_t bytes);
 
 // Wraps `compressed` (which must outlive the result). The first bytes are read to sniff the format.
 // Errors from read(): Errc::malformed for corrupt or truncated streams, and the inner reader's errors.
