@@ -258,12 +258,15 @@ class PositionReader final : public ByteReader {
 };
 
 // Waits until `reader` has stopped moving (the read-ahead thread is waiting for room).
+// Why 100 ms without a change: on a loaded machine (CI runs two test processes per core) the reading
+// thread can go unscheduled for 10 ms in the middle of filling the ring.
 std::size_t settled_position(const PositionReader& reader) {
   std::size_t last = reader.position();
-  for (int i = 0; i < 200; ++i) {
+  int unchanged = 0;
+  for (int i = 0; i < 500 && unchanged < 10; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const std::size_t now = reader.position();
-    if (now == last && now > 0) return now;
+    unchanged = now == last && now > 0 ? unchanged + 1 : 0;
     last = now;
   }
   return last;

@@ -19,6 +19,8 @@
 
 namespace layerleak::pipeline {
 
+class SideScanner;
+
 // One detection and where it is: `path` is what reports show ("/opt/app.jar!/a.yml" for a member of a
 // nested archive), `file` the layer entry that holds it ("/opt/app.jar"), which decides visibility.
 struct FoundSecret {
@@ -61,13 +63,15 @@ class ProgressMeter {
 };
 
 // Streams one layer blob through digest checks, decompression, tar and the detector; or, for a layer the
-// source reads as entries (dir:), those entries through the detector.
+// source reads as entries (dir:), those entries through the detector. `side` (may be null) takes over
+// small nested archives (side_scanner.h).
 LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
-                       detect::DetectorSession& session, const ScanOptions& options, ProgressMeter& progress);
+                       detect::DetectorSession& session, SideScanner* side, const ScanOptions& options,
+                       ProgressMeter& progress);
 
 // Feeds every regular file of `entries` to the detector, recording changes; stops at the first error.
 void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,
-                  LayerResult& result);
+                  LayerResult& result, SideScanner* side);
 
 std::string default_media_type(const std::string& compression);
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "layer_scan.h"
+#include "side_scanner.h"
 #include "layerleak/archive.h"
 #include "layerleak/pipeline.h"
 
@@ -100,27 +101,35 @@ std::optional<LayerResult> from_cached(CachedLayer cached, const rules::RuleSet&
   return out;
 }
 
-// Runs `work(task, session)` for every task on up to `jobs` threads, one DetectorSession each.
+// What one scanning thread works with: its detector session, and its side scanner for small nested
+// archives.
+struct Worker {
+  std::unique_ptr<detect::DetectorSession> session;
+  std::unique_ptr<SideScanner> side;
+};
+
+// Runs `work(task, worker)` for every task on up to `jobs` threads, one Worker each.
 // Returns the first session-creation error, if any (then nothing ran).
 Status run_parallel(const std::vector<Task>& tasks, unsigned jobs, const std::shared_ptr<const detect::Detector>& detector,
-                    const std::function<void(const Task&, detect::DetectorSession&)>& work) {
+                    const ScanOptions& options, const std::function<void(const Task&, Worker&)>& work) {
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(jobs, tasks.size()));
-  std::vector<std::unique_ptr<detect::DetectorSession>> sessions;
-  for (std::size_t i = 0; i < workers; ++i) {
+  std::vector<Worker> pool(workers);
+  for (Worker& w : pool) {
     auto s = detect::DetectorSession::create(detector);
     if (!s) return std::move(s).error();
-    sessions.push_back(std::move(s).value());
+    w.session = std::move(s).value();
+    w.side = std::make_unique<SideScanner>(detector, options);
   }
   std::atomic<std::size_t> next{0};
-  auto loop = [&](detect::DetectorSession& session) {
-    for (std::size_t i = next++; i < tasks.size(); i = next++) work(tasks[i], session);
+  auto loop = [&](Worker& worker) {
+    for (std::size_t i = next++; i < tasks.size(); i = next++) work(tasks[i], worker);
   };
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers; ++i) {
-    threads.emplace_back(loop, std::ref(*sessions[i]));
+    threads.emplace_back(loop, std::ref(pool[i]));
     pthread_setname_np(threads.back().native_handle(), "ll-scan");  // tar and matching, as top -H shows it
   }
-  loop(*sessions[0]);
+  loop(pool[0]);
   for (std::thread& t : threads) t.join();
   return Ok{};
 }
@@ -226,7 +235,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
   for (const Task& t : tasks) total_bytes += static_cast<std::uint64_t>(std::max<std::int64_t>(0, (*images)[t.image].layers[t.layer].blob.size));
   ProgressMeter progress(options, tasks.size(), total_bytes);
   const std::string profile = options.layer_cache ? cache_profile(scan_report.rules_digest, options) : std::string();
-  Status ran = run_parallel(tasks, options.jobs, detector, [&](const Task& t, detect::DetectorSession& session) {
+  Status ran = run_parallel(tasks, options.jobs, detector, options, [&](const Task& t, Worker& worker) {
     const oci::Image& image = (*images)[t.image];
     const oci::Layer& layer = image.layers[t.layer];
     LayerResult& result = results[t.image][t.layer];
@@ -251,7 +260,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
       progress.layer_done();
       return;
     }
-    result = scan_layer(**source, image, layer, session, options, progress);
+    result = scan_layer(**source, image, layer, *worker.session, worker.side.get(), options, progress);
     if (key && !result.error) options.layer_cache->put(*key, to_cached(result));
     progress.layer_done();
   });

@@ -1,0 +1,146 @@
+// The side scanner (scanner/pipeline/src/side_scanner.h) scans small nested archives of a layer on a
+// second thread. A layer's result must be exactly what the worker gets scanning every file itself:
+// the same detections and skips in the same order, the same byte count, across layers too.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "fixture_builder.h"
+#include "layer_scan.h"
+#include "side_scanner.h"
+#include "test_support.h"
+#include "layerleak/archive.h"
+
+using namespace layerleak;
+namespace fx = layerleak::testing;
+
+namespace {
+
+std::string key(unsigned i) {
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "%04x", i & 0xffffu);
+  return std::string("6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d") + tail;
+}
+
+std::string env(unsigned i) { return "# settings\nSCW_SECRET_KEY=" + key(i) + "\n"; }
+
+// Bytes no compressor shrinks (xorshift).
+std::string noise(std::size_t n) {
+  std::string out(n, '\0');
+  std::uint32_t x = 2463534242u;
+  for (auto& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xff);
+  }
+  return out;
+}
+
+// Nested archives with keys (gzip, zstd, tar.gz) between plain files with keys, and the cases the side
+// scanner must leave alone or get right: a nested archive over its size limit (scanned by the worker),
+// a file that only starts like gzip (scanned as plain bytes, reported), a truncated one (reported).
+std::string mixed_layer(unsigned files, unsigned first_key) {
+  fx::LayerBuilder layer;
+  for (unsigned i = 0; i < files; ++i) {
+    const unsigned k = first_key + i;
+    const std::string n = std::to_string(i);
+    switch (i % 4) {
+      case 0: layer.file("usr/share/doc/p" + n + "/changelog.gz", fx::compress("entry\n" + env(k), fx::Compression::gzip)); break;
+      case 1: layer.file("etc/app" + n + ".env", env(k)); break;
+      case 2: layer.file("opt/b" + n + ".tgz", fx::compress(fx::LayerBuilder().file("app/.env", env(k)).tar(), fx::Compression::gzip)); break;
+      default: layer.file("var/log/a" + n + ".log.zst", fx::compress(env(k), fx::Compression::zstd)); break;
+    }
+    if (i == files / 2) {
+      layer.file("usr/share/big.gz", fx::compress(noise(pipeline::SideScanner::kMaxFileBytes + 4096) + "\n" + env(first_key + 900), fx::Compression::gzip));
+      layer.file("usr/share/fake.gz", std::string("\x1f\x8b\x08 not gzip after all\n") + env(first_key + 901));
+      const std::string whole = fx::compress(noise(20000) + env(first_key + 902), fx::Compression::gzip);
+      layer.file("usr/share/cut.gz", whole.substr(0, whole.size() / 2));
+    }
+  }
+  return layer.tar();
+}
+
+const pipeline::ScanOptions kOptions;
+
+pipeline::LayerResult scan(const std::string& tar, pipeline::SideScanner* side) {
+  MemoryReader reader(tar);
+  auto entries = archive::open_tar(reader);
+  REQUIRE(entries);
+  auto session = detect::DetectorSession::create(fx::builtin_detector());
+  REQUIRE(session);
+  pipeline::LayerResult result;
+  pipeline::scan_entries(**entries, **session, kOptions, result, side);
+  return result;
+}
+
+std::vector<std::string> detections(const pipeline::LayerResult& r) {
+  std::vector<std::string> out;
+  for (const auto& f : r.detections) {
+    std::ostringstream row;
+    row << f.path << " | " << f.file << " | " << f.detection.rule->id << " | " << f.detection.secret << " | "
+        << f.detection.offset << " " << f.detection.line << ":" << f.detection.column;
+    out.push_back(row.str());
+  }
+  return out;
+}
+
+std::vector<std::string> skips(const pipeline::LayerResult& r) {
+  std::vector<std::string> out;
+  for (const auto& s : r.skipped) out.push_back(s.path + ": " + s.reason);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("side scanner: a layer's detections, skips and byte count are those of an in-order scan") {
+  const std::string tar = mixed_layer(400, 0);
+  const auto alone = scan(tar, nullptr);
+  pipeline::SideScanner side(fx::builtin_detector(), kOptions);
+  const auto shared = scan(tar, &side);
+  REQUIRE_FALSE(alone.error);
+  REQUIRE_FALSE(shared.error);
+  // 400 files with a key each, and the one at the end of big.gz; fake.gz is scanned as plain text.
+  CHECK(alone.detections.size() == 402);
+  CHECK(detections(shared) == detections(alone));
+  CHECK(skips(shared) == skips(alone));
+  CHECK(skips(alone).size() == 2);  // fake.gz and cut.gz
+  CHECK(shared.bytes_scanned == alone.bytes_scanned);
+  CHECK(shared.files == alone.files);
+  if (std::thread::hardware_concurrency() >= 2) {
+    // The 300 small archives, fake.gz and cut.gz went to the side thread (the queue never fills with
+    // files this small); big.gz, over the size limit, did not.
+    CHECK(side.files_scanned() == 302);
+  } else {
+    CHECK(side.files_scanned() == 0);
+  }
+}
+
+TEST_CASE("side scanner: one scanner serves layer after layer, each result its own") {
+  pipeline::SideScanner side(fx::builtin_detector(), kOptions);
+  const std::string first = mixed_layer(40, 1000);
+  const std::string second = mixed_layer(24, 2000);
+  const auto a = scan(first, &side);
+  const auto b = scan(second, &side);
+  CHECK(detections(a) == detections(scan(first, nullptr)));
+  CHECK(detections(b) == detections(scan(second, nullptr)));
+  CHECK(b.detections.size() == 26);
+}
+
+TEST_CASE("bytes_scanned counts the bytes given to the detector, not an archive's own bytes") {
+  const std::string member = std::string(1000, 'x');
+  const std::string fake = std::string("\x1f\x8b\x08") + std::string(297, 'y');
+  fx::LayerBuilder layer;
+  layer.file("a.txt", std::string(100, 'a'))
+      .file("m.gz", fx::compress(member, fx::Compression::gzip))
+      .file("fake.gz", fake)
+      .file("t.tar.zst", fx::compress(fx::LayerBuilder().file("in.txt", std::string(50, 'z')).tar(), fx::Compression::zstd));
+  const std::string tar = layer.tar();
+  pipeline::SideScanner side(fx::builtin_detector(), kOptions);
+  for (pipeline::SideScanner* s : {static_cast<pipeline::SideScanner*>(nullptr), &side}) {
+    const auto r = scan(tar, s);
+    REQUIRE_FALSE(r.error);
+    CHECK(r.bytes_scanned == 100 + 1000 + 300 + 50);
+  }
+}
