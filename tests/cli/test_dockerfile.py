@@ -5,7 +5,8 @@
   dependencies with scripts/install-deps and runs the test suite with ctest.
 - Every runtime package is installed here, and every shared library the built binary (LAYERLEAK_BIN)
   loads belongs to a runtime package, to the C/C++ runtime (libc6, libstdc++6, libgcc-s1), or to one of
-  their transitive dependencies: so the slim runtime image can run the binary.
+  their transitive dependencies: so the slim runtime image can run the binary. That includes the
+  libraries it opens only when a command needs them (LOADED_AT_RUN_TIME), which ldd does not show.
 
 Environment (set by CTest): LAYERLEAK_SOURCE_DIR (repository root), LAYERLEAK_BIN (the built binary).
 Standard library only.
@@ -29,6 +30,13 @@ BASE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1"}
 # Sanitizer runtimes: allowed only for a binary whose CMake cache says it was built with -fsanitize
 # (the asan-ubsan preset); the release binary that the Dockerfile ships must not need them.
 SANITIZER_PACKAGES = {"libasan8", "libubsan1", "liblsan0", "libtsan2"}
+# Opened with dlopen by soname when a command needs them, not linked (start-up cost): registry access and
+# --verify, a PostgreSQL store, serve. {soname: the source file that opens it}.
+LOADED_AT_RUN_TIME = {
+    "libcurl.so.4": "oci/src/registry/libcurl.cpp",
+    "libpq.so.5": "scanner/cache/src/libpq.cpp",
+    "libmicrohttpd.so.12": "scanner/serve/src/libmicrohttpd.cpp",
+}
 
 
 def run(*args):
@@ -241,6 +249,19 @@ def linked_libraries(binary):
     return libraries
 
 
+def resolve_soname(soname):
+    """The path the dynamic loader opens for soname, from its cache (ldconfig -p); None when unknown."""
+    ldconfig = next((p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if os.access(p, os.X_OK)), "ldconfig")
+    status, out, err = run(ldconfig, "-p")
+    if status != 0:
+        raise AssertionError(f"ldconfig -p failed ({status}): {err.strip()}")
+    for line in out.splitlines():
+        name, _, rest = line.strip().partition(" ")
+        if name == soname and "x86-64" in rest and "=>" in rest:
+            return rest.partition("=>")[2].strip()
+    return None
+
+
 def path_spellings(path):
     """path, its real path, and their /usr-merged spellings (dpkg knows a file under one of them)."""
     candidates = []
@@ -296,8 +317,13 @@ class RuntimeDependenciesTest(unittest.TestCase):
         allowed = dependency_closure(roots)
 
         libraries = linked_libraries(binary)
+        for soname in LOADED_AT_RUN_TIME:  # and what they need in turn
+            path = resolve_soname(soname)
+            libraries.append((soname, path))
+            if path:
+                libraries += linked_libraries(path)
         unresolved = [soname for soname, path in libraries if path is None]
-        self.assertEqual(unresolved, [], f"ldd {binary}: libraries not found")
+        self.assertEqual(unresolved, [], f"ldd {binary} (or a library it opens at run time): libraries not found")
 
         problems = []
         owners_of = owning_packages([path for _, path in libraries])
@@ -309,6 +335,17 @@ class RuntimeDependenciesTest(unittest.TestCase):
                 problems.append(f"{soname} ({path}) comes from {sorted(owners)}, which is neither in "
                                 "RUNTIME_PACKAGES nor a dependency of them")
         self.assertEqual(problems, [], "the runtime image would miss libraries:\n  " + "\n  ".join(problems))
+
+    def test_libraries_loaded_at_run_time_are_not_linked(self):
+        # Linked again, they would cost every run their start-up time; renamed in the source without this
+        # list, the check above would look at the wrong files.
+        binary = os.environ.get("LAYERLEAK_BIN")
+        self.assertTrue(binary, "LAYERLEAK_BIN is not set: it must name the built layerleak binary")
+        linked = {soname for soname, _ in linked_libraries(binary)}
+        for soname, source in LOADED_AT_RUN_TIME.items():
+            self.assertNotIn(soname, linked, f"{binary} links {soname}: it should be opened only when needed")
+            text = (SOURCE_DIR / source).read_text(encoding="utf-8")
+            self.assertTrue(f'"{soname}"' in text, f"{source} does not open {soname}: LOADED_AT_RUN_TIME is stale")
 
 
 if __name__ == "__main__":

@@ -230,6 +230,14 @@ std::string transport_of(std::string_view reference);
 // True for "-", "docker-archive:-[:REF]" and "oci-archive:-[:REF]": the image is read from standard input.
 bool reads_standard_input(std::string_view reference);
 
+// libcurl is not linked but loaded (dlopen) the first time it is needed: registry and Docker daemon
+// sources, RegistryCatalog, and --verify (which links this library for it). Ok once libcurl.so.4 is loaded
+// with every function layerleak calls; else Errc::internal naming the library and the loader's reason (the
+// first answer is kept). Everything that starts using libcurl calls this first.
+Status load_libcurl();
+// For tests: opens `soname` as libcurl and resolves every function layerleak calls, then closes it.
+Status try_libcurl(const std::string& soname);
+
 enum class Visibility { runtime, deleted, overwritten };
 std::string_view visibility_name(Visibility v) noexcept;
 

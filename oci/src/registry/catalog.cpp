@@ -291,6 +291,7 @@ Result<std::unique_ptr<RegistryCatalog>> RegistryCatalog::open(const RegistryTar
     return make_error(Errc::unsupported, "registry " + target.registry + " is not in --allow-registry").with_context(what);
   }
   if (registry::is_cancelled(cancel)) return make_error(Errc::cancelled, "cancelled").with_context(what);
+  if (auto loaded = load_libcurl(); !loaded) return std::move(loaded).error().with_context(what);
   auto impl = std::make_unique<Impl>();
   impl->target = target;
   impl->warn = std::move(warn);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "layerleak/oci.h"
 #include "pool.h"
 
 namespace layerleak::oci::registry {
@@ -188,6 +189,7 @@ void Transfer::release_slot() {
 }
 
 Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const TransportConfig& config) {
+  if (auto loaded = load_libcurl(); !loaded) return std::move(loaded).error();
   global_init();
   if (is_cancelled(config.cancel)) return make_error(Errc::cancelled, "cancelled before contacting " + url_origin(request.url));
   std::unique_ptr<Transfer> t(new Transfer());

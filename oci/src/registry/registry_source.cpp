@@ -362,6 +362,7 @@ Result<std::unique_ptr<ImageSource>> open_registry(std::string_view reference, c
         .with_context(parsed->str());
   }
   if (registry::is_cancelled(cancel)) return make_error(Errc::cancelled, "cancelled").with_context(parsed->str());
+  if (auto loaded = load_libcurl(); !loaded) return std::move(loaded).error().with_context(parsed->str());
   auto credentials = registry::find_credentials(options, parsed->registry, parsed->repository, cancel);
   if (!credentials) return std::move(credentials).error().with_context(parsed->str());
   auto session = std::make_shared<registry::Session>(*parsed, options, std::move(credentials).value(), cancel);

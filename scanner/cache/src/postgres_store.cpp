@@ -166,6 +166,7 @@ Result<PgResult> PostgresStore::run(const char* sql, const std::vector<Param>& p
 }
 
 Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& spec) {
+  if (auto loaded = load_libpq(); !loaded) return std::move(loaded).error();
   // "postgresql:" alone: an empty conninfo, so libpq takes everything from PG* variables.
   const std::string conninfo = spec == "postgresql:" || spec == "postgres:" ? std::string() : spec;
   Conn conn(PQconnectdb(conninfo.c_str()));

@@ -623,6 +623,7 @@ void Server::stop() {
 
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, InlineHandler inline_handler,
                                               Handler handler) {
+  if (Status loaded = load_libmicrohttpd(); !loaded) return loaded.error();
   if (Status checked = check_options(options); !checked) return checked.error();
   auto address = parse_bind_address(options.host, options.port);
   if (!address) return address.error();

@@ -74,7 +74,7 @@ class Server {
  public:
   // Binds, starts the event thread and the handler pool. Errors (Errc::invalid_argument for bad
   // options or addresses, Errc::io for bind failures and unreadable certificate files, Errc::internal
-  // when libmicrohttpd refuses to start) carry a message naming the address or file.
+  // when libmicrohttpd cannot be loaded or refuses to start) carry a message naming the address or file.
   static Result<std::unique_ptr<Server>> start(ServerOptions options, InlineHandler inline_handler,
                                                Handler handler);
   ~Server();  // stops
@@ -92,5 +92,12 @@ class Server {
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// libmicrohttpd is not linked but loaded (dlopen) the first time a server starts (libmicrohttpd.cpp). Ok
+// once libmicrohttpd.so.12 is loaded with every function layerleak calls; else Errc::internal naming the
+// library and the loader's reason (the first answer is kept).
+Status load_libmicrohttpd();
+// For tests: opens `soname` as libmicrohttpd and resolves every function layerleak calls, then closes it.
+Status try_libmicrohttpd(const std::string& soname);
 
 }  // namespace layerleak::serve::http

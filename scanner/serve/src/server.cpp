@@ -548,6 +548,8 @@ int run_serve(const ServeOptions& given, std::shared_ptr<const detect::Detector>
   if (!options.redact_text) options.redact_text = pipeline::text_redactor(detector);
 
   if (!options.store.empty() && !options.cache_dir.empty()) return startup_failure("--store and --cache exclude each other");
+  // Before anything is opened: without libmicrohttpd there is no server to run.
+  if (Status loaded = http::load_libmicrohttpd(); !loaded) return startup_failure(loaded.error().message);
   // Why the in-memory cache is not a Store shared with anyone: it bounds a long-running serve's memory;
   // --cache and --store are files or databases other processes may share, so scans claim digests there.
   const bool shared = !options.store.empty() || !options.cache_dir.empty();

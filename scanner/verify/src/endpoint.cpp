@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "layerleak/oci.h"
 #include "layerleak/verify.h"
 
 namespace layerleak::verify {
@@ -38,6 +39,8 @@ bool loopback_host(std::string host) {
 }  // namespace
 
 Result<std::string> check_endpoint(std::string_view text) {
+  // First: every use of --verify checks its endpoint before anything else, and this is where libcurl is needed.
+  if (auto loaded = oci::load_libcurl(); !loaded) return std::move(loaded).error();
   const std::string given(text);
   auto refuse = [&](const std::string& why) -> Error {
     return make_error(Errc::invalid_argument, "--verify-endpoint " + given + ": " + why);
