@@ -54,7 +54,7 @@ SideScanner::~SideScanner() {
 bool SideScanner::accepts(std::uint64_t size) {
   if (!session_ || size > kMaxFileBytes) return false;
   std::lock_guard lock(mutex_);
-  return queued_bytes_ + size <= kMaxQueuedBytes;
+  return queued_bytes_ == 0 || queued_bytes_ + size <= kMaxQueuedBytes;
 }
 
 void SideScanner::submit(std::string path, std::string content, const LayerResult& result) {
