@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 namespace layerleak {
@@ -46,6 +48,11 @@ Result<void*> SharedLibrary::symbol(const char* name) const {
     return make_error(Errc::internal, soname_ + " has no " + name + " (" + last_dl_error("null symbol") + ")");
   }
   return address;
+}
+
+void abort_unloaded(const char* soname, const Error& why) {
+  std::fprintf(stderr, "layerleak: %s was called without being loaded: %s\n", soname, why.message.c_str());
+  std::abort();
 }
 
 }  // namespace layerleak

@@ -32,6 +32,27 @@ inline std::shared_ptr<const detect::Detector> builtin_detector() {
   return compiled;
 }
 
+// A distinct, well-formed Scaleway secret key per index, so that every finding can be traced to the file
+// that holds it.
+inline std::string numbered_secret_key(unsigned i) {
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "%04x", i & 0xffffu);
+  return std::string("6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d") + tail;
+}
+
+// Deterministic bytes that no compressor shrinks much (xorshift32 from `seed`).
+inline std::string incompressible_bytes(std::size_t n, std::uint32_t seed = 12345) {
+  std::string out(n, '\0');
+  std::uint32_t x = seed;
+  for (auto& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xff);
+  }
+  return out;
+}
+
 // A file's bytes, whole.
 inline std::string read_file_bytes(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);

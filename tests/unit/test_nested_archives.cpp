@@ -27,12 +27,7 @@ namespace {
 
 // ---- keys and positions --------------------------------------------------------------------------------
 
-// A distinct, well-formed secret key per index, so every finding can be traced to the file that holds it.
-std::string key(unsigned i) {
-  char tail[16];
-  std::snprintf(tail, sizeof tail, "%04x", i & 0xffffu);
-  return std::string("6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d") + tail;
-}
+std::string key(unsigned i) { return fx::numbered_secret_key(i); }
 
 std::string env_line(unsigned i) { return "SCW_SECRET_KEY=" + key(i) + "\n"; }
 
@@ -227,18 +222,8 @@ std::string tar(const std::vector<Member>& members, Filter filter = Filter::none
 // A single compressed file (gzip/bzip2/xz/zstd over libarchive's raw format).
 std::string compressed(const std::string& data, Filter filter) { return pack(Format::raw, filter, {{"data", data}}); }
 
-// Deterministic bytes that no compressor shrinks much (xorshift), without newlines or key-like text.
-std::string noise(std::size_t n, std::uint32_t seed = 12345) {
-  std::string out(n, '\0');
-  std::uint32_t x = seed;
-  for (auto& c : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x & 0xff);
-  }
-  return out;
-}
+// Deterministic bytes that no compressor shrinks much (test_support.h).
+std::string noise(std::size_t n, std::uint32_t seed = 12345) { return fx::incompressible_bytes(n, seed); }
 
 // A text of `size` bytes made of 100-byte dotted lines, with "SCW_SECRET_KEY=<key(i)>" lines placed so that
 // the i-th secret straddles byte `boundaries[i]` of the text. Returns the text.

@@ -2,7 +2,6 @@
 // second thread. A layer's result must be exactly what the worker gets scanning every file itself:
 // the same detections and skips in the same order, the same byte count, across layers too.
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -17,26 +16,11 @@ namespace fx = layerleak::testing;
 
 namespace {
 
-std::string key(unsigned i) {
-  char tail[16];
-  std::snprintf(tail, sizeof tail, "%04x", i & 0xffffu);
-  return std::string("6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d") + tail;
-}
+std::string key(unsigned i) { return fx::numbered_secret_key(i); }
 
 std::string env(unsigned i) { return "# settings\nSCW_SECRET_KEY=" + key(i) + "\n"; }
 
-// Bytes no compressor shrinks (xorshift).
-std::string noise(std::size_t n) {
-  std::string out(n, '\0');
-  std::uint32_t x = 2463534242u;
-  for (auto& c : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x & 0xff);
-  }
-  return out;
-}
+std::string noise(std::size_t n) { return fx::incompressible_bytes(n, 2463534242u); }
 
 // Nested archives with keys (gzip, zstd, tar.gz) between plain files with keys, and the cases the side
 // scanner must leave alone or get right: a nested archive over its size limit (scanned by the worker),

@@ -10,6 +10,7 @@
 // Not responsible for: deciding when to load a library, or which functions (the callers do).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "layerleak/core.h"
@@ -49,6 +50,66 @@ class SharedLibrary {
 
   void* handle_ = nullptr;
   std::string soname_;
+};
+
+// Declares `struct Table` (a SharedLibrary, then one pointer per function that LIST names, typed from the
+// library's own header so that the compiler checks every call) and `Status bind_all(Table&)`, which
+// resolves them all or fails at the first one missing. LIST(F) applies F to each function's name.
+#define LAYERLEAK_FUNCTION_TABLE(Table, LIST)                       \
+  struct Table {                                                    \
+    ::layerleak::SharedLibrary library;                             \
+    LIST(LAYERLEAK_FUNCTION_POINTER)                                \
+  };                                                                \
+  [[maybe_unused]] ::layerleak::Status bind_all(Table& table) {     \
+    ::layerleak::Status bound = ::layerleak::Ok{};                  \
+    LIST(LAYERLEAK_FUNCTION_BIND)                                   \
+    return bound;                                                   \
+  }
+#define LAYERLEAK_FUNCTION_POINTER(name) decltype(&::name) name = nullptr;
+#define LAYERLEAK_FUNCTION_BIND(name) \
+  if (bound) bound = table.library.bind(#name, table.name);
+
+// Stops the process with a message: `soname`'s functions were called although it could not be loaded.
+[[noreturn]] void abort_unloaded(const char* soname, const Error& why);
+
+// The functions of one library, opened the first time they are needed and kept for the rest of the
+// process. Why never closed: threads may still be inside the library (libcurl transfers, libmicrohttpd's
+// event thread) while static destructors run at exit. `Table` is a struct whose first member is
+// `SharedLibrary library`, then pointers to the functions; `bind_all` resolves every one of them or fails,
+// and then the whole load fails.
+template <class Table>
+class LazyLibrary {
+ public:
+  using BindAll = Status (*)(Table&);
+  constexpr LazyLibrary(const char* soname, BindAll bind_all) : soname_(soname), bind_all_(bind_all) {}
+
+  // Opens `soname` (tests pass another) and resolves the table; nothing is kept.
+  Result<std::unique_ptr<Table>> open(const std::string& soname) const {
+    auto library = SharedLibrary::open(soname);
+    if (!library) return std::move(library).error();
+    auto table = std::make_unique<Table>(Table{std::move(library).value()});
+    if (auto bound = bind_all_(*table); !bound) return std::move(bound).error();
+    return table;
+  }
+
+  // The process's table: loaded by the first call (thread-safe), the same answer after that. Entry
+  // points call this first and turn a failure into their Error.
+  const Result<std::unique_ptr<Table>>& loaded() const {
+    static const auto* state = new Result<std::unique_ptr<Table>>(open(soname_));
+    return *state;
+  }
+
+  // The table, for the functions that forward to it. Without the library, a programming error (an entry
+  // point did not call loaded() first): stops the process.
+  const Table& table() const {
+    const auto& state = loaded();
+    if (!state) abort_unloaded(soname_, state.error());
+    return *state.value();
+  }
+
+ private:
+  const char* soname_;
+  BindAll bind_all_;
 };
 
 }  // namespace layerleak

@@ -8,8 +8,6 @@
 #include <curl/curl.h>
 
 #include <cstdarg>
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "layerleak/oci.h"
@@ -38,42 +36,11 @@ constexpr const char* kSoname = "libcurl.so.4";
   F(curl_share_init) F(curl_share_cleanup) F(curl_share_setopt) F(curl_slist_append) F(curl_slist_free_all)    \
   F(curl_url) F(curl_url_cleanup) F(curl_url_get) F(curl_url_set) F(curl_free) F(curl_getdate)
 
-struct Api {
-  SharedLibrary library;
-#define LAYERLEAK_POINTER(name) decltype(&::name) name = nullptr;
-  LAYERLEAK_LIBCURL_FUNCTIONS(LAYERLEAK_POINTER)
-#undef LAYERLEAK_POINTER
-};
+LAYERLEAK_FUNCTION_TABLE(Api, LAYERLEAK_LIBCURL_FUNCTIONS)
 
-// Opens `soname` and resolves every function of the list, or fails as a whole.
-Result<std::unique_ptr<Api>> load(const std::string& soname) {
-  auto library = SharedLibrary::open(soname);
-  if (!library) return std::move(library).error();
-  auto api = std::make_unique<Api>(Api{std::move(library).value()});
-  Status bound = layerleak::Ok{};
-#define LAYERLEAK_BIND(name) \
-  if (bound) bound = api->library.bind(#name, api->name);
-  LAYERLEAK_LIBCURL_FUNCTIONS(LAYERLEAK_BIND)
-#undef LAYERLEAK_BIND
-  if (!bound) return std::move(bound).error();
-  return api;
-}
+constexpr layerleak::LazyLibrary<Api> kLibrary(kSoname, bind_all);
 
-// Loaded once per process, on first use (thread-safe: a function-local static). Never unloaded: threads
-// may still be in libcurl while static destructors run at exit.
-const Result<std::unique_ptr<Api>>& loaded() {
-  static const auto* api = new Result<std::unique_ptr<Api>>(load(kSoname));
-  return *api;
-}
-
-const Api& api() {
-  const auto& state = loaded();
-  if (!state) {
-    std::fprintf(stderr, "layerleak: libcurl was called without being loaded: %s\n", state.error().message.c_str());
-    std::abort();
-  }
-  return *state.value();
-}
+const Api& api() { return kLibrary.table(); }
 
 // A function pointer of any type, as curl_easy_setopt and curl_share_setopt pass callbacks: every function
 // pointer has the same representation, and libcurl reads it back as the type the option documents.
@@ -84,13 +51,13 @@ using AnyFunction = void (*)();
 namespace layerleak::oci {
 
 Status load_libcurl() {
-  const auto& state = loaded();
+  const auto& state = kLibrary.loaded();
   if (!state) return state.error().with_context("registry access and --verify need libcurl (Debian package libcurl4)");
   return Ok{};
 }
 
 Status try_libcurl(const std::string& soname) {
-  auto state = load(soname);
+  auto state = kLibrary.open(soname);
   if (!state) return std::move(state).error();
   return Ok{};
 }

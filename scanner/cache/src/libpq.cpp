@@ -7,8 +7,6 @@
 // Error; a forwarder that finds it missing anyway aborts (a programming error: an entry point did not check).
 #include <libpq-fe.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "layerleak/shared_library.h"
@@ -30,55 +28,24 @@ constexpr const char* kSoname = "libpq.so.5";
   F(PQntuples) F(PQgetisnull) F(PQgetlength) F(PQgetvalue) F(PQcmdTuples) F(PQexec) F(PQconninfo)      \
   F(PQconninfoFree)
 
-struct Api {
-  SharedLibrary library;
-#define LAYERLEAK_POINTER(name) decltype(&::name) name = nullptr;
-  LAYERLEAK_LIBPQ_FUNCTIONS(LAYERLEAK_POINTER)
-#undef LAYERLEAK_POINTER
-};
+LAYERLEAK_FUNCTION_TABLE(Api, LAYERLEAK_LIBPQ_FUNCTIONS)
 
-// Opens `soname` and resolves every function of the list, or fails as a whole.
-Result<std::unique_ptr<Api>> load(const std::string& soname) {
-  auto library = SharedLibrary::open(soname);
-  if (!library) return std::move(library).error();
-  auto api = std::make_unique<Api>(Api{std::move(library).value()});
-  Status bound = layerleak::Ok{};
-#define LAYERLEAK_BIND(name) \
-  if (bound) bound = api->library.bind(#name, api->name);
-  LAYERLEAK_LIBPQ_FUNCTIONS(LAYERLEAK_BIND)
-#undef LAYERLEAK_BIND
-  if (!bound) return std::move(bound).error();
-  return api;
-}
+constexpr layerleak::LazyLibrary<Api> kLibrary(kSoname, bind_all);
 
-// Loaded once per process, on first use (thread-safe: a function-local static). Never unloaded: threads
-// may still be in libpq while static destructors run at exit.
-const Result<std::unique_ptr<Api>>& loaded() {
-  static const auto* api = new Result<std::unique_ptr<Api>>(load(kSoname));
-  return *api;
-}
-
-const Api& api() {
-  const auto& state = loaded();
-  if (!state) {
-    std::fprintf(stderr, "layerleak: libpq was called without being loaded: %s\n", state.error().message.c_str());
-    std::abort();
-  }
-  return *state.value();
-}
+const Api& api() { return kLibrary.table(); }
 
 }  // namespace
 
 namespace layerleak::cache {
 
 Status load_libpq() {
-  const auto& state = loaded();
+  const auto& state = kLibrary.loaded();
   if (!state) return state.error().with_context("a PostgreSQL store needs libpq (Debian package libpq5)");
   return Ok{};
 }
 
 Status try_libpq(const std::string& soname) {
-  auto state = load(soname);
+  auto state = kLibrary.open(soname);
   if (!state) return std::move(state).error();
   return Ok{};
 }

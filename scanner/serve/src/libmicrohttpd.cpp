@@ -8,8 +8,6 @@
 #include <microhttpd.h>
 
 #include <cstdarg>
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "http_server.h"
@@ -31,55 +29,24 @@ constexpr const char* kSoname = "libmicrohttpd.so.12";
   F(MHD_resume_connection) F(MHD_create_response_from_buffer) F(MHD_add_response_header)                    \
   F(MHD_queue_response) F(MHD_destroy_response)
 
-struct Api {
-  SharedLibrary library;
-#define LAYERLEAK_POINTER(name) decltype(&::name) name = nullptr;
-  LAYERLEAK_MICROHTTPD_FUNCTIONS(LAYERLEAK_POINTER)
-#undef LAYERLEAK_POINTER
-};
+LAYERLEAK_FUNCTION_TABLE(Api, LAYERLEAK_MICROHTTPD_FUNCTIONS)
 
-// Opens `soname` and resolves every function of the list, or fails as a whole.
-Result<std::unique_ptr<Api>> load(const std::string& soname) {
-  auto library = SharedLibrary::open(soname);
-  if (!library) return std::move(library).error();
-  auto api = std::make_unique<Api>(Api{std::move(library).value()});
-  Status bound = layerleak::Ok{};
-#define LAYERLEAK_BIND(name) \
-  if (bound) bound = api->library.bind(#name, api->name);
-  LAYERLEAK_MICROHTTPD_FUNCTIONS(LAYERLEAK_BIND)
-#undef LAYERLEAK_BIND
-  if (!bound) return std::move(bound).error();
-  return api;
-}
+constexpr layerleak::LazyLibrary<Api> kLibrary(kSoname, bind_all);
 
-// Loaded once per process, on first use (thread-safe: a function-local static). Never unloaded: MHD's
-// event thread may still run while static destructors run at exit.
-const Result<std::unique_ptr<Api>>& loaded() {
-  static const auto* api = new Result<std::unique_ptr<Api>>(load(kSoname));
-  return *api;
-}
-
-const Api& api() {
-  const auto& state = loaded();
-  if (!state) {
-    std::fprintf(stderr, "layerleak: libmicrohttpd was called without being loaded: %s\n", state.error().message.c_str());
-    std::abort();
-  }
-  return *state.value();
-}
+const Api& api() { return kLibrary.table(); }
 
 }  // namespace
 
 namespace layerleak::serve::http {
 
 Status load_libmicrohttpd() {
-  const auto& state = loaded();
+  const auto& state = kLibrary.loaded();
   if (!state) return state.error().with_context("serve needs libmicrohttpd (Debian package libmicrohttpd12)");
   return Ok{};
 }
 
 Status try_libmicrohttpd(const std::string& soname) {
-  auto state = load(soname);
+  auto state = kLibrary.open(soname);
   if (!state) return std::move(state).error();
   return Ok{};
 }
