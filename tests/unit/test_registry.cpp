@@ -107,6 +107,16 @@ TEST_CASE("registry references follow docker's naming", "[registry]") {
   }
 }
 
+TEST_CASE("a loopback registry is asked in plain HTTP first, any other over TLS first or only", "[registry]") {
+  using V = std::vector<std::string>;
+  CHECK(probe_schemes("127.0.0.1:5000", true) == V{"http", "https"});
+  CHECK(probe_schemes("localhost", true) == V{"http", "https"});
+  CHECK(probe_schemes("[::1]:5000", false) == V{"http", "https"});
+  CHECK(probe_schemes("rg.fr-par.scw.cloud", true) == V{"https"});
+  CHECK(probe_schemes("127.example.com:5000", true) == V{"https"});  // a name, not a loopback address
+  CHECK(probe_schemes("10.0.0.7:5000", false) == V{"https", "http"});
+}
+
 TEST_CASE("loopback hosts may use plain HTTP", "[registry]") {
   CHECK(is_loopback_host("127.0.0.1:5000"));
   CHECK(is_loopback_host("127.1.2.3"));

@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include <string>
+#include <vector>
+
 #include "layerleak/core.h"
 #include "layerleak/oci.h"
 
@@ -18,6 +21,10 @@ namespace layerleak::oci {
 // in 127.0.0.0/8, or ::1 (with or without a port, IPv6 in brackets when a port follows). Names that merely
 // start with "127." are not loopback.
 bool is_loopback_host(std::string_view host_port);
+
+// The schemes a registry at `host_port` is asked in, in order (see session.cpp): a loopback registry in
+// plain HTTP first, then TLS; any other over TLS only, or TLS then plain HTTP without TLS verification.
+std::vector<std::string> probe_schemes(std::string_view host_port, bool tls_verify);
 
 // Whether `registry` (RegistryReference::registry) is in options.allowed_registries (true when the list is
 // empty). Case-insensitive; Docker Hub's other names count as "docker.io".

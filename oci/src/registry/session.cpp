@@ -158,21 +158,8 @@ unsigned Session::tokens_fetched() const {
   return tokens_fetched_;
 }
 
-// The schemes to try, in order. A loopback registry is asked in plain HTTP first. Why: plain HTTP is
-// allowed there anyway (the traffic never leaves the machine) and nothing secret goes out before a
-// registry has answered /v2/; local registries mostly speak plain HTTP, where a TLS handshake first cost
-// every scan ~22 ms (docker-registry answers a ClientHello after ~20 ms) and the parsing of the system CA
-// bundle (~10 ms of CPU). A TLS registry on loopback answers the plain request with 400 or closes the
-// connection, and is then asked over TLS. Elsewhere TLS comes first, plain HTTP only with
-// --tls-verify=false.
-std::vector<std::string> Session::schemes_to_try() const {
-  if (is_loopback_host(reference_.host)) return {"http", "https"};
-  if (!options_.tls_verify) return {"https", "http"};
-  return {"https"};
-}
-
 Status Session::connect() {
-  std::vector<std::string> schemes = schemes_to_try();
+  std::vector<std::string> schemes = probe_schemes(reference_.host, options_.tls_verify);
   // Another session already found out: no second probe per session.
   if (const std::string known = transport_.pool->scheme();
       !known.empty() && std::find(schemes.begin(), schemes.end(), known) != schemes.end()) {
@@ -452,3 +439,20 @@ Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const st
 }
 
 }  // namespace layerleak::oci::registry
+
+namespace layerleak::oci {
+
+// The schemes a registry is asked in, in order (Session::connect). A loopback registry is asked in plain
+// HTTP first. Why: plain HTTP is allowed there anyway (the traffic never leaves the machine) and nothing
+// secret goes out before a registry has answered /v2/; local registries mostly speak plain HTTP, where a TLS handshake first cost
+// every scan ~22 ms (docker-registry answers a ClientHello after ~20 ms) and the parsing of the system CA
+// bundle (~10 ms of CPU). A TLS registry on loopback answers the plain request with 400 or closes the
+// connection, and is then asked over TLS. Elsewhere TLS comes first, plain HTTP only with
+// --tls-verify=false.
+std::vector<std::string> probe_schemes(std::string_view host_port, bool tls_verify) {
+  if (is_loopback_host(host_port)) return {"http", "https"};
+  if (!tls_verify) return {"https", "http"};
+  return {"https"};
+}
+
+}  // namespace layerleak::oci

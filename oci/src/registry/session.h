@@ -54,8 +54,6 @@ class Session {
   unsigned tokens_fetched() const;
 
  private:
-  // The schemes connect() tries, in order.
-  std::vector<std::string> schemes_to_try() const;
   enum class Scheme { none, basic, bearer };
   struct Auth {
     std::string header;  // "Authorization: …", or "" for none
