@@ -182,7 +182,10 @@ int run_scan(const ScanCommand& cmd) {
   // loading the rules, on a core that is idle then; registry and daemon sources and --verify need it
   // next. Errors are reported where it is needed (load_libcurl keeps its first answer).
   std::jthread curl_loader;
-  const auto needs_curl = [](const std::string& ref) { return ref.starts_with("docker://") || ref.starts_with("docker-daemon:"); };
+  const auto needs_curl = [](const std::string& ref) {
+    const std::string transport = oci::transport_of(ref);
+    return transport == "docker" || transport == "docker-daemon";
+  };
   if (cmd.verify || std::any_of(cmd.images.begin(), cmd.images.end(), needs_curl)) {
     curl_loader = std::jthread([] { (void)oci::load_libcurl(); });
   }
