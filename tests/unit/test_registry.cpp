@@ -301,7 +301,7 @@ registry::AddressKind kind_of(const char* text) {
 
 // A tiny HTTP/1.1 server on one IPv4 loopback address, for what a real registry cannot be made to do:
 // never answer, or redirect a blob anywhere. Connections are handled one at a time on its own thread;
-// a TLS ClientHello is hung up on (as a plain-HTTP registry does), so the client falls back to HTTP.
+// a TLS ClientHello is hung up on, as a plain-HTTP registry does.
 class CannedServer {
  public:
   // `answer(path)` gives the whole response; nullopt keeps the connection open and silent.
@@ -518,6 +518,19 @@ TEST_CASE("registries outside the allow-list are refused before any request", "[
   auto for_other = registry::find_credentials(options, "other.example:5000", "x/y");
   REQUIRE(for_other);
   CHECK_FALSE(*for_other);
+}
+
+TEST_CASE("a loopback server that answers plain HTTP but is no registry is reported at once", "[registry]") {
+  CannedServer server("127.0.0.1", [](const std::string&) { return http_answer("404 Not Found"); });
+  const std::string here = "127.0.0.1:" + std::to_string(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  auto opened = open_registry("docker://" + here + "/x/y:1", RegistryOptions{});
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code == Errc::not_found);
+  CHECK(opened.error().message.find("answered HTTP 404 to /v2/") != std::string::npos);
+  // Plain HTTP, then one TLS attempt (hung up on); no retries with back-off.
+  CHECK(server.connections() == 2);
+  CHECK(seconds_since(start) < 1.0);
 }
 
 TEST_CASE("a cancel flag stops a silent registry, back-off and a credential helper", "[registry]") {

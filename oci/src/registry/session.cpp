@@ -158,6 +158,12 @@ unsigned Session::tokens_fetched() const {
   return tokens_fetched_;
 }
 
+Error Session::not_a_registry(long status) const {
+  return Error{status == 404 ? Errc::not_found : Errc::network,
+               "registry " + reference_.registry + " answered HTTP " + std::to_string(status) +
+                   " to /v2/ (not a distribution v2 registry?)"};
+}
+
 Status Session::connect() {
   std::vector<std::string> schemes = probe_schemes(reference_.host, options_.tls_verify);
   // Another session already found out: no second probe per session.
@@ -166,6 +172,7 @@ Status Session::connect() {
     schemes = {known};
   }
   std::optional<Error> first_error;
+  std::optional<Error> plain_answer;  // what a loopback registry answered in plain HTTP, if not a registry's answer
   for (std::size_t s = 0; s < schemes.size(); ++s) {
     const std::string& scheme = schemes[s];
     const bool other_left = s + 1 < schemes.size();
@@ -188,6 +195,8 @@ Status Session::connect() {
           if (!first_error) first_error = st.error();
           break;
         }
+        // Nothing speaks TLS where plain HTTP was answered: that answer is the registry's, not retried.
+        if ((*t)->failed_before_answer() && plain_answer) return *plain_answer;
         if (attempt < options_.max_retries) {
           if (auto slept = backoff(attempt); !slept) return slept;
           continue;
@@ -201,7 +210,7 @@ Status Session::connect() {
       if (*retry) continue;
       // A TLS port answering a plain request (400 from Go's and nginx's servers) is asked over TLS.
       if (scheme == "http" && other_left && status != 200 && status != 401) {
-        if (!first_error) first_error = Error{Errc::network, "plain HTTP answered " + std::to_string(status)};
+        plain_answer = not_a_registry(status);
         break;
       }
       base_ = scheme + "://" + reference_.host;
@@ -216,9 +225,7 @@ Status Session::connect() {
         }
         return Ok{};
       }
-      return make_error(status == 404 ? Errc::not_found : Errc::network,
-                        "registry " + reference_.registry + " answered HTTP " + std::to_string(status) +
-                            " to /v2/ (not a distribution v2 registry?)");
+      return not_a_registry(status);
     }
   }
   return make_error(Errc::network, "cannot reach registry " + reference_.registry + ": " +

@@ -54,6 +54,8 @@ class Session {
   unsigned tokens_fetched() const;
 
  private:
+  // The error for an answer to /v2/ that is neither 200 nor 401.
+  Error not_a_registry(long status) const;
   enum class Scheme { none, basic, bearer };
   struct Auth {
     std::string header;  // "Authorization: …", or "" for none
