@@ -150,6 +150,7 @@ class FakeRegistry:
         self.blob_mode = blob_mode
         self.redirect_base = redirect_base
         self.blob_requests = 0
+        self.paths = []  # every GET, in order
         self.stalled = threading.Event()
         self._stop = threading.Event()
         registry = self
@@ -170,6 +171,7 @@ class FakeRegistry:
 
             def do_GET(self):
                 path = self.path.split("?")[0]
+                registry.paths.append(path)
                 if path == "/v2/":
                     return self._send(200, b"{}", [("Content-Type", "application/json")])
                 if path == "/v2/x/y/manifests/1" or path == f"/v2/x/y/manifests/{_digest(registry.manifest)}":
@@ -314,6 +316,55 @@ class TestCancelOnSilentRegistry(HardeningTestCase):
         self.assertFalse(image["complete"], what)
         self.assertEqual(registry.blob_requests, 1, "the cancelled blob was not fetched again")
         print(f"\n  SIGTERM -> exit with a stalled blob: {took:.3f} s")
+
+
+class TestResolvingAhead(HardeningTestCase):
+    """The scan command opens an image (manifest, config) on a thread of its own: the first while the rules
+    load, the next while the one before it is scanned. Neither may outlive the command's reason to wait."""
+
+    def test_the_next_image_is_opened_while_one_is_scanned_and_both_stop_on_sigterm(self):
+        first = self.start(FakeRegistry(blob_mode="stall"))
+        second = self.start(FakeRegistry())
+        # popen_scan puts its extra arguments before the reference: the first image comes first.
+        proc = self.popen_scan(f"docker://127.0.0.1:{second.port}/x/y:1", f"docker://127.0.0.1:{first.port}/x/y:1")
+        self.assertTrue(first.stalled.wait(START_TIMEOUT), "the first image's layer download never started")
+        manifest = "/v2/x/y/manifests/1"
+        wait_until(lambda: manifest in second.paths, START_TIMEOUT, "the second image's manifest request")
+        self.assertIsNone(proc.poll(), "the scan ended before the signal")
+        self.assertNotIn(f"/v2/x/y/blobs/{second.layer_digest}", second.paths,
+                         "the second image's layers are read only after the first image's scan")
+        rc, took, out, err = self.signal_and_wait(proc, signal.SIGTERM)
+        what = f"exit {rc} after {took:.2f} s\nstdout:\n{out[:3000]}\nstderr:\n{err[:3000]}"
+        self.assertEqual(rc, 2, what)
+        self.assertLess(took, CANCEL_BUDGET, what)
+        images = json.loads(out)["images"]
+        self.assertEqual([str(first.port) in i["reference"] and str(second.port) not in i["reference"] for i in images],
+                         [True, False], what)
+        self.assertIn(str(second.port), images[1]["reference"], what)
+        self.assertEqual([i["complete"] for i in images], [False, False], what)
+        self.assertNotIn(f"/v2/x/y/blobs/{second.layer_digest}", second.paths, "no layer is read after the signal")
+        print(f"\n  second image opened while the first was scanned; SIGTERM -> exit in {took:.3f} s")
+
+    def test_a_missing_baseline_does_not_wait_for_a_silent_registry(self):
+        # The baseline is read after the rules are compiled (HOME is empty: no compiled rules to reuse), by
+        # which time the image is being opened and waits for an answer that never comes.
+        silent = self.start(SilentServer(hang_up_tls=True))
+        baseline = h.make_tempdir(self, prefix="layerleak-baseline-") / "missing-baseline.json"
+        proc = self.popen_scan(f"docker://127.0.0.1:{silent.port}/x/y:1", "--baseline", str(baseline))
+        started = time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.fail("a scan that cannot start waited for a registry that never answers")
+        took = time.monotonic() - started
+        what = f"exit {proc.returncode} after {took:.2f} s\nstderr:\n{err.decode()[:3000]}"
+        self.assertEqual(proc.returncode, 2, what)
+        self.assertLess(took, CANCEL_BUDGET, what)
+        self.assertIn("missing-baseline.json", err.decode(), what)
+        self.assertEqual(out, b"", "no report when the scan cannot start")
+        self.assertEqual(silent.requests, 1, "the image was being opened when the baseline failed")
+        print(f"\n  missing baseline with a silent registry: exit 2 in {took:.3f} s")
 
 
 class TestLoopbackRedirects(HardeningTestCase):

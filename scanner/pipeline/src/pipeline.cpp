@@ -180,16 +180,45 @@ void add_filesystem(const oci::Image& image, std::vector<LayerResult>& layers, r
   }
 }
 
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+Resolved resolve(const std::string& reference, const ScanOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  Resolved resolved;
+  resolved.reference = reference;
+  resolved.started_at_ms = unix_ms();
+  oci::SourceOptions source_options = options.source;
+  if (!source_options.cancel) source_options.cancel = options.cancel;  // registry requests stop on cancel too
+  auto source = oci::open_source(reference, source_options);
+  if (!source) {
+    resolved.error = std::move(source).error();
+  } else if (auto images = (*source)->images(options.select); !images) {
+    resolved.error = std::move(images).error();
+  } else {
+    resolved.source = std::move(source).value();
+    resolved.images = std::move(images).value();
+  }
+  resolved.took = std::chrono::steady_clock::now() - started;
+  return resolved;
+}
 
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
+  return scan(resolve(reference, options), std::move(detector), options);
+}
+
+// Why one function of ~180 lines: the steps share the per-image and per-layer result tables; split,
+// each part would take most of them as parameters.
+report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detector> detector, const ScanOptions& options) {
+  // The images' duration counts resolving and scanning, not a wait between the two.
+  const auto started = std::chrono::steady_clock::now() - resolved.took;
+  const std::string& reference = resolved.reference;
   report::ScanReport scan_report;
-  auto unix_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  };
-  scan_report.started_at_ms = unix_ms();
+  scan_report.started_at_ms = resolved.started_at_ms;
   scan_report.tool_version = std::string(version());
   scan_report.rules_digest = detector->rules().digest;
 
@@ -204,12 +233,9 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     return scan_report;
   };
 
-  oci::SourceOptions source_options = options.source;
-  if (!source_options.cancel) source_options.cancel = options.cancel;  // registry requests stop on cancel too
-  auto source = oci::open_source(reference, source_options);
-  if (!source) return fail_whole(source.error());
-  auto images = (*source)->images(options.select);
-  if (!images) return fail_whole(images.error());
+  if (resolved.error) return fail_whole(*resolved.error);
+  oci::ImageSource* const source = resolved.source.get();
+  const std::vector<oci::Image>* const images = &resolved.images;
 
   std::vector<report::ImageReport> reports(images->size());
   std::vector<std::vector<LayerResult>> results(images->size());
@@ -260,7 +286,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
       progress.layer_done();
       return;
     }
-    result = scan_layer(**source, image, layer, *worker.session, worker.side.get(), options, progress);
+    result = scan_layer(*source, image, layer, *worker.session, worker.side.get(), options, progress);
     if (key && !result.error) options.layer_cache->put(*key, to_cached(result));
     progress.layer_done();
   });
@@ -277,7 +303,7 @@ report::ScanReport scan(const std::string& reference, std::shared_ptr<const dete
     }
   }
 
-  const std::optional<std::uint64_t> spooled = (*source)->spooled_bytes();
+  const std::optional<std::uint64_t> spooled = source->spooled_bytes();
   for (std::size_t i = 0; i < images->size(); ++i) {
     const oci::Image& image = (*images)[i];
     report::ImageReport& r = reports[i];

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -107,6 +108,25 @@ std::string cache_profile(std::string_view rules_digest, const ScanOptions& opti
 
 // Scans every selected image of `reference`. Never throws; errors are inside the report.
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
+                        const ScanOptions& options);
+
+// A reference opened and its images selected (manifests and configs read and verified): the first step
+// of scan(), on its own so that a caller can take it while it does something else. Opening a registry
+// image is round trips and loading libcurl, work that needs little CPU: the scan command resolves the
+// first image while the rules load, and the next image while one is scanned.
+struct Resolved {
+  std::string reference;
+  std::int64_t started_at_ms = 0;                       // Unix time resolving began
+  std::chrono::steady_clock::duration took{};           // resolving; counted in the images' duration_ms
+  std::unique_ptr<oci::ImageSource> source;             // null when `error` is set
+  std::vector<oci::Image> images;
+  std::optional<Error> error;                           // the reference could not be opened or read
+};
+
+// Uses options.select, options.source and options.cancel only; never throws.
+Resolved resolve(const std::string& reference, const ScanOptions& options);
+// scan(reference, ...) is scan(resolve(reference, options), ...); `options` must be those resolved with.
+report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options);
 
 // For report::ReportOptions::redact_text: a callable that masks every secret `detector` finds in a
