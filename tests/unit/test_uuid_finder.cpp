@@ -76,3 +76,39 @@ TEST_CASE("uuid finder: the end offset is the UUID's end, also when it ends the 
     CHECK(found.candidates[0] == text.size());
   }
 }
+
+TEST_CASE("uuid finder: text dense with dashes gives the same UUIDs at every chunk size and block offset", "[uuid-finder]") {
+  // Lines that are UUIDs by name (candidates, IDs) among lines that only look like them: dash runs, dashes
+  // 5 bytes apart around non-hex bytes, one hex digit short or long, package-list and command-line text.
+  // Each line starts at a different offset from the 64-byte blocks the finder reads (the filler varies).
+  const std::vector<std::string> noise = {
+      "Depends: libc6 (>= 2.34), libgcc-s1 (>= 3.0), libstdc++6 (>= 11)\n",
+      "-----BEGIN-----END-----\n",
+      "--a--b--c--d--e--f--g--h--i--j--k--l--m--n--o--p--\n",
+      "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n",
+      "token: 6f2c1b7e-3d4a-4c5b-9e8f-0a1b2c3d6b7\n",
+      "value=6f2c1b7e-3d4a-4c5b-9e8f0-a1b2c3d6b7c\n",
+      "run --rm -it --name web-1 -p 80:80 -e A=b\n",
+  };
+  std::string text;
+  std::size_t candidates = 0, ids = 0;
+  std::uint32_t seed = 12345;
+  auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+  for (int i = 0; i < 400; ++i) {
+    text += std::string(next() % 7, '-');
+    switch (next() % 4) {
+      case 0: text += "secret: " + std::string(kKey) + "\n"; ++candidates; break;
+      case 1: text += "project_id=" + std::string(kKey) + "\n"; ++ids; break;
+      default: text += noise[next() % noise.size()]; break;
+    }
+  }
+  const Found whole = find(text, text.size());
+  CHECK(whole.candidates.size() == candidates);
+  CHECK(whole.ids.size() == ids);
+  for (std::size_t chunk : {1u, 2u, 3u, 5u, 12u, 13u, 14u, 15u, 16u, 23u, 36u, 63u, 64u, 65u, 100u, 127u, 128u, 129u, 4096u}) {
+    INFO("chunk " << chunk);
+    const Found found = find(text, chunk);
+    CHECK(found.candidates == whole.candidates);
+    CHECK(found.ids == whole.ids);
+  }
+}

@@ -47,8 +47,6 @@ bool looks_filled(std::string_view token) {
 
 }  // namespace
 
-char ascii_lower(char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
-
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = ascii_lower(c);

@@ -14,7 +14,7 @@
 namespace layerleak::detect {
 
 // ASCII lower case of `s` (names, hosts, paths: never decoded text). The one copy the detector uses.
-char ascii_lower(char c);
+inline char ascii_lower(char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 std::string ascii_lower(std::string_view s);
 
 // Fixed shapes have a known length and end at (match end - secret_end); open shapes are tokens that

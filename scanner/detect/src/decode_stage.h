@@ -24,6 +24,10 @@ namespace layerleak::detect {
 
 class FileScanner;
 
+// Whether `text` (one line with an escape) names a credential, in any case: scw, scaleway, secret, token,
+// passw, api_key, apikey, auth, nkey; true for any line over 4 KiB. Lines that do not are not decoded.
+bool names_a_credential(std::string_view text);
+
 class LineDecodeStage {
  public:
   enum class Kind { percent, json };
@@ -47,7 +51,7 @@ class LineDecodeStage {
     std::vector<OffsetMap> rounds;   // one per decoding round, first round first
   };
   Status flush(const Window& window, const PositionTracker& position, std::uint64_t end);
-  Status decode_segment(std::string line);
+  Status decode_segment(std::string line);  // a segment that has_escape()
   bool has_escape(std::string_view text) const;
   bool decode(std::string_view in, std::string& out, OffsetMap& map) const;
   Detection place(Detection d) const;
@@ -67,6 +71,7 @@ class LineDecodeStage {
   std::uint64_t child_size_ = 0;
   std::uint64_t decoded_ = 0;
   std::vector<Segment> segments_;
+  std::string scratch_;  // a segment split between the window's tail and chunk, for has_escape
 };
 
 // UTF-16 text (Windows .env files, PowerShell Out-File, .reg exports): the file's first kSniffBytes are

@@ -1,7 +1,11 @@
 #include "uuid_finder.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
-#include <cstring>
+#include <bit>
 #include <string>
 #include <string_view>
 
@@ -34,6 +38,25 @@ bool names_could_hold_secret(std::string_view name) {
 }
 
 enum class UuidRole { none, candidate, id };
+
+// Bit i set when p[i] is a dash, for the n <= 64 bytes at p.
+std::uint64_t dash_mask(const char* p, std::size_t n) {
+#if defined(__SSE2__)
+  if (n == 64) {
+    const __m128i dash = _mm_set1_epi8('-');
+    std::uint64_t m = 0;
+    for (int k = 0; k < 4; ++k) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+      const auto bits = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, dash)));
+      m |= static_cast<std::uint64_t>(bits) << (16 * k);
+    }
+    return m;
+  }
+#endif
+  std::uint64_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) m |= static_cast<std::uint64_t>(p[i] == '-') << i;
+  return m;
+}
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
@@ -85,29 +108,33 @@ void find_uuid_candidates(const Window& w, std::vector<std::uint64_t>& ends, std
   // look for last dashes in [chunk_start - 12, chunk_end - 12), the first 12 of them in the tail.
   const std::uint64_t from = std::max<std::uint64_t>(w.chunk_start > 12 ? w.chunk_start - 12 : 0, w.begin() + 23);
   const std::uint64_t to = w.end() >= 12 ? w.end() - 12 : 0;
+  const auto consider = [&](std::uint64_t d) {
+    if (d < 23 || d - 23 < w.begin() || !uuid_at(w, d)) return;
+    switch (role_of(w, d - 23)) {
+      case UuidRole::candidate: ends.push_back(d + 13); break;
+      case UuidRole::id: id_ends.push_back(d + 13); break;
+      case UuidRole::none: break;
+    }
+  };
   std::uint64_t at = from;
+  for (; at < to && at < w.chunk_start; ++at) {  // in the tail: at most 12 bytes
+    if (w.at(at) == '-') consider(at);
+  }
+  if (at >= to) return;
+  // In the chunk, 64 bytes at a time: a last dash counts only with dashes 5, 10 and 15 bytes before it
+  // (8-4-4-4-12). Why masks: text full of dashes (package lists, command lines, binaries) stopped a
+  // memchr at every one of them, which was 2.5% of a layer scan's CPU.
+  std::uint64_t before = 0;  // the dashes of the 64 bytes before `at`, bit j for offset at - 64 + j
+  for (std::uint64_t i = 1; i <= 15 && i <= at - w.begin(); ++i) {
+    if (w.at(at - i) == '-') before |= std::uint64_t{1} << (64 - i);
+  }
   while (at < to) {
-    std::uint64_t d;
-    if (at >= w.chunk_start) {
-      const char* base = w.chunk.data() + (at - w.chunk_start);
-      const void* dash = std::memchr(base, '-', static_cast<std::size_t>(to - at));
-      if (!dash) break;
-      d = at + static_cast<std::uint64_t>(static_cast<const char*>(dash) - base);
-    } else {
-      if (w.at(at) != '-') {
-        ++at;
-        continue;
-      }
-      d = at;
-    }
-    if (d >= 23 && d - 23 >= w.begin() && uuid_at(w, d)) {
-      switch (role_of(w, d - 23)) {
-        case UuidRole::candidate: ends.push_back(d + 13); break;
-        case UuidRole::id: id_ends.push_back(d + 13); break;
-        case UuidRole::none: break;
-      }
-    }
-    at = d + 1;
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(64, to - at));
+    const std::uint64_t m = dash_mask(w.chunk.data() + (at - w.chunk_start), n);
+    const std::uint64_t last_dashes = m & ((m << 5) | (before >> 59)) & ((m << 10) | (before >> 54)) & ((m << 15) | (before >> 49));
+    for (std::uint64_t bits = last_dashes; bits != 0; bits &= bits - 1) consider(at + static_cast<std::uint64_t>(std::countr_zero(bits)));
+    before = m;
+    at += n;
   }
 }
 
