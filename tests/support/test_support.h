@@ -63,13 +63,14 @@ inline std::string read_file_bytes(const std::filesystem::path& file) {
 }
 
 // `bytes` scanned as the file `path`, fed in pieces of `chunk` bytes (0: whole).
+// `mark_last`: the final piece is fed as the file's last (DetectorSession::feed), as the pipeline does.
 inline std::vector<detect::Detection> scan_in_chunks(detect::DetectorSession& session, const std::string& path,
-                                                     std::string_view bytes, std::size_t chunk) {
+                                                     std::string_view bytes, std::size_t chunk, bool mark_last = false) {
   session.begin(path);
   const std::size_t step = chunk == 0 ? std::max<std::size_t>(bytes.size(), 1) : chunk;
   for (std::size_t at = 0; at < bytes.size(); at += step) {
     const std::string_view piece = bytes.substr(at, step);
-    auto fed = session.feed(std::span<const char>(piece.data(), piece.size()));
+    auto fed = session.feed(std::span<const char>(piece.data(), piece.size()), mark_last && at + step >= bytes.size());
     REQUIRE(fed);
   }
   auto found = session.finish();

@@ -2,9 +2,9 @@
 // case (negatives), with their exact expected findings in tests/data/corpus/expected.json.
 //
 // 1. Each file is scanned with the built-in rules at its in-image path, fed in chunks of 1, 2, 3, 7, 64,
-//    4096 bytes and whole; all chunkings must agree, and the findings must equal expected.json exactly
-//    (rule, secret, line, column, encoding, and confidence where given). Every recall miss and every
-//    unexpected finding is reported with its file.
+//    4096 bytes and whole, each also with its final piece fed as the file's last; all chunkings must
+//    agree, and the findings must equal expected.json exactly (rule, secret, line, column, encoding, and
+//    confidence where given). Every recall miss and every unexpected finding is reported with its file.
 // 2. The corpus is big enough (>= 60 positive, >= 60 negative files) and expected.json lists exactly the
 //    files on disk.
 // 3. One image holding every corpus file at its in-image path (over 3 layers) goes through the whole
@@ -109,9 +109,10 @@ std::string describe(const ExpectedFinding& e) {
          (e.confidence ? " confidence " + *e.confidence : std::string());
 }
 
-std::vector<Found> scan_file(detect::DetectorSession& session, const CorpusFile& file, std::size_t chunk) {
+std::vector<Found> scan_file(detect::DetectorSession& session, const CorpusFile& file, std::size_t chunk,
+                             bool mark_last = false) {
   std::vector<Found> out;
-  for (const detect::Detection& d : fx::scan_in_chunks(session, file.path, file.content, chunk)) {
+  for (const detect::Detection& d : fx::scan_in_chunks(session, file.path, file.content, chunk, mark_last)) {
     out.push_back(Found{d.rule->id, d.secret, d.offset, d.line, d.column, d.encoding,
                         std::string(rules::confidence_name(d.confidence)),
                         std::string(rules::severity_name(d.severity)), d.paired_access_key});
@@ -144,14 +145,17 @@ TEST_CASE("corpus: every chunking gives the same findings with full recall and n
     const std::string where = file.key + " (" + file.path + ")";
     const std::vector<Found> whole = scan_file(**session, file, 0);
     for (std::size_t chunk : kChunkSizes) {
-      if (chunk == 0) continue;
-      const std::vector<Found> chunked = scan_file(**session, file, chunk);
-      if (chunked != whole) {
-        ++chunking_differences;
-        std::string message = "chunking changes the findings of " + where + " at " + chunk_name(chunk) + ":";
-        for (const Found& f : whole) message += "\n  whole:   " + describe(f) + " offset " + std::to_string(f.offset);
-        for (const Found& f : chunked) message += "\n  chunked: " + describe(f) + " offset " + std::to_string(f.offset);
-        FAIL_CHECK(message);
+      for (bool mark_last : {false, true}) {  // the final piece fed as the file's last, or not
+        if (chunk == 0 && !mark_last) continue;
+        const std::vector<Found> chunked = scan_file(**session, file, chunk, mark_last);
+        if (chunked != whole) {
+          ++chunking_differences;
+          std::string message = "chunking changes the findings of " + where + " at " + chunk_name(chunk) +
+                                (mark_last ? " (last piece marked)" : "") + ":";
+          for (const Found& f : whole) message += "\n  whole:   " + describe(f) + " offset " + std::to_string(f.offset);
+          for (const Found& f : chunked) message += "\n  chunked: " + describe(f) + " offset " + std::to_string(f.offset);
+          FAIL_CHECK(message);
+        }
       }
     }
     std::vector<bool> used(whole.size(), false);

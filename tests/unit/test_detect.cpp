@@ -240,3 +240,34 @@ rules:
   REQUIRE(merged_problems);
   CHECK(merged_problems->empty());
 }
+
+TEST_CASE("a file whose last chunk is marked gives the same findings, and bytes after it are refused") {
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "plain words on line " + std::to_string(i) + "\n";
+  const std::string key = "SCW_SECRET_KEY=7d3e2a1b-4c5d-4e6f-8a9b-0c1d2e3f4a5b\n";
+  auto session = detect::DetectorSession::create(layerleak::testing::builtin_detector());
+  REQUIRE(session);
+  // The gate opens on the last chunk itself, on an earlier one, or never.
+  for (const std::string& file : {text + key, key + text, text}) {
+    const auto unmarked = layerleak::testing::scan_in_chunks(**session, "/app/.env", file, 64);
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{64}, file.size()}) {
+      INFO("chunk " << chunk);
+      const auto marked = layerleak::testing::scan_in_chunks(**session, "/app/.env", file, chunk, true);
+      REQUIRE(marked.size() == unmarked.size());
+      for (std::size_t i = 0; i < marked.size(); ++i) {
+        CHECK(marked[i].secret == unmarked[i].secret);
+        CHECK(marked[i].line == unmarked[i].line);
+        CHECK(marked[i].column == unmarked[i].column);
+      }
+    }
+  }
+  (*session)->begin("/app/.env");
+  REQUIRE((*session)->feed(std::span<const char>(text.data(), text.size()), true));
+  auto after = (*session)->feed(std::span<const char>(key.data(), key.size()));
+  REQUIRE_FALSE(after);
+  CHECK(after.error().code == Errc::internal);
+  // The session is usable for the next file.
+  auto next = (*session)->scan("/app/.env", key);
+  REQUIRE(next);
+  CHECK(next->size() == 1);
+}

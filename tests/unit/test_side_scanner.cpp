@@ -128,3 +128,66 @@ TEST_CASE("bytes_scanned counts the bytes given to the detector, not an archive'
     CHECK(r.bytes_scanned == 100 + 1000 + 300 + 50);
   }
 }
+
+namespace {
+
+// Entries given as (path, declared size, blocks): what a directory read gives when a file changes size
+// between its stat and its read.
+class ScriptedEntries final : public archive::EntryReader {
+ public:
+  struct File {
+    std::string path;
+    std::uint64_t size;
+    std::vector<std::string> blocks;
+  };
+  explicit ScriptedEntries(std::vector<File> files) : files_(std::move(files)) {}
+  Result<std::optional<archive::Entry>> next_entry() override {
+    if (next_ >= files_.size()) return std::optional<archive::Entry>();
+    current_ = &files_[next_++];
+    block_ = 0;
+    archive::Entry e;
+    e.path = current_->path;
+    e.type = archive::Entry::Type::file;
+    e.size = current_->size;
+    return std::optional<archive::Entry>(e);
+  }
+  Result<std::span<const char>> read_block() override {
+    if (block_ >= current_->blocks.size()) return std::span<const char>();
+    const std::string& b = current_->blocks[block_++];
+    return std::span<const char>(b.data(), b.size());
+  }
+
+ private:
+  std::vector<File> files_;
+  std::size_t next_ = 0;
+  File* current_ = nullptr;
+  std::size_t block_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a file's last block is the one that reaches its declared size; bytes past it are reported") {
+  const std::string words = std::string(600, 'w') + "\n";
+  const std::string secret = env(7);
+  ScriptedEntries entries({
+      // Exactly its size in three blocks, the key in the first: found (the gate opens before the last).
+      {"/a.env", words.size() * 2 + secret.size(), {secret, words, words}},
+      // The key in the last block of an exact size: found.
+      {"/b.env", words.size() * 2 + env(8).size(), {words, words, env(8)}},
+      // Grew after its size was taken: the first `size` bytes are scanned, the rest reported.
+      {"/c.env", words.size() + env(9).size(), {words + env(9), env(10)}},
+      // Shorter than declared (shrank): scanned as far as it goes, nothing to report.
+      {"/d.env", 100000, {env(11)}},
+  });
+  auto session = detect::DetectorSession::create(fx::builtin_detector());
+  REQUIRE(session);
+  pipeline::LayerResult result;
+  pipeline::scan_entries(entries, **session, kOptions, result, nullptr);
+  REQUIRE_FALSE(result.error);
+  std::vector<std::string> found;
+  for (const auto& d : result.detections) found.push_back(d.path + " " + d.detection.secret);
+  CHECK(found == std::vector<std::string>{"/a.env " + key(7), "/b.env " + key(8), "/c.env " + key(9), "/d.env " + key(11)});
+  REQUIRE(result.skipped.size() == 1);
+  CHECK(result.skipped[0].path == "/c.env");
+  CHECK(result.skipped[0].reason.find("longer than its declared size of " + std::to_string(words.size() + env(9).size())) == 0);
+}

@@ -230,28 +230,29 @@ void Utf16Stage::begin(std::string_view path) {
   narrower_.reset();
 }
 
-Status Utf16Stage::feed(std::span<const char> chunk, const TextSink& text) {
+Status Utf16Stage::feed(std::span<const char> chunk, const TextSink& text, bool last) {
   if (!sniffed_) {
     const std::size_t take = std::min(chunk.size(), kSniffBytes - sniff_.size());
     sniff_.append(chunk.data(), take);
     chunk = chunk.subspan(take);
-    if (sniff_.size() < kSniffBytes) return Ok{};
-    if (auto st = decide(false, text); !st) return st;
+    if (sniff_.size() < kSniffBytes && !last) return Ok{};
+    if (auto st = decide(last && sniff_.size() < kSniffBytes, text, last && chunk.empty()); !st) return st;
+    if (chunk.empty() && last) return Ok{};
   }
-  if (!narrower_) return text(chunk);
+  if (!narrower_) return text(chunk, last);
   std::string narrow;
   narrower_->feed(chunk, narrow);
   return child_->feed(std::span<const char>(narrow.data(), narrow.size()));
 }
 
-Status Utf16Stage::decide(bool at_end, const TextSink& text) {
+Status Utf16Stage::decide(bool at_end, const TextSink& text, bool last) {
   sniffed_ = true;
   std::string head = std::move(sniff_);
   sniff_.clear();
   order_ = sniff_utf16(head, bom_);
   if (order_ == Utf16::none || (at_end && head.size() < 16)) {
     order_ = Utf16::none;
-    return text(std::span<const char>(head.data(), head.size()));
+    return text(std::span<const char>(head.data(), head.size()), last);
   }
   narrower_ = std::make_unique<Utf16Narrower>(order_);
   if (!child_) {
@@ -266,7 +267,7 @@ Status Utf16Stage::decide(bool at_end, const TextSink& text) {
 
 Result<bool> Utf16Stage::finish(const TextSink& text) {
   if (!sniffed_) {
-    if (auto st = decide(true, text); !st) return std::move(st).error();
+    if (auto st = decide(true, text, false); !st) return std::move(st).error();
   }
   return narrower_ != nullptr;
 }

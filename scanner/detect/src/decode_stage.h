@@ -79,20 +79,21 @@ class LineDecodeStage {
 // unit, to a child scanner instead of the matcher, and findings come back at offset bom + 2 * offset.
 class Utf16Stage {
  public:
-  using TextSink = std::function<Status(std::span<const char>)>;
+  // `last`: the bytes end the file (passed on from feed's `last`).
+  using TextSink = std::function<Status(std::span<const char>, bool last)>;
   Utf16Stage(std::shared_ptr<const Detector> detector, int depth);
   ~Utf16Stage();
 
   void begin(std::string_view path);
   // Bytes that are not UTF-16 (or held bytes, once the file is known not to be) go to `text`.
-  Status feed(std::span<const char> chunk, const TextSink& text);
+  Status feed(std::span<const char> chunk, const TextSink& text, bool last = false);
   // Ends the file: decides if the file was too short to decide earlier. True when it was UTF-16.
   Result<bool> finish(const TextSink& text);
   // The UTF-16 view's findings, placed in the file's bytes. `anchors`: the file's own context.
   Result<std::vector<Detection>> findings(const std::vector<bool>& anchors);
 
  private:
-  Status decide(bool at_end, const TextSink& text);
+  Status decide(bool at_end, const TextSink& text, bool last);
 
   std::shared_ptr<const Detector> detector_;
   int depth_;

@@ -24,12 +24,12 @@ Result<std::unique_ptr<DetectorSession>> DetectorSession::create(std::shared_ptr
 }
 
 void DetectorSession::begin(std::string_view path) { impl_->scanner->begin(path); }
-Status DetectorSession::feed(std::span<const char> chunk) { return impl_->scanner->feed(chunk); }
+Status DetectorSession::feed(std::span<const char> chunk, bool last) { return impl_->scanner->feed(chunk, last); }
 Result<std::vector<Detection>> DetectorSession::finish() { return impl_->scanner->finish(); }
 
 Result<std::vector<Detection>> DetectorSession::scan(std::string_view path, std::string_view bytes) {
   begin(path);
-  if (auto st = feed(std::span<const char>(bytes.data(), bytes.size())); !st) return std::move(st).error();
+  if (auto st = feed(std::span<const char>(bytes.data(), bytes.size()), true); !st) return std::move(st).error();
   return finish();
 }
 

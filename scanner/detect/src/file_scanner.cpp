@@ -65,13 +65,14 @@ void FileScanner::add_anchors(const std::vector<bool>& anchors) {
   }
 }
 
-Status FileScanner::feed(std::span<const char> chunk) {
-  if (!utf16_) return feed_text(chunk);
-  return utf16_->feed(chunk, [this](std::span<const char> text) { return feed_text(text); });
+Status FileScanner::feed(std::span<const char> chunk, bool last) {
+  if (!utf16_) return feed_text(chunk, last);
+  return utf16_->feed(chunk, [this](std::span<const char> text, bool end) { return feed_text(text, end); }, last);
 }
 
-Status FileScanner::feed_text(std::span<const char> chunk) {
-  return matcher_.feed(chunk, [this](std::span<const char> bytes, std::vector<Hit>& hits) { return on_scanned(bytes, hits); });
+Status FileScanner::feed_text(std::span<const char> chunk, bool last) {
+  return matcher_.feed(
+      chunk, [this](std::span<const char> bytes, std::vector<Hit>& hits) { return on_scanned(bytes, hits); }, last);
 }
 
 Status FileScanner::on_scanned(std::span<const char> chunk, std::vector<Hit>& hits) {
@@ -92,7 +93,7 @@ Result<std::vector<Detection>> FileScanner::finish() {
   bool opened = false;
   bool utf16 = false;
   if (utf16_) {
-    auto decided = utf16_->finish([this](std::span<const char> text) { return feed_text(text); });
+    auto decided = utf16_->finish([this](std::span<const char> text, bool last) { return feed_text(text, last); });
     if (!decided) return std::move(decided).error();
     utf16 = *decided;
   }

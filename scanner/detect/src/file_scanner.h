@@ -36,7 +36,8 @@ class FileScanner {
 
   Status open();
   void begin(std::string_view path);
-  Status feed(std::span<const char> chunk);
+  // `last`: no byte of the file follows (DetectorSession::feed).
+  Status feed(std::span<const char> chunk, bool last = false);
   Result<std::vector<Detection>> finish();
 
   // File-level context of the enclosing file counts for a decoded view of it.
@@ -53,7 +54,7 @@ class FileScanner {
     bool named = false;                           // kept as named_context (no requirement) otherwise
   };
 
-  Status feed_text(std::span<const char> chunk);
+  Status feed_text(std::span<const char> chunk, bool last);
   Status on_scanned(std::span<const char> chunk, std::vector<Hit>& hits);
   Status continue_waiting(std::span<const char> chunk);
   Status process_hits(std::span<const char> chunk, const std::vector<Hit>& hits);

@@ -26,22 +26,44 @@ Status Matcher::open(const Detector::Impl& d) {
 void Matcher::begin(bool gated) {
   gated_ = gated && gate_stream_ != nullptr;
   gate_hit_ = false;
+  gate_ended_ = false;
+  fed_last_ = false;
   held_.clear();
   hits_.clear();
   if (gated_) hs_reset_stream(gate_stream_.get(), 0, nullptr, nullptr, nullptr);
 }
 
-Status Matcher::feed(std::span<const char> chunk, const Sink& sink) {
+Status Matcher::feed(std::span<const char> chunk, const Sink& sink, bool last) {
+  if (fed_last_) return make_error(Errc::internal, "bytes fed after the last chunk of " + where_);
+  fed_last_ = last;
   if (!gated_) return scan(chunk, sink);
-  if (chunk.empty()) return Ok{};
-  hs_error_t rc = hs_scan_stream(gate_stream_.get(), chunk.data(), static_cast<unsigned>(chunk.size()), 0,
-                                 scratch_.get(), &Matcher::on_gate, this);
-  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan scan failed in " + where_);
+  if (!chunk.empty()) {
+    hs_error_t rc = hs_scan_stream(gate_stream_.get(), chunk.data(), static_cast<unsigned>(chunk.size()), 0,
+                                   scratch_.get(), &Matcher::on_gate, this);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan scan failed in " + where_);
+  }
   if (!gate_hit_ && held_.size() + chunk.size() <= kGateBytes) {
-    held_.append(chunk.data(), chunk.size());
-    return Ok{};
+    if (!last) {
+      held_.append(chunk.data(), chunk.size());
+      return Ok{};
+    }
+    // Why decided here: the held bytes and this chunk are all of the file, and this chunk is still
+    // readable; holding it only to drop it in finish() was a copy of every gated file.
+    if (auto st = end_gate(); !st) return st;
+    if (!gate_hit_) {
+      gate_ended_ = true;
+      held_.clear();
+      return Ok{};
+    }
   }
   return open_gate(chunk, sink);
+}
+
+// The prefilter's matches decided only at end of data (a regex prefilter; plain literals never are).
+Status Matcher::end_gate() {
+  hs_error_t rc = hs_reset_stream(gate_stream_.get(), 0, scratch_.get(), &Matcher::on_gate, this);
+  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan stream reset failed in " + where_);
+  return Ok{};
 }
 
 Status Matcher::open_gate(std::span<const char> chunk, const Sink& sink) {
@@ -64,12 +86,8 @@ Status Matcher::scan(std::span<const char> chunk, const Sink& sink) {
 Status Matcher::finish(const Sink& sink, bool& opened) {
   opened = true;
   if (gated_) {
-    // A prefilter regex may only be decided at end of data (plain literals never are).
-    if (!gate_hit_) {
-      hs_error_t rc = hs_reset_stream(gate_stream_.get(), 0, scratch_.get(), &Matcher::on_gate, this);
-      if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
-        return make_error(Errc::internal, "Hyperscan stream reset failed in " + where_);
-      }
+    if (!gate_hit_ && !gate_ended_) {
+      if (auto st = end_gate(); !st) return st;
     }
     if (!gate_hit_) {
       gated_ = false;

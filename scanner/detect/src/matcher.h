@@ -4,7 +4,7 @@
 // first prefilter hit sends everything held, then the rest, through the full matcher. A file that ends
 // without a prefilter hit never reaches the full matcher: that is what keeps ordinary text at
 // memory-scan speed. The full matcher gives the same result for any chunking, so holding bytes back
-// never changes findings.
+// never changes findings. A chunk fed as the file's last is not held: the gate is decided on it at once.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +33,8 @@ class Matcher {
 
   Status open(const Detector::Impl& detector);
   void begin(bool gated);
-  Status feed(std::span<const char> chunk, const Sink& sink);
+  // `last`: no byte of the file follows (finish() comes next); more bytes after it are an internal error.
+  Status feed(std::span<const char> chunk, const Sink& sink, bool last = false);
   // Ends the file: matches decided only at end of data go to `sink` with an empty piece. `opened`
   // tells whether the full matcher saw the file at all.
   Status finish(const Sink& sink, bool& opened);
@@ -42,6 +43,7 @@ class Matcher {
 
  private:
   Status open_gate(std::span<const char> chunk, const Sink& sink);
+  Status end_gate();
   Status scan(std::span<const char> chunk, const Sink& sink);
   static int on_gate(unsigned, unsigned long long, unsigned long long, unsigned, void* context);
   static int on_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* context);
@@ -51,6 +53,8 @@ class Matcher {
   std::unique_ptr<hs_stream_t, StreamDeleter> gate_stream_;  // null without a prefilter
   bool gated_ = false;
   bool gate_hit_ = false;
+  bool gate_ended_ = false;  // the gate saw the end of the file (a last chunk) without a hit
+  bool fed_last_ = false;
   std::string held_;
   std::vector<Hit> hits_;
   std::string where_;  // the file's path, for error messages

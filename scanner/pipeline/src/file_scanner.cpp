@@ -208,9 +208,13 @@ class FileScanner {
         return scan_nested(entries, std::string(head.data(), head.size()), kind, path, size, depth, budget);
       }
     }
-    // Plain file: feed the head, then the rest.
+    // Plain file: feed the head, then the rest. The block that brings the bytes to the entry's declared
+    // size is fed as the file's last (the detector then need not copy a gated file aside); bytes past
+    // the declared size (a file growing while a directory is read) are reported, not scanned.
     session_.begin(path);
-    if (!feed(head)) return false;
+    std::uint64_t fed = head.size();
+    bool last = ended || (size > 0 && fed == size);
+    if (!feed(head, last)) return false;
     while (!ended) {
       auto block = entries.read_block();
       if (!block) {
@@ -218,6 +222,10 @@ class FileScanner {
         return fail_outer(std::move(block).error(), path);
       }
       if (block->empty()) break;
+      if (last) {
+        skip(path, "longer than its declared size of " + std::to_string(size) + " bytes; the bytes after it were not scanned");
+        break;
+      }
       if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) {
         collect(path);
         result_.error = make_error(Errc::io, "interrupted while reading " + path);
@@ -227,7 +235,9 @@ class FileScanner {
         collect(path);
         return true;  // next_entry() skips the rest
       }
-      if (!feed(*block)) return false;
+      fed += block->size();
+      last = size > 0 && fed == size;
+      if (!feed(*block, last)) return false;
     }
     collect(path);
     return true;
@@ -383,9 +393,9 @@ class FileScanner {
     return !refused;
   }
 
-  bool feed(std::span<const char> bytes) {
+  bool feed(std::span<const char> bytes, bool last = false) {
     if (bytes.empty()) return true;
-    if (auto st = session_.feed(bytes); !st) {
+    if (auto st = session_.feed(bytes, last); !st) {
       result_.error = std::move(st).error();
       return false;
     }

@@ -70,8 +70,10 @@ class DetectorSession {
 
   // Starts a new file. `path` is used for path-based context (later rules) and error messages.
   void begin(std::string_view path);
-  // Scans the next bytes of the current file. Fails only if Hyperscan fails (Errc::internal).
-  Status feed(std::span<const char> chunk);
+  // Scans the next bytes of the current file. Fails only if Hyperscan fails (Errc::internal). `last`:
+  // no byte of the file follows (finish() is next), so a file the prefilter passes over is not copied
+  // aside; bytes fed after a last chunk are an Errc::internal error.
+  Status feed(std::span<const char> chunk, bool last = false);
   // Ends the current file and returns its detections ordered by offset, then rule id.
   Result<std::vector<Detection>> finish();
 
