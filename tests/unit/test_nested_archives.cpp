@@ -968,3 +968,41 @@ TEST_CASE("archive findings do not depend on the number of workers") {
   for (const auto& f : b.findings) order_b.push_back(f.location.path);
   CHECK(order_a == order_b);
 }
+
+namespace {
+// Sets the uncompressed size every header of a one-member zip declares (local header, data descriptor,
+// central directory) to `declared`, leaving the data as it is: a header that lies.
+std::string with_declared_size(std::string zip_bytes, std::uint32_t declared) {
+  const auto put = [&](std::size_t at) {
+    for (int i = 0; i < 4; ++i) zip_bytes[at + static_cast<std::size_t>(i)] = static_cast<char>((declared >> (8 * i)) & 0xff);
+  };
+  const auto u8 = [&](std::size_t at) { return static_cast<unsigned>(static_cast<unsigned char>(zip_bytes[at])); };
+  const std::size_t local = zip_bytes.find(std::string("PK\x03\x04", 4));
+  REQUIRE(local == 0);
+  if ((u8(local + 22) | u8(local + 23) | u8(local + 24) | u8(local + 25)) != 0) put(local + 22);
+  if (const std::size_t descriptor = zip_bytes.find(std::string("PK\x07\x08", 4)); descriptor != std::string::npos) {
+    put(descriptor + 12);
+  }
+  const std::size_t central = zip_bytes.find(std::string("PK\x01\x02", 4));
+  REQUIRE(central != std::string::npos);
+  put(central + 24);
+  return zip_bytes;
+}
+}  // namespace
+
+TEST_CASE("a zip member that declares fewer bytes than it holds is scanned to its end") {
+  // Why: the scanner marks the block that reaches a member's size as the file's last only where the
+  // format bounds the data (tar); a zip's declared size set to a block boundary must not hide what follows.
+  std::string text;
+  for (int i = 0; text.size() < 700 * 1024; ++i) text += "line " + std::to_string(i) + " of a plain log\n";
+  const std::string content = text + env_line(80);
+  for (std::uint32_t declared : {4096u, 65536u, 131072u, 262144u, 524288u}) {
+    INFO("declared " << declared);
+    fx::LayerBuilder layer;
+    layer.file("opt/app.jar", with_declared_size(zip({{"config/app.env", content}}), declared));
+    auto image = scan_spec(one_layer(layer));
+    bool found = false;
+    for (const auto& f : image.findings) found = found || f.secret == key(80);
+    CHECK(found);
+  }
+}

@@ -131,13 +131,14 @@ TEST_CASE("bytes_scanned counts the bytes given to the detector, not an archive'
 
 namespace {
 
-// Entries given as (path, declared size, blocks): what a directory read gives when a file changes size
-// between its stat and its read.
+// Entries given as (path, declared size, whether the reader vouches for it, blocks): what a directory read
+// gives when a file changes size between its stat and its read, and what a reader that broke its word would.
 class ScriptedEntries final : public archive::EntryReader {
  public:
   struct File {
     std::string path;
     std::uint64_t size;
+    bool exact;
     std::vector<std::string> blocks;
   };
   explicit ScriptedEntries(std::vector<File> files) : files_(std::move(files)) {}
@@ -149,6 +150,7 @@ class ScriptedEntries final : public archive::EntryReader {
     e.path = current_->path;
     e.type = archive::Entry::Type::file;
     e.size = current_->size;
+    e.exact_size = current_->exact;
     return std::optional<archive::Entry>(e);
   }
   Result<std::span<const char>> read_block() override {
@@ -166,28 +168,30 @@ class ScriptedEntries final : public archive::EntryReader {
 
 }  // namespace
 
-TEST_CASE("a file's last block is the one that reaches its declared size; bytes past it are reported") {
+TEST_CASE("a file's last block is marked only where its size is exact; every byte is scanned") {
   const std::string words = std::string(600, 'w') + "\n";
   const std::string secret = env(7);
   ScriptedEntries entries({
-      // Exactly its size in three blocks, the key in the first: found (the gate opens before the last).
-      {"/a.env", words.size() * 2 + secret.size(), {secret, words, words}},
-      // The key in the last block of an exact size: found.
-      {"/b.env", words.size() * 2 + env(8).size(), {words, words, env(8)}},
-      // Grew after its size was taken: the first `size` bytes are scanned, the rest reported.
-      {"/c.env", words.size() + env(9).size(), {words + env(9), env(10)}},
-      // Shorter than declared (shrank): scanned as far as it goes, nothing to report.
-      {"/d.env", 100000, {env(11)}},
+      // Exact size in three blocks, the key in the first (the gate opens before the last) or the last.
+      {"/a.env", words.size() * 2 + secret.size(), true, {secret, words, words}},
+      {"/b.env", words.size() * 2 + env(8).size(), true, {words, words, env(8)}},
+      // A directory's file that grew after its size was taken: all of it is scanned.
+      {"/c.env", words.size() + env(9).size(), false, {words + env(9), env(10)}},
+      // Shorter than it was (shrank): scanned as far as it goes.
+      {"/d.env", 100000, false, {env(11)}},
+      // A reader that delivers more than the exact size it declared: the layer fails, never quietly.
+      {"/e.env", words.size(), true, {words, env(12)}},
   });
   auto session = detect::DetectorSession::create(fx::builtin_detector());
   REQUIRE(session);
   pipeline::LayerResult result;
   pipeline::scan_entries(entries, **session, kOptions, result, nullptr);
-  REQUIRE_FALSE(result.error);
   std::vector<std::string> found;
   for (const auto& d : result.detections) found.push_back(d.path + " " + d.detection.secret);
-  CHECK(found == std::vector<std::string>{"/a.env " + key(7), "/b.env " + key(8), "/c.env " + key(9), "/d.env " + key(11)});
-  REQUIRE(result.skipped.size() == 1);
-  CHECK(result.skipped[0].path == "/c.env");
-  CHECK(result.skipped[0].reason.find("longer than its declared size of " + std::to_string(words.size() + env(9).size())) == 0);
+  CHECK(found == std::vector<std::string>{"/a.env " + key(7), "/b.env " + key(8), "/c.env " + key(9), "/c.env " + key(10),
+                                          "/d.env " + key(11)});
+  CHECK(result.skipped.empty());
+  REQUIRE(result.error);
+  CHECK(result.error->message.find("more data than its declared size of " + std::to_string(words.size())) != std::string::npos);
+  CHECK(result.error->message.find("/e.env") != std::string::npos);
 }

@@ -103,6 +103,8 @@ class LibarchiveReader final : public EntryReader {
       entry.type = Entry::Type::other;
     }
     entry.size = archive_entry_size_is_set(raw) ? static_cast<std::uint64_t>(archive_entry_size(raw)) : 0;
+    entry.exact_size = archive_entry_size_is_set(raw) && !raw_format &&
+                       (archive_format(handle_.get()) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR;
     return std::optional<Entry>(std::move(entry));
   }
 

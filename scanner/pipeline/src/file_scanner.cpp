@@ -162,8 +162,8 @@ class FileScanner {
       : session_(session), options_(options), result_(result), side_(side) {}
 
   // Scans the current entry's data as `path`. Returns false when the layer itself failed (result_.error).
-  bool scan(archive::EntryReader& entries, const std::string& path, std::uint64_t size, unsigned depth,
-            NestBudget& budget) {
+  bool scan(archive::EntryReader& entries, const std::string& path, std::uint64_t size, bool exact_size,
+            unsigned depth, NestBudget& budget) {
     if (depth == 0) entry_path_ = path;
     // The first bytes decide whether this is an archive. Why a view: most files arrive in one block,
     // which is sniffed where it lies; only heads split over several small blocks are copied.
@@ -208,12 +208,13 @@ class FileScanner {
         return scan_nested(entries, std::string(head.data(), head.size()), kind, path, size, depth, budget);
       }
     }
-    // Plain file: feed the head, then the rest. The block that brings the bytes to the entry's declared
-    // size is fed as the file's last (the detector then need not copy a gated file aside); bytes past
-    // the declared size (a file growing while a directory is read) are reported, not scanned.
+    // Plain file: feed the head, then the rest. Where the reader delivers exactly the entry's size (tar),
+    // the block that reaches it is fed as the file's last: the detector then need not copy a gated file
+    // aside. Why not trusted elsewhere: a zip member's declared size can be set to a block boundary
+    // before a key, and a file of a directory can grow while it is read; all their bytes are scanned.
     session_.begin(path);
     std::uint64_t fed = head.size();
-    bool last = ended || (size > 0 && fed == size);
+    bool last = ended || (exact_size && fed == size);
     if (!feed(head, last)) return false;
     while (!ended) {
       auto block = entries.read_block();
@@ -222,9 +223,9 @@ class FileScanner {
         return fail_outer(std::move(block).error(), path);
       }
       if (block->empty()) break;
-      if (last) {
-        skip(path, "longer than its declared size of " + std::to_string(size) + " bytes; the bytes after it were not scanned");
-        break;
+      if (last) {  // cannot happen with an exact size; never scanned past quietly
+        collect(path);
+        return fail_outer(Error{Errc::malformed, "more data than its declared size of " + std::to_string(size) + " bytes"}, path);
       }
       if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) {
         collect(path);
@@ -236,7 +237,7 @@ class FileScanner {
         return true;  // next_entry() skips the rest
       }
       fed += block->size();
-      last = size > 0 && fed == size;
+      last = exact_size && fed == size;
       if (!feed(*block, last)) return false;
     }
     collect(path);
@@ -339,7 +340,7 @@ class FileScanner {
       const std::string member_path = path + "!" + (*member)->path;
       if (!(*member)->skip_reason.empty()) skip(member_path, (*member)->skip_reason);
       if ((*member)->type != archive::Entry::Type::file) continue;
-      if (!scan(nested, member_path, (*member)->size, depth + 1, budget)) {
+      if (!scan(nested, member_path, (*member)->size, (*member)->exact_size, depth + 1, budget)) {
         // A failure inside the nested reader is this archive's problem unless it came from outside.
         if (data.outer_error()) return fail_outer(*data.outer_error(), path);
         const Error inner = *result_.error;
@@ -429,11 +430,11 @@ class FileScanner {
 
 }  // namespace
 
-bool scan_file(archive::EntryReader& entries, const std::string& path, std::uint64_t size,
+bool scan_file(archive::EntryReader& entries, const std::string& path, std::uint64_t size, bool exact_size,
                detect::DetectorSession& session, const ScanOptions& options, LayerResult& result, SideScanner* side) {
   NestBudget budget;
   budget.outer_size = size;
-  return FileScanner(session, options, result, side).scan(entries, path, size, 0, budget);
+  return FileScanner(session, options, result, side).scan(entries, path, size, exact_size, 0, budget);
 }
 
 }  // namespace layerleak::pipeline

@@ -42,7 +42,7 @@ void scan_each_entry(archive::EntryReader& entries, detect::DetectorSession& ses
                                     std::to_string(options.max_file_size)});
       continue;
     }
-    if (!scan_file(entries, entry.path, entry.size, session, options, result, side)) return;
+    if (!scan_file(entries, entry.path, entry.size, entry.exact_size, session, options, result, side)) return;
   }
 }
 

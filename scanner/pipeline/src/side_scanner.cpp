@@ -83,7 +83,7 @@ void SideScanner::run() {
     Job& job = *jobs_[next_];  // stays put: jobs_ holds pointers, and finish() waits for this one
     lock.unlock();
     WholeFile file(job.content);
-    scan_file(file, job.path, job.content.size(), *session_, options_, job.result, nullptr);
+    scan_file(file, job.path, job.content.size(), true, *session_, options_, job.result, nullptr);
     const std::size_t size = job.content.size();
     std::string().swap(job.content);
     lock.lock();

@@ -43,6 +43,9 @@ struct Entry {
   std::string path;  // normalised absolute path: "/app/.env" (see normalize_path)
   Type type = Type::other;
   std::uint64_t size = 0;  // bytes of data for files
+  // The reader delivers exactly `size` bytes (a tar member: the format bounds it). False where a header
+  // can lie or a file can change while read (zip members, compressed streams, files of a directory).
+  bool exact_size = false;
   std::string link;        // symlink target as written, or the normalised hardlink target
   // Set when the entry's content is not read and the report should say so (open_directory: a FIFO,
   // device or socket, a name swapped for a symlink while the tree was read, an unreadable directory).
