@@ -345,6 +345,16 @@ class TestResolvingAhead(HardeningTestCase):
         self.assertNotIn(f"/v2/x/y/blobs/{second.layer_digest}", second.paths, "no layer is read after the signal")
         print(f"\n  second image opened while the first was scanned; SIGTERM -> exit in {took:.3f} s")
 
+    def test_a_signal_while_the_rules_load_cancels_the_opened_image_and_reports(self):
+        # HOME is empty: the rules are compiled (~0.1 s, longer under sanitizers) while the image is being
+        # opened; the signal comes as soon as the registry sees the connection, before they are ready.
+        silent = self.start(SilentServer(hang_up_tls=True))
+        proc = self.popen_scan(f"docker://127.0.0.1:{silent.port}/x/y:1")
+        wait_until(lambda: silent.accepted >= 1, START_TIMEOUT, "the scan to connect")
+        rc, took, out, err = self.signal_and_wait(proc, signal.SIGINT)
+        self.assertCancelled(rc, took, out, err)
+        print(f"\n  SIGINT while the rules load -> report and exit 2 in {took:.3f} s")
+
     def test_a_missing_baseline_does_not_wait_for_a_silent_registry(self):
         # The baseline is read after the rules are compiled (HOME is empty: no compiled rules to reuse), by
         # which time the image is being opened and waits for an answer that never comes.

@@ -12,6 +12,7 @@
 #include <future>
 #include <iostream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "cli_internal.h"
@@ -29,7 +30,14 @@ namespace {
 // Set by SIGINT/SIGTERM: the scan stops at the next file boundary and reports itself incomplete.
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+// A second signal ends the process at once (the first may arrive while the rules compile, which does
+// not look at the flag).
+extern "C" void on_interrupt(int signum) {
+  if (g_interrupted.exchange(true)) {
+    ::signal(signum, SIG_DFL);
+    ::raise(signum);
+  }
+}
 
 void install_interrupt_handler() {
   struct sigaction action {};
@@ -108,6 +116,7 @@ class AheadResolver {
   // resolution is cancelled through `stop` (the scan's cancel flag; the process is ending).
   ~AheadResolver() {
     if (!pending_.valid()) return;
+    if (pending_.wait_for(std::chrono::seconds(0)) == std::future_status::deferred) return;  // never started
     if (pending_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) stop_.store(true);
     pending_.wait();
   }
@@ -122,8 +131,13 @@ class AheadResolver {
  private:
   void start() {
     if (next_ >= images_.size()) return;
-    pending_ = std::async(std::launch::async, [this, reference = images_[next_]] { return pipeline::resolve(reference, options_); });
+    auto resolve = [this, reference = images_[next_]] { return pipeline::resolve(reference, options_); };
     ++next_;
+    try {
+      pending_ = std::async(std::launch::async, resolve);
+    } catch (const std::system_error&) {  // no thread to be had (a process limit): resolve when asked
+      pending_ = std::async(std::launch::deferred, resolve);
+    }
   }
 
   const std::vector<std::string>& images_;
@@ -226,7 +240,10 @@ int run_scan(const ScanCommand& cmd) {
   }
   auto options = scan_options(cmd);
   if (!options) return fail(options.error().message);
-  options->cancel = &g_interrupted;  // the handler is installed once the rules are loaded
+  // Why before anything is opened: the first image is opened while the rules load, and a signal then
+  // must cancel it and still give a report (exit 2, "cancelled"), not kill the process mid-request.
+  install_interrupt_handler();
+  options->cancel = &g_interrupted;
   // The first image is opened (and libcurl loaded for it) while the rules load.
   AheadResolver resolver(cmd.images, *options, g_interrupted);
   // Why in the background: loading libcurl and the ~28 libraries behind it (~12 ms of CPU) overlaps
@@ -260,7 +277,6 @@ int run_scan(const ScanCommand& cmd) {
     options->layer_cache = layer_cache.get();
   }
 
-  install_interrupt_handler();
   const bool show_progress = !cmd.no_progress && (cmd.progress || (!cmd.quiet && ::isatty(STDERR_FILENO)));
   if (show_progress) options->on_progress = print_progress;
   report::ScanReport result = scan_images(resolver, cmd.images.size(), *detector, *options, show_progress);
