@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <future>
@@ -97,9 +97,9 @@ Result<pipeline::ScanOptions> scan_options(const ScanCommand& cmd) {
 
 // Resolves the images of a scan one ahead of the one being scanned, on a thread of its own. Why: opening a
 // registry image is loading libcurl and a few round trips, which need little CPU: the first image's
-// overlaps loading the rules, the next ones the scan before them (a small image took 68 ms from a
-// loopback registry against 34 ms from an archive, most of the difference spent waiting). An error waits
-// in its Resolved for the image's turn.
+// overlaps loading the rules, the next ones the scan before them (four small images from a registry
+// 20 ms away: 0.58 s one after the other, 0.45 s resolved ahead). An error waits in its Resolved for the
+// image's turn.
 class AheadResolver {
  public:
   // Starts on images[0]. Only `select`, `source` and `cancel` of `options` are used (copied now).
