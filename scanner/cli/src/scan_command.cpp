@@ -152,7 +152,7 @@ class AheadResolver {
 report::ScanReport scan_images(AheadResolver& resolver, std::size_t count, const std::shared_ptr<const detect::Detector>& detector,
                                const pipeline::ScanOptions& options, bool show_progress) {
   report::ScanReport all;
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::size_t scanned = 0; scanned < count; ++scanned) {
     report::ScanReport one = pipeline::scan(resolver.next(), detector, options);
     if (show_progress) std::fputs("\r\x1b[K", stderr);
     if (all.tool_version.empty()) {
