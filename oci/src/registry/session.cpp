@@ -451,9 +451,9 @@ namespace layerleak::oci {
 
 // The schemes a registry is asked in, in order (Session::connect). A loopback registry is asked in plain
 // HTTP first. Why: plain HTTP is allowed there anyway (the traffic never leaves the machine) and nothing
-// secret goes out before a registry has answered /v2/; local registries mostly speak plain HTTP, where a TLS handshake first cost
-// every scan ~22 ms (docker-registry answers a ClientHello after ~20 ms) and the parsing of the system CA
-// bundle (~10 ms of CPU). A TLS registry on loopback answers the plain request with 400 or closes the
+// secret goes out before a registry has answered /v2/; local registries mostly speak plain HTTP, where a
+// TLS handshake first cost every scan ~22 ms (docker-registry answers a ClientHello after ~20 ms) and the
+// parsing of the system CA bundle (~10 ms of CPU). A TLS registry on loopback answers the plain request with 400 or closes the
 // connection, and is then asked over TLS. Elsewhere TLS comes first, plain HTTP only with
 // --tls-verify=false.
 std::vector<std::string> probe_schemes(std::string_view host_port, bool tls_verify) {
