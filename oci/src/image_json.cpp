@@ -243,14 +243,16 @@ bool is_attestation(const Descriptor& d) {
 
 }  // namespace
 
-Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what) {
+Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what,
+                         const BeforeConfig& before_config) {
   auto bytes = fetch(manifest_descriptor, what + " manifest");
   if (!bytes) return std::move(bytes).error();
-  return image_from_manifest(fetch, *bytes, manifest_descriptor, what);
+  return image_from_manifest(fetch, *bytes, manifest_descriptor, what, before_config);
 }
 
 Result<Image> image_from_manifest(const DocumentFetcher& fetch, const std::string& manifest_bytes,
-                                  const Descriptor& manifest_descriptor, const std::string& what) {
+                                  const Descriptor& manifest_descriptor, const std::string& what,
+                                  const BeforeConfig& before_config) {
   auto manifest = parse_json(manifest_bytes, what + " manifest " + manifest_descriptor.digest.str());
   if (!manifest) return std::move(manifest).error();
   Image image;
@@ -266,6 +268,7 @@ Result<Image> image_from_manifest(const DocumentFetcher& fetch, const std::strin
       config_descriptor.size = size->get<std::int64_t>();
     }
   }
+  if (before_config) before_config(image);
   auto config = fetch(config_descriptor, what + " config");
   if (!config) return std::move(config).error();
   if (auto st = apply_config(image, *config); !st) return std::move(st).error();

@@ -46,11 +46,17 @@ Status verify_document(std::string_view bytes, const Descriptor& descriptor, con
 // descriptor's digest and size. File trees read blobs/<alg>/<hex>; registries GET it.
 using DocumentFetcher = std::function<Result<std::string>(const Descriptor&, const std::string& what)>;
 
+// Called with an image whose manifest is read (its layers known) before its config is fetched: a
+// registry asks for the first layers then, while the config is on its way.
+using BeforeConfig = std::function<void(const Image&)>;
+
 // Reads one image (manifest + config) given its manifest descriptor.
-Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what);
+Result<Image> read_image(const DocumentFetcher& fetch, const Descriptor& manifest_descriptor, const std::string& what,
+                         const BeforeConfig& before_config = nullptr);
 // The same, from manifest bytes already fetched (and verified) by the caller.
 Result<Image> image_from_manifest(const DocumentFetcher& fetch, const std::string& manifest_bytes,
-                                  const Descriptor& manifest_descriptor, const std::string& what);
+                                  const Descriptor& manifest_descriptor, const std::string& what,
+                                  const BeforeConfig& before_config = nullptr);
 
 // Collects the image manifests reachable from an index, depth-first in index order, skipping attestation
 // manifests unless asked; each with the ref name it is listed under ("" when none).

@@ -105,32 +105,37 @@ def _digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_image():
-    """A one-layer OCI image in memory: (manifest bytes, {digest: blob bytes}, layer digest)."""
-    content = f"SCW_SECRET_KEY={SECRET_KEY}\n".encode()
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo("app/.env")
-        info.size = len(content)
-        info.mode = 0o644
-        info.mtime = 1700000000
-        tar.addfile(info, io.BytesIO(content))
-    diff = raw.getvalue()
-    layer = gzip.compress(diff, mtime=0)
+def make_image(layers=1):
+    """An OCI image of `layers` gzip layers in memory: (manifest bytes, {digest: blob bytes}, layer digests in
+    manifest order). The first layer holds app/.env with a secret key; the others one harmless file each."""
+    diffs, blobs = [], []
+    for i in range(layers):
+        name, content = ("app/.env", f"SCW_SECRET_KEY={SECRET_KEY}\n".encode()) if i == 0 else \
+            (f"etc/layer{i}.txt", f"layer {i}\n".encode())
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            info.mtime = 1700000000
+            tar.addfile(info, io.BytesIO(content))
+        diffs.append(raw.getvalue())
+        blobs.append(gzip.compress(raw.getvalue(), mtime=0))
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [_digest(diff)]},
-        "history": [{"created_by": "COPY .env /app/.env"}],
+        "rootfs": {"type": "layers", "diff_ids": [_digest(d) for d in diffs]},
+        "history": [{"created_by": f"COPY layer {i}"} for i in range(layers)],
     }).encode()
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _digest(config),
                    "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(layer),
-                    "size": len(layer)}],
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(b),
+                    "size": len(b)} for b in blobs],
     }).encode()
-    return manifest, {_digest(config): config, _digest(layer): layer}, _digest(layer)
+    contents = {_digest(config): config, **{_digest(b): b for b in blobs}}
+    return manifest, contents, [_digest(b) for b in blobs]
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
@@ -141,12 +146,16 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 
 class FakeRegistry:
-    """A distribution-API stand-in on 127.0.0.1 serving make_image() as x/y:1. blob_mode: "serve" sends the
-    layer, "stall" sends half of it and then nothing until stopped, "redirect" answers 307 to
-    `redirect_base` + "/<digest>"."""
+    """A distribution-API stand-in on 127.0.0.1 serving make_image(layers) as x/y:1. blob_mode, for the layer
+    `mode_layer` (manifest order): "serve" sends it, "stall" sends half of it and then nothing until stopped,
+    "redirect" answers 307 to `redirect_base` + "/<digest>", "silent" reads the request and never answers,
+    "fail_once" answers 500 the first time and serves it after. config_missing: the config is a 404."""
 
-    def __init__(self, blob_mode="serve", redirect_base=None):
-        self.manifest, self.blobs, self.layer_digest = make_image()
+    def __init__(self, blob_mode="serve", redirect_base=None, layers=1, mode_layer=0, config_missing=False):
+        self.manifest, self.blobs, self.layer_digests = make_image(layers)
+        self.layer_digest = self.layer_digests[mode_layer]
+        if config_missing:
+            self.blobs = {d: b for d, b in self.blobs.items() if d in self.layer_digests}
         self.blob_mode = blob_mode
         self.redirect_base = redirect_base
         self.blob_requests = 0
@@ -184,6 +193,15 @@ class FakeRegistry:
                     if digest != registry.layer_digest or registry.blob_mode == "serve":
                         return self._send(200, data, [("Content-Type", "application/octet-stream")])
                     registry.blob_requests += 1
+                    if registry.blob_mode == "fail_once" and registry.blob_requests > 1:
+                        return self._send(200, data, [("Content-Type", "application/octet-stream")])
+                    if registry.blob_mode == "fail_once":
+                        return self._send(500, b'{"errors":[{"code":"UNKNOWN","message":"try again"}]}')
+                    if registry.blob_mode == "silent":
+                        registry.stalled.set()
+                        registry._stop.wait(60)
+                        self.close_connection = True
+                        return None
                     if registry.blob_mode == "redirect":
                         return self._send(307, b"", [("Location", f"{registry.redirect_base}/{digest}")])
                     # stall: half the bytes, then silence until the test ends.
@@ -375,6 +393,57 @@ class TestResolvingAhead(HardeningTestCase):
         self.assertEqual(out, b"", "no report when the scan cannot start")
         self.assertEqual(silent.requests, 1, "the image was being opened when the baseline failed")
         print(f"\n  missing baseline with a silent registry: exit 2 in {took:.3f} s")
+
+
+class TestLayersAskedAhead(HardeningTestCase):
+    """A registry image's first layers are asked for while its config is fetched (the second and later ones,
+    on connections of their own) or as soon as it is read (the first, on the config's connection). Such a
+    request never decides anything: when it fails, the layer is asked for again as usual, and when the image
+    turns out unreadable, the requests still waiting stop with the source."""
+
+    def test_an_unreadable_config_ends_the_scan_at_once_though_a_layer_asked_ahead_is_unanswered(self):
+        registry = self.start(FakeRegistry(blob_mode="silent", layers=2, mode_layer=1, config_missing=True))
+        started = time.monotonic()
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2")
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail(f"the scan waited for a layer it no longer needed\nstderr:\n{err.decode()[:3000]}")
+        took = time.monotonic() - started
+        what = f"exit {proc.returncode} after {took:.2f} s\nstderr:\n{err.decode()[:3000]}"
+        # The second layer was asked for before the config's 404 came back: nothing else asks for it.
+        self.assertIn(f"/v2/x/y/blobs/{registry.layer_digests[1]}", registry.paths, what)
+        self.assertNotIn(f"/v2/x/y/blobs/{registry.layer_digests[0]}", registry.paths, what)
+        self.assertEqual(proc.returncode, 2, what)
+        self.assertLess(took, 10.0, what)
+        errors = [e for image in json.loads(out)["images"] for e in image["errors"]]
+        self.assertEqual([e["code"] for e in errors], ["not_found"], what)
+        self.assertIn("config", errors[0]["message"], what)
+        print(f"\n  config 404 with a layer request unanswered -> exit 2 in {took:.3f} s")
+
+    def test_a_layer_asked_ahead_that_fails_is_asked_again_and_scanned(self):
+        for mode_layer in (0, 1):
+            with self.subTest(layer=mode_layer):
+                registry = FakeRegistry(blob_mode="fail_once", layers=2, mode_layer=mode_layer)
+                try:
+                    proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2")
+                    out, err = proc.communicate(timeout=60)
+                finally:
+                    registry.stop()
+                what = f"exit {proc.returncode}\nstderr:\n{err.decode()[:3000]}"
+                self.assertEqual(proc.returncode, 1, what)
+                image = json.loads(out)["images"][0]
+                self.assertTrue(image["complete"], what)
+                self.assertEqual(image["errors"], [], what)
+                self.assertEqual([f["location"]["path"] for f in image["findings"]], ["/app/.env"], what)
+                self.assertEqual(registry.blob_requests, 2, what)
+                # The first layer is asked for on the config's connection, after the config.
+                config = [p for p in registry.paths if "/blobs/" in p and p.rsplit("/", 1)[-1] not in registry.layer_digests]
+                self.assertEqual(len(config), 1, registry.paths)
+                first = f"/v2/x/y/blobs/{registry.layer_digests[0]}"
+                self.assertLess(registry.paths.index(config[0]), registry.paths.index(first), registry.paths)
 
 
 class TestLoopbackRedirects(HardeningTestCase):

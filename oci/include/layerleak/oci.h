@@ -79,6 +79,11 @@ struct SelectOptions {
   Platform platform{"linux", "amd64", ""};
   bool all_platforms = false;
   bool include_attestations = false;
+  // How many of the first image's first layers (manifest order) a registry asks for while it fetches the
+  // config, so that their bytes are on the way when open_blob is called; 0: none (other sources ignore
+  // it). For callers that open those layers first, right after images(): until opened, each holds one
+  // of the registry's transfer slots (RegistryOptions::concurrency; at most all but one are used).
+  unsigned prefetch_layers = 0;
 };
 
 // An opened image container. Thread-safe: open_blob may be called concurrently (random-access

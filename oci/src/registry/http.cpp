@@ -191,19 +191,22 @@ void Transfer::release_slot() {
 Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const TransportConfig& config) {
   if (auto loaded = load_libcurl(); !loaded) return std::move(loaded).error();
   global_init();
-  if (is_cancelled(config.cancel)) return make_error(Errc::cancelled, "cancelled before contacting " + url_origin(request.url));
+  if (is_cancelled(config.cancel) || is_cancelled(config.stop)) {
+    return make_error(Errc::cancelled, "cancelled before contacting " + url_origin(request.url));
+  }
   std::unique_ptr<Transfer> t(new Transfer());
   Handles& h = *t->handles_;
   t->url_ = request.url;
   t->cancel_ = config.cancel;
+  t->stop_ = config.stop;
   t->guard_ = config.guard;
   if (config.pool) {
-    if (auto st = config.pool->acquire(config.cancel); !st) return std::move(st).error();
+    if (auto st = config.pool->acquire(config.cancel, config.stop); !st) return std::move(st).error();
     t->pool_ = config.pool;
     t->slot_held_ = true;
     t->slot_owner_ = std::this_thread::get_id();
     h.pool = config.pool;
-    h.multi = static_cast<CURLM*>(config.pool->take_multi());
+    h.multi = config.own_connection ? curl_multi_init() : static_cast<CURLM*>(config.pool->take_multi());
   } else {
     h.multi = curl_multi_init();
   }
@@ -238,6 +241,8 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
     h.ca_pem = config.ca_pem;
     curl_blob blob{const_cast<char*>(h.ca_pem->data()), h.ca_pem->size(), CURL_BLOB_NOCOPY};
     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+  } else if (!config.ca_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, config.ca_file.c_str());
   }
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Transfer::SocketCallback::open);
@@ -325,7 +330,7 @@ Error Transfer::cancelled_error() const {
 
 Status Transfer::pump() {
   Handles& h = *handles_;
-  if (cancelled_ || is_cancelled(cancel_)) {
+  if (cancelled_ || is_cancelled(cancel_) || is_cancelled(stop_)) {
     done_ = true;
     cancelled_ = true;
     return cancelled_error();
@@ -459,11 +464,17 @@ std::string read_text_file(const std::filesystem::path& path, std::size_t max) {
   return text.size() > max ? std::string() : text;
 }
 
-// The CA bundle libcurl would use: $SSL_CERT_FILE, $CURL_CA_BUNDLE, else its compiled-in default.
-std::string default_ca_file() {
+// $SSL_CERT_FILE, else $CURL_CA_BUNDLE; "" when neither is set.
+std::string env_ca_file() {
   for (const char* name : {"SSL_CERT_FILE", "CURL_CA_BUNDLE"}) {
     if (const char* v = std::getenv(name); v && *v) return v;
   }
+  return "";
+}
+
+// The CA bundle libcurl would use: the environment's, else its compiled-in default.
+std::string default_ca_file() {
+  if (std::string file = env_ca_file(); !file.empty()) return file;
   global_init();
   std::string path;
   if (CURL* probe = curl_easy_init()) {
@@ -476,7 +487,7 @@ std::string default_ca_file() {
 
 }  // namespace
 
-std::shared_ptr<const std::string> trusted_cas(const std::string& host) {
+TrustedCas trusted_cas(const std::string& host) {
   constexpr std::size_t kMaxPem = 16u << 20;
   std::string extra;
   for (const char* root : {"/etc/containers/certs.d/", "/etc/docker/certs.d/"}) {
@@ -490,9 +501,13 @@ std::shared_ptr<const std::string> trusted_cas(const std::string& host) {
     std::sort(files.begin(), files.end());
     for (const auto& file : files) extra += read_text_file(file, kMaxPem) + "\n";
   }
-  const bool env_bundle = std::getenv("SSL_CERT_FILE") || std::getenv("CURL_CA_BUNDLE");
-  if (extra.empty() && !env_bundle) return nullptr;
-  return std::make_shared<const std::string>(read_text_file(default_ca_file(), kMaxPem) + "\n" + extra);
+  TrustedCas cas;
+  if (extra.empty()) {
+    cas.file = env_ca_file();
+  } else {
+    cas.pem = std::make_shared<const std::string>(read_text_file(default_ca_file(), kMaxPem) + "\n" + extra);
+  }
+  return cas;
 }
 
 std::string resolve_url(std::string_view base, std::string_view location) {

@@ -63,7 +63,9 @@ class ConnectGuard {
 
 struct TransportConfig {
   bool tls_verify = true;
-  // Trusted CAs in PEM, replacing the system bundle when set (see trusted_cas()).
+  // The CAs to trust instead of libcurl's default bundle (see trusted_cas()): a file, or PEM text when
+  // certificates were added for the registry. Neither set: libcurl's default.
+  std::string ca_file;
   std::shared_ptr<const std::string> ca_pem;
   unsigned stall_timeout_seconds = 60;
   // Why 10 s: a registry that takes longer to accept TCP is down or filtered; 30 s per attempt times the
@@ -71,6 +73,9 @@ struct TransportConfig {
   unsigned connect_timeout_seconds = 10;
   // When set and true, transfers fail with Errc::cancelled within 100 ms. Not owned.
   const std::atomic<bool>* cancel = nullptr;
+  // A second such flag, for the requests of one owner (a layer asked for ahead of need stops when its
+  // image source closes). Not owned.
+  const std::atomic<bool>* stop = nullptr;
   // When set, every socket is admitted by it first (refusal: Errc::unsupported). Shared by the session.
   std::shared_ptr<ConnectGuard> guard;
   // When set, requests go over this unix socket (the Docker Engine API), whatever host the URL names.
@@ -79,6 +84,9 @@ struct TransportConfig {
   // for the registry's "not before" time too) and keeps it until its body is read or it is dropped, and
   // reuses the pool's idle connections, DNS cache and TLS sessions.
   std::shared_ptr<RegistryPool> pool;
+  // With a pool: a connection of its own rather than an idle one (left idle in the pool at the end), so
+  // that a request made ahead of need does not take the connection the next request is waiting for.
+  bool own_connection = false;
 };
 
 // True when `cancel` is set and true.
@@ -150,6 +158,7 @@ class Transfer {
   bool certificate_rejected_ = false;
   bool cancelled_ = false;
   const std::atomic<bool>* cancel_ = nullptr;
+  const std::atomic<bool>* stop_ = nullptr;
   std::shared_ptr<ConnectGuard> guard_;
   std::shared_ptr<RegistryPool> pool_;
   bool slot_held_ = false;
@@ -167,10 +176,17 @@ class Transfer {
   std::string url_;
 };
 
-// The CAs to trust for `host` ("reg.example.com:5000") when the user has added some, as docker and podman
-// do: the system bundle (or $SSL_CERT_FILE / $CURL_CA_BUNDLE) plus every *.crt in
-// /etc/containers/certs.d/<host>/ and /etc/docker/certs.d/<host>/. nullptr when nothing was added.
-std::shared_ptr<const std::string> trusted_cas(const std::string& host);
+// The CAs to trust for `host` ("reg.example.com:5000"), as docker and podman choose them: the system
+// bundle (or $SSL_CERT_FILE / $CURL_CA_BUNDLE) plus every *.crt in /etc/containers/certs.d/<host>/ and
+// /etc/docker/certs.d/<host>/. `pem` holds them all when certificates were added for the host; else
+// `file` names $SSL_CERT_FILE or $CURL_CA_BUNDLE when one is set; else both are empty (libcurl's default).
+// Why a file when it can be one: libcurl keeps the store it builds from a file for later connections,
+// while PEM text is parsed again for every TLS connection (~10 ms of CPU for Debian's bundle).
+struct TrustedCas {
+  std::string file;
+  std::shared_ptr<const std::string> pem;
+};
+TrustedCas trusted_cas(const std::string& host);
 
 // Percent-encodes a query value.
 std::string url_encode(std::string_view text);

@@ -50,11 +50,11 @@ RegistryPool::~RegistryPool() {
   if (share_) curl_share_cleanup(static_cast<CURLSH*>(share_));
 }
 
-Status RegistryPool::acquire(const std::atomic<bool>* cancel) {
+Status RegistryPool::acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop) {
   std::unique_lock lock(mutex_);
   const auto me = std::this_thread::get_id();
   for (;;) {
-    if (is_cancelled(cancel)) return make_error(Errc::cancelled, "cancelled while waiting to contact registry " + registry_);
+    if (is_cancelled(cancel) || is_cancelled(stop)) return make_error(Errc::cancelled, "cancelled while waiting to contact registry " + registry_);
     const auto now = Clock::now();
     const bool nested = held_.count(me) != 0;
     if (now >= not_before_ && (nested || in_flight_ < concurrency_)) break;

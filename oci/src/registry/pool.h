@@ -42,8 +42,8 @@ class RegistryPool {
   // Waits until the registry's "not before" time has passed and a slot is free, then takes the slot.
   // A thread that already holds a slot of this pool does not wait for a second one (a transfer opened
   // while another is still alive on the same thread would otherwise deadlock at concurrency 1).
-  // Errc::cancelled when `cancel` becomes true while waiting (looked at every 100 ms).
-  Status acquire(const std::atomic<bool>* cancel);
+  // Errc::cancelled when `cancel` or `stop` becomes true while waiting (looked at every 100 ms).
+  Status acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr);
   // Gives back a slot taken by acquire() on thread `owner`.
   void release(std::thread::id owner);
   // No transfer of this registry starts before now + `wait` (a later time already set is kept).

@@ -85,7 +85,9 @@ Session::Session(RegistryReference reference, RegistryOptions options, std::opti
     : reference_(std::move(reference)), options_(std::move(options)), credentials_(std::move(credentials)) {
   transport_.tls_verify = options_.tls_verify;
   transport_.stall_timeout_seconds = options_.stall_timeout_seconds;
-  transport_.ca_pem = trusted_cas(reference_.host);
+  TrustedCas cas = trusted_cas(reference_.host);
+  transport_.ca_file = std::move(cas.file);
+  transport_.ca_pem = std::move(cas.pem);
   transport_.cancel = cancel;
   const unsigned concurrency = std::clamp(options_.concurrency, 1u, 64u);
   if (classify) {
@@ -373,15 +375,19 @@ void Session::invalidate(const std::string& scope, const std::string& token) {
 }
 
 Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string url, std::vector<std::string> headers,
-                                                                    const std::string& auth_header, bool head_only) {
+                                                                    const std::string& auth_header, bool head_only,
+                                                                    const std::atomic<bool>* stop, bool own_connection) {
   const std::string origin = url_origin(url);
+  TransportConfig transport = transport_;
+  transport.stop = stop;
+  transport.own_connection = own_connection;
   for (int redirects = 0;; ++redirects) {
     std::vector<std::string> sent = headers;
     // The registry's Authorization goes to the registry only, never to blob storage it redirects to.
     if (!auth_header.empty() && url_origin(url) == origin) sent.push_back(auth_header);
     Request request{url, sent, {}};
     request.head_only = head_only;
-    auto t = Transfer::start(request, transport_);
+    auto t = Transfer::start(request, transport);
     if (!t) return std::move(t).error();
     if (auto st = (*t)->wait_head(); !st) return std::move(st).error();
     const ResponseHead& head = (*t)->head();
@@ -397,6 +403,19 @@ Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string 
     }
     return t;
   }
+}
+
+Result<std::unique_ptr<Transfer>> Session::get_once(const std::string& path, const std::string& what,
+                                                    const std::atomic<bool>* stop, bool own_connection) {
+  auto auth = authorization("repository:" + reference_.repository + ":pull");
+  if (!auth) return std::move(auth).error().with_context(what);
+  auto t = open_following_redirects(base_ + path, {}, auth->header, false, stop, own_connection);
+  if (!t) return std::move(t).error().with_context(what);
+  if ((*t)->head().status != 200) {
+    return make_error(Errc::network, what + ": registry " + reference_.registry + " answered HTTP " +
+                                         std::to_string((*t)->head().status));
+  }
+  return t;
 }
 
 Result<std::unique_ptr<Transfer>> Session::get(const std::string& path, const std::vector<std::string>& headers,

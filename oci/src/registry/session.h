@@ -39,6 +39,13 @@ class Session {
                                         const std::string& what, const std::string& scope = "",
                                         bool head_only = false);
 
+  // One GET of `path` with the repository's pull authorization: no retry, no second authentication. For
+  // a request made ahead of need, whose failure the caller answers by asking again with get(). A
+  // transfer answered 200, else an error. `stop` (not owned) ends it as the cancel flag does;
+  // `own_connection`: see TransportConfig.
+  Result<std::unique_ptr<Transfer>> get_once(const std::string& path, const std::string& what, const std::atomic<bool>* stop,
+                                             bool own_connection);
+
   // "https://host[:port]" or "http://…", once connect() succeeded.
   const std::string& base() const { return base_; }
   const std::shared_ptr<RegistryPool>& pool() const { return transport_.pool; }
@@ -72,7 +79,9 @@ class Session {
   void invalidate(const std::string& scope, const std::string& token);
   Error auth_error(const std::string& what, long status) const;
   Result<std::unique_ptr<Transfer>> open_following_redirects(std::string url, std::vector<std::string> headers,
-                                                             const std::string& auth_header, bool head_only);
+                                                             const std::string& auth_header, bool head_only,
+                                                             const std::atomic<bool>* stop = nullptr,
+                                                             bool own_connection = false);
 
   RegistryReference reference_;
   RegistryOptions options_;

@@ -104,7 +104,7 @@ class AheadResolver {
  public:
   // Starts on images[0]. Only `select`, `source` and `cancel` of `options` are used (copied now).
   AheadResolver(const std::vector<std::string>& images, const pipeline::ScanOptions& options, std::atomic<bool>& stop)
-      : images_(images), stop_(stop) {
+      : images_(images), stop_(stop), prefetch_(pipeline::layers_to_prefetch(options)) {
     options_.select = options.select;
     options_.source = options.source;
     options_.cancel = options.cancel;
@@ -131,7 +131,10 @@ class AheadResolver {
  private:
   void start() {
     if (next_ >= images_.size()) return;
-    auto resolve = [this, reference = images_[next_]] { return pipeline::resolve(reference, options_); };
+    // Why the first image only: its scan starts as soon as it is resolved, while each later image waits
+    // for the one before it, and its layers asked for ahead would hold transfer slots that scan needs.
+    options_.select.prefetch_layers = next_ == 0 ? prefetch_ : 0;
+    auto resolve = [this, reference = images_[next_], options = options_] { return pipeline::resolve(reference, options); };
     ++next_;
     try {
       pending_ = std::async(std::launch::async, resolve);
@@ -143,6 +146,7 @@ class AheadResolver {
   const std::vector<std::string>& images_;
   std::atomic<bool>& stop_;
   pipeline::ScanOptions options_;
+  unsigned prefetch_;
   std::size_t next_ = 0;
   std::future<pipeline::Resolved> pending_;
 };

@@ -206,9 +206,16 @@ Resolved resolve(const std::string& reference, const ScanOptions& options) {
   return resolved;
 }
 
+unsigned layers_to_prefetch(const ScanOptions& options) { return options.layer_cache ? 0 : std::max(1u, options.jobs); }
+
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options) {
-  return scan(resolve(reference, options), std::move(detector), options);
+  ScanOptions resolving;
+  resolving.select = options.select;
+  resolving.select.prefetch_layers = layers_to_prefetch(options);
+  resolving.source = options.source;
+  resolving.cancel = options.cancel;
+  return scan(resolve(reference, resolving), std::move(detector), options);
 }
 
 // Why one function of ~180 lines: the steps share the per-image and per-layer result tables; split,
