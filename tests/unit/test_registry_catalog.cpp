@@ -165,6 +165,30 @@ TEST_CASE("a thread holding a slot is not blocked by its own second transfer", "
   CHECK(got.load());
 }
 
+TEST_CASE("a slot taken ahead of need is held by no thread: the bound holds for its taker too", "[registry][catalog]") {
+  registry::RegistryPool pool("test", nullptr, 1);
+  REQUIRE(pool.acquire(nullptr, nullptr, false));
+  // Neither the thread that took it (which may end, and whose id a later thread may get) nor a second
+  // request ahead passes as nested: both wait, and a stop flag ends the wait.
+  for (bool for_this_thread : {true, false}) {
+    std::atomic<bool> stop{false};
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      stop = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    auto waited = pool.acquire(nullptr, &stop, for_this_thread);
+    stopper.join();
+    REQUIRE_FALSE(waited);
+    CHECK(waited.error().code == Errc::cancelled);
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(100));
+  }
+  pool.release(std::thread::id());
+  REQUIRE(pool.acquire(nullptr));
+  CHECK(pool.peak_in_flight() == 1);
+  pool.release(std::this_thread::get_id());
+}
+
 TEST_CASE("a 429's wait holds back every transfer of the registry, and cancel ends it", "[registry][catalog]") {
   registry::RegistryPool pool("test", nullptr, 4);
   pool.defer(std::chrono::milliseconds(400));

@@ -201,10 +201,10 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   t->stop_ = config.stop;
   t->guard_ = config.guard;
   if (config.pool) {
-    if (auto st = config.pool->acquire(config.cancel, config.stop); !st) return std::move(st).error();
+    if (auto st = config.pool->acquire(config.cancel, config.stop, !config.ahead); !st) return std::move(st).error();
     t->pool_ = config.pool;
     t->slot_held_ = true;
-    t->slot_owner_ = std::this_thread::get_id();
+    t->slot_owner_ = config.ahead ? std::thread::id() : std::this_thread::get_id();
     h.pool = config.pool;
     h.multi = config.own_connection ? curl_multi_init() : static_cast<CURLM*>(config.pool->take_multi());
   } else {

@@ -84,8 +84,10 @@ struct TransportConfig {
   // for the registry's "not before" time too) and keeps it until its body is read or it is dropped, and
   // reuses the pool's idle connections, DNS cache and TLS sessions.
   std::shared_ptr<RegistryPool> pool;
-  // With a pool: a connection of its own rather than an idle one (left idle in the pool at the end), so
-  // that a request made ahead of need does not take the connection the next request is waiting for.
+  // A request made ahead of need, read later by another thread: its pool slot is held by no thread (see
+  // RegistryPool::acquire). `own_connection`: a new connection rather than an idle one of the pool (left
+  // idle there at the end), so that it does not take the connection the next request is waiting for.
+  bool ahead = false;
   bool own_connection = false;
 };
 

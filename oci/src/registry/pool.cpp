@@ -50,13 +50,15 @@ RegistryPool::~RegistryPool() {
   if (share_) curl_share_cleanup(static_cast<CURLSH*>(share_));
 }
 
-Status RegistryPool::acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop) {
+Status RegistryPool::acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop, bool for_this_thread) {
   std::unique_lock lock(mutex_);
-  const auto me = std::this_thread::get_id();
+  // Why no thread for a slot taken ahead: the thread that took it ends before the slot is given back, and
+  // a later thread given the same id would pass as nested and exceed the bound.
+  const auto me = for_this_thread ? std::this_thread::get_id() : std::thread::id();
   for (;;) {
     if (is_cancelled(cancel) || is_cancelled(stop)) return make_error(Errc::cancelled, "cancelled while waiting to contact registry " + registry_);
     const auto now = Clock::now();
-    const bool nested = held_.count(me) != 0;
+    const bool nested = for_this_thread && held_.count(me) != 0;
     if (now >= not_before_ && (nested || in_flight_ < concurrency_)) break;
     const auto until = now < not_before_ ? std::min(not_before_, now + kWaitSlice) : now + kWaitSlice;
     changed_.wait_until(lock, until);

@@ -43,8 +43,10 @@ class RegistryPool {
   // A thread that already holds a slot of this pool does not wait for a second one (a transfer opened
   // while another is still alive on the same thread would otherwise deadlock at concurrency 1).
   // Errc::cancelled when `cancel` or `stop` becomes true while waiting (looked at every 100 ms).
-  Status acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr);
-  // Gives back a slot taken by acquire() on thread `owner`.
+  // `for_this_thread` false: a slot no thread holds (a request made ahead of need, read later by another
+  // thread), taken without the nested exception and given back with release(std::thread::id()).
+  Status acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr, bool for_this_thread = true);
+  // Gives back a slot taken by acquire() on thread `owner` (std::thread::id() for a slot no thread holds).
   void release(std::thread::id owner);
   // No transfer of this registry starts before now + `wait` (a later time already set is kept).
   void defer(Clock::duration wait);

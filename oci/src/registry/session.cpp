@@ -376,11 +376,9 @@ void Session::invalidate(const std::string& scope, const std::string& token) {
 
 Result<std::unique_ptr<Transfer>> Session::open_following_redirects(std::string url, std::vector<std::string> headers,
                                                                     const std::string& auth_header, bool head_only,
-                                                                    const std::atomic<bool>* stop, bool own_connection) {
+                                                                    const TransportConfig* ahead) {
   const std::string origin = url_origin(url);
-  TransportConfig transport = transport_;
-  transport.stop = stop;
-  transport.own_connection = own_connection;
+  const TransportConfig& transport = ahead ? *ahead : transport_;
   for (int redirects = 0;; ++redirects) {
     std::vector<std::string> sent = headers;
     // The registry's Authorization goes to the registry only, never to blob storage it redirects to.
@@ -409,7 +407,11 @@ Result<std::unique_ptr<Transfer>> Session::get_once(const std::string& path, con
                                                     const std::atomic<bool>* stop, bool own_connection) {
   auto auth = authorization("repository:" + reference_.repository + ":pull");
   if (!auth) return std::move(auth).error().with_context(what);
-  auto t = open_following_redirects(base_ + path, {}, auth->header, false, stop, own_connection);
+  TransportConfig transport = transport_;
+  transport.stop = stop;
+  transport.ahead = true;
+  transport.own_connection = own_connection;
+  auto t = open_following_redirects(base_ + path, {}, auth->header, false, &transport);
   if (!t) return std::move(t).error().with_context(what);
   if ((*t)->head().status != 200) {
     return make_error(Errc::network, what + ": registry " + reference_.registry + " answered HTTP " +

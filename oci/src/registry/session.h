@@ -41,8 +41,8 @@ class Session {
 
   // One GET of `path` with the repository's pull authorization: no retry, no second authentication. For
   // a request made ahead of need, whose failure the caller answers by asking again with get(). A
-  // transfer answered 200, else an error. `stop` (not owned) ends it as the cancel flag does;
-  // `own_connection`: see TransportConfig.
+  // transfer answered 200, else an error, to be read by any thread. `stop` (not owned) ends it as the
+  // cancel flag does; `own_connection`: see TransportConfig.
   Result<std::unique_ptr<Transfer>> get_once(const std::string& path, const std::string& what, const std::atomic<bool>* stop,
                                              bool own_connection);
 
@@ -80,8 +80,7 @@ class Session {
   Error auth_error(const std::string& what, long status) const;
   Result<std::unique_ptr<Transfer>> open_following_redirects(std::string url, std::vector<std::string> headers,
                                                              const std::string& auth_header, bool head_only,
-                                                             const std::atomic<bool>* stop = nullptr,
-                                                             bool own_connection = false);
+                                                             const TransportConfig* ahead = nullptr);
 
   RegistryReference reference_;
   RegistryOptions options_;
