@@ -423,6 +423,15 @@ class TestLayersAskedAhead(HardeningTestCase):
         self.assertIn("config", errors[0]["message"], what)
         print(f"\n  config 404 with a layer request unanswered -> exit 2 in {took:.3f} s")
 
+    def test_no_layer_is_asked_ahead_when_a_layer_cache_may_answer_for_it(self):
+        registry = self.start(FakeRegistry(layers=2, config_missing=True))
+        cache = h.make_tempdir(self, prefix="layerleak-cache-")
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2", "--cache", str(cache))
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 2, err.decode()[:3000])
+        self.assertTrue(any("/blobs/" in p for p in registry.paths), registry.paths)  # the config was asked for
+        self.assertFalse([p for p in registry.paths if p.rsplit("/", 1)[-1] in registry.layer_digests], registry.paths)
+
     def test_a_layer_asked_ahead_that_fails_is_asked_again_and_scanned(self):
         for mode_layer in (0, 1):
             with self.subTest(layer=mode_layer):

@@ -102,9 +102,11 @@ Result<pipeline::ScanOptions> scan_options(const ScanCommand& cmd) {
 // image's turn.
 class AheadResolver {
  public:
-  // Starts on images[0]. Only `select`, `source` and `cancel` of `options` are used (copied now).
-  AheadResolver(const std::vector<std::string>& images, const pipeline::ScanOptions& options, std::atomic<bool>& stop)
-      : images_(images), stop_(stop), prefetch_(pipeline::layers_to_prefetch(options)) {
+  // Starts on images[0]. Only `select`, `source` and `cancel` of `options` are used (copied now);
+  // `prefetch`: layers of the first image to ask for ahead (pipeline::layers_to_prefetch).
+  AheadResolver(const std::vector<std::string>& images, const pipeline::ScanOptions& options, unsigned prefetch,
+                std::atomic<bool>& stop)
+      : images_(images), stop_(stop), prefetch_(prefetch) {
     options_.select = options.select;
     options_.source = options.source;
     options_.cancel = options.cancel;
@@ -249,7 +251,9 @@ int run_scan(const ScanCommand& cmd) {
   install_interrupt_handler();
   options->cancel = &g_interrupted;
   // The first image is opened (and libcurl loaded for it) while the rules load.
-  AheadResolver resolver(cmd.images, *options, g_interrupted);
+  // Why from the command line: the layer cache is opened after the rules, once this has started.
+  const bool cached = !cmd.cache_dir.empty() || !cmd.store.empty();
+  AheadResolver resolver(cmd.images, *options, pipeline::layers_to_prefetch(options->jobs, cached), g_interrupted);
   // Why in the background: loading libcurl and the ~28 libraries behind it (~12 ms of CPU) overlaps
   // loading the rules, on a core that is idle then; a later registry or daemon image and --verify need
   // it. Errors are reported where it is needed (load_libcurl keeps its first answer).

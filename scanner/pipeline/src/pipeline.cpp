@@ -206,13 +206,13 @@ Resolved resolve(const std::string& reference, const ScanOptions& options) {
   return resolved;
 }
 
-unsigned layers_to_prefetch(const ScanOptions& options) { return options.layer_cache ? 0 : std::max(1u, options.jobs); }
+unsigned layers_to_prefetch(unsigned jobs, bool layer_cache) { return layer_cache ? 0 : std::max(1u, jobs); }
 
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options) {
   ScanOptions resolving;
   resolving.select = options.select;
-  resolving.select.prefetch_layers = layers_to_prefetch(options);
+  resolving.select.prefetch_layers = layers_to_prefetch(options.jobs, options.layer_cache != nullptr);
   resolving.source = options.source;
   resolving.cancel = options.cancel;
   return scan(resolve(reference, resolving), std::move(detector), options);

@@ -125,9 +125,10 @@ struct Resolved {
 
 // Uses options.select, options.source and options.cancel only; never throws.
 Resolved resolve(const std::string& reference, const ScanOptions& options);
-// For options.select.prefetch_layers when the scan follows the resolving at once: one layer per worker,
-// none with a layer cache (a cached layer is never opened, and its request would hold a transfer slot).
-unsigned layers_to_prefetch(const ScanOptions& options);
+// For options.select.prefetch_layers when the scan follows the resolving at once: one layer per worker
+// (`jobs`), none when the scan uses a layer cache (a cached layer is never opened, and its request would
+// hold a transfer slot).
+unsigned layers_to_prefetch(unsigned jobs, bool layer_cache);
 // scan(reference, ...) is scan(resolve(reference, options), ...); `options` must be those resolved with.
 report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options);
