@@ -165,28 +165,36 @@ TEST_CASE("a thread holding a slot is not blocked by its own second transfer", "
   CHECK(got.load());
 }
 
-TEST_CASE("a slot taken ahead of need is held by no thread: the bound holds for its taker too", "[registry][catalog]") {
-  registry::RegistryPool pool("test", nullptr, 1);
-  REQUIRE(pool.acquire(nullptr, nullptr, false));
-  // Neither the thread that took it (which may end, and whose id a later thread may get) nor a second
-  // request ahead passes as nested: both wait, and a stop flag ends the wait.
-  for (bool for_this_thread : {true, false}) {
-    std::atomic<bool> stop{false};
-    std::thread stopper([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(150));
-      stop = true;
-    });
-    const auto start = std::chrono::steady_clock::now();
-    auto waited = pool.acquire(nullptr, &stop, for_this_thread);
-    stopper.join();
-    REQUIRE_FALSE(waited);
-    CHECK(waited.error().code == Errc::cancelled);
-    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(100));
-  }
-  pool.release(std::thread::id());
+TEST_CASE("a request ahead of need takes a slot only when another stays free, held by no thread", "[registry][catalog]") {
+  registry::RegistryPool single("test", nullptr, 1);
+  CHECK_FALSE(single.try_acquire_ahead());  // the only slot is never taken ahead
+
+  registry::RegistryPool pool("test", nullptr, 3);
+  REQUIRE(pool.try_acquire_ahead());
+  REQUIRE(pool.try_acquire_ahead());
+  CHECK_FALSE(pool.try_acquire_ahead());  // the last slot stays for requests that cannot wait (a config)
   REQUIRE(pool.acquire(nullptr));
-  CHECK(pool.peak_in_flight() == 1);
+  // Full now. The slots taken ahead are no thread's: this thread holds one slot (its own), and another
+  // thread's request waits, as a later thread given the id of one that took a slot ahead would too.
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> refused{false};
+  std::thread other([&] {
+    auto waited = pool.acquire(&cancel);
+    refused = !waited && waited.error().code == Errc::cancelled;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  cancel = true;
+  other.join();
+  CHECK(refused.load());
+  pool.release(std::thread::id());
+  CHECK_FALSE(pool.try_acquire_ahead());  // 2 of 3 in flight: taking one more would leave none
   pool.release(std::this_thread::get_id());
+  REQUIRE(pool.try_acquire_ahead());
+  CHECK(pool.peak_in_flight() == 3);
+  pool.defer(std::chrono::seconds(30));
+  pool.release(std::thread::id());
+  pool.release(std::thread::id());
+  CHECK_FALSE(pool.try_acquire_ahead());  // nor while the registry asked to wait (429, Retry-After)
 }
 
 TEST_CASE("a 429's wait holds back every transfer of the registry, and cancel ends it", "[registry][catalog]") {

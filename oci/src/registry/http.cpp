@@ -201,7 +201,11 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   t->stop_ = config.stop;
   t->guard_ = config.guard;
   if (config.pool) {
-    if (auto st = config.pool->acquire(config.cancel, config.stop, !config.ahead); !st) return std::move(st).error();
+    if (config.ahead) {
+      if (!config.pool->try_acquire_ahead()) return make_error(Errc::limit, "no transfer slot free for a request ahead of need");
+    } else if (auto st = config.pool->acquire(config.cancel); !st) {
+      return std::move(st).error();
+    }
     t->pool_ = config.pool;
     t->slot_held_ = true;
     t->slot_owner_ = config.ahead ? std::thread::id() : std::this_thread::get_id();

@@ -84,8 +84,8 @@ struct TransportConfig {
   // for the registry's "not before" time too) and keeps it until its body is read or it is dropped, and
   // reuses the pool's idle connections, DNS cache and TLS sessions.
   std::shared_ptr<RegistryPool> pool;
-  // A request made ahead of need, read later by another thread: its pool slot is held by no thread (see
-  // RegistryPool::acquire). `own_connection`: a new connection rather than an idle one of the pool (left
+  // A request made ahead of need, read later by another thread: it starts only when the pool has a slot
+  // to spare (RegistryPool::try_acquire_ahead), else fails with Errc::limit. `own_connection`: a new connection rather than an idle one of the pool (left
   // idle there at the end), so that it does not take the connection the next request is waiting for.
   bool ahead = false;
   bool own_connection = false;

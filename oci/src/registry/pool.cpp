@@ -50,26 +50,35 @@ RegistryPool::~RegistryPool() {
   if (share_) curl_share_cleanup(static_cast<CURLSH*>(share_));
 }
 
-Status RegistryPool::acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop, bool for_this_thread) {
+Status RegistryPool::acquire(const std::atomic<bool>* cancel) {
   std::unique_lock lock(mutex_);
-  // Why no thread for a slot taken ahead: the thread that took it ends before the slot is given back, and
-  // a later thread given the same id would pass as nested and exceed the bound.
-  const auto me = for_this_thread ? std::this_thread::get_id() : std::thread::id();
+  const auto me = std::this_thread::get_id();
   for (;;) {
-    if (is_cancelled(cancel) || is_cancelled(stop)) return make_error(Errc::cancelled, "cancelled while waiting to contact registry " + registry_);
+    if (is_cancelled(cancel)) return make_error(Errc::cancelled, "cancelled while waiting to contact registry " + registry_);
     const auto now = Clock::now();
-    const bool nested = for_this_thread && held_.count(me) != 0;
+    const bool nested = held_.count(me) != 0;
     if (now >= not_before_ && (nested || in_flight_ < concurrency_)) break;
     const auto until = now < not_before_ ? std::min(not_before_, now + kWaitSlice) : now + kWaitSlice;
     changed_.wait_until(lock, until);
   }
+  take_locked(me);
+  return Ok{};
+}
+
+bool RegistryPool::try_acquire_ahead() {
+  std::lock_guard lock(mutex_);
+  if (Clock::now() < not_before_ || in_flight_ + 1 >= concurrency_) return false;
+  take_locked(std::thread::id());
+  return true;
+}
+
+void RegistryPool::take_locked(std::thread::id owner) {
   ++in_flight_;
-  ++held_[me];
+  ++held_[owner];
   transfers_.fetch_add(1, std::memory_order_relaxed);
   unsigned peak = peak_.load();
   while (in_flight_ > peak && !peak_.compare_exchange_weak(peak, in_flight_)) {
   }
-  return Ok{};
 }
 
 void RegistryPool::release(std::thread::id owner) {

@@ -42,11 +42,14 @@ class RegistryPool {
   // Waits until the registry's "not before" time has passed and a slot is free, then takes the slot.
   // A thread that already holds a slot of this pool does not wait for a second one (a transfer opened
   // while another is still alive on the same thread would otherwise deadlock at concurrency 1).
-  // Errc::cancelled when `cancel` or `stop` becomes true while waiting (looked at every 100 ms).
-  // `for_this_thread` false: a slot no thread holds (a request made ahead of need, read later by another
-  // thread), taken without the nested exception and given back with release(std::thread::id()).
-  Status acquire(const std::atomic<bool>* cancel, const std::atomic<bool>* stop = nullptr, bool for_this_thread = true);
-  // Gives back a slot taken by acquire() on thread `owner` (std::thread::id() for a slot no thread holds).
+  // Errc::cancelled when `cancel` becomes true while waiting (looked at every 100 ms).
+  Status acquire(const std::atomic<bool>* cancel);
+  // A slot for a request made ahead of need (read later, by another thread), only when one is free now
+  // and another stays free: never waits. Why: such a request holds its slot until the scan that made it
+  // reads it, after requests (a config, another scan's) that must not wait for it; with one slot always
+  // left to them, they never do. The slot is held by no thread: release(std::thread::id()).
+  bool try_acquire_ahead();
+  // Gives back a slot taken by acquire() on thread `owner` (std::thread::id() for try_acquire_ahead()).
   void release(std::thread::id owner);
   // No transfer of this registry starts before now + `wait` (a later time already set is kept).
   void defer(Clock::duration wait);
@@ -81,6 +84,7 @@ class RegistryPool {
 
  private:
   struct ShareLocks;
+  void take_locked(std::thread::id owner);  // counts a slot taken (mutex_ held)
 
   std::string registry_;
   std::shared_ptr<ConnectGuard> guard_;
