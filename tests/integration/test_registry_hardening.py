@@ -149,7 +149,7 @@ class FakeRegistry:
     """A distribution-API stand-in on 127.0.0.1 serving make_image(layers) as x/y:1. blob_mode, for the layer
     `mode_layer` (manifest order): "serve" sends it, "stall" sends half of it and then nothing until stopped,
     "redirect" answers 307 to `redirect_base` + "/<digest>", "silent" reads the request and never answers,
-    "fail_once" answers 500 the first time and serves it after. config_missing: the config is a 404."""
+    "fail_once" answers 500 the first time and serves it after, "busy_once" 429 with Retry-After: 2. config_missing: the config is a 404."""
 
     def __init__(self, blob_mode="serve", redirect_base=None, layers=1, mode_layer=0, config_missing=False):
         self.manifest, self.blobs, self.layer_digests = make_image(layers)
@@ -159,6 +159,7 @@ class FakeRegistry:
         self.blob_mode = blob_mode
         self.redirect_base = redirect_base
         self.blob_requests = 0
+        self.blob_times = []  # when each request for the layer of blob_mode came
         self.paths = []  # every GET, in order
         self.stalled = threading.Event()
         self._stop = threading.Event()
@@ -193,10 +194,14 @@ class FakeRegistry:
                     if digest != registry.layer_digest or registry.blob_mode == "serve":
                         return self._send(200, data, [("Content-Type", "application/octet-stream")])
                     registry.blob_requests += 1
-                    if registry.blob_mode == "fail_once" and registry.blob_requests > 1:
+                    registry.blob_times.append(time.monotonic())
+                    if registry.blob_mode in ("fail_once", "busy_once") and registry.blob_requests > 1:
                         return self._send(200, data, [("Content-Type", "application/octet-stream")])
                     if registry.blob_mode == "fail_once":
                         return self._send(500, b'{"errors":[{"code":"UNKNOWN","message":"try again"}]}')
+                    if registry.blob_mode == "busy_once":
+                        return self._send(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+                                          [("Retry-After", "2")])
                     if registry.blob_mode == "silent":
                         registry.stalled.set()
                         registry._stop.wait(60)
@@ -422,6 +427,16 @@ class TestLayersAskedAhead(HardeningTestCase):
         self.assertEqual([e["code"] for e in errors], ["not_found"], what)
         self.assertIn("config", errors[0]["message"], what)
         print(f"\n  config 404 with a layer request unanswered -> exit 2 in {took:.3f} s")
+
+    def test_a_retry_after_answered_to_a_layer_asked_ahead_holds_back_the_next_request(self):
+        registry = self.start(FakeRegistry(blob_mode="busy_once", layers=2, mode_layer=1))
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2")
+        out, err = proc.communicate(timeout=60)
+        what = f"exit {proc.returncode}\nstderr:\n{err.decode()[:3000]}"
+        self.assertEqual(proc.returncode, 1, what)
+        self.assertTrue(json.loads(out)["images"][0]["complete"], what)
+        self.assertEqual(len(registry.blob_times), 2, what)
+        self.assertGreaterEqual(registry.blob_times[1] - registry.blob_times[0], 1.8, registry.blob_times)
 
     def test_no_layer_is_asked_ahead_when_a_layer_cache_may_answer_for_it(self):
         registry = self.start(FakeRegistry(layers=2, config_missing=True))

@@ -117,16 +117,21 @@ Session::Session(RegistryReference reference, RegistryOptions options, std::opti
 
 void drain(Transfer& transfer) { (void)transfer.read_all(kMaxDrained); }
 
+bool Session::defer_if_asked(const ResponseHead& head, unsigned attempt) {
+  const std::string retry_after = head.header("retry-after");
+  if (head.status != 429 && (head.status != 503 || retry_after.empty())) return false;
+  // The registry asked everyone to slow down: every transfer to it waits, not only this one.
+  auto wait = parse_retry_after(retry_after, std::time(nullptr));
+  const auto backoff_time = std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
+  transport_.pool->defer(wait ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(*wait)
+                              : std::chrono::duration_cast<std::chrono::steady_clock::duration>(backoff_time));
+  return true;
+}
+
 Result<bool> Session::wait_before_retry(const ResponseHead& head, unsigned attempt) {
   const long status = head.status;
   if (!retryable_status(status) || attempt >= options_.max_retries) return false;
-  const std::string retry_after = head.header("retry-after");
-  if (status == 429 || (status == 503 && !retry_after.empty())) {
-    // The registry asked everyone to slow down: every transfer to it waits, not only this one.
-    auto wait = parse_retry_after(retry_after, std::time(nullptr));
-    const auto backoff_time = std::chrono::milliseconds(250) * (1u << std::min(attempt, 5u));
-    transport_.pool->defer(wait ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(*wait)
-                                : std::chrono::duration_cast<std::chrono::steady_clock::duration>(backoff_time));
+  if (defer_if_asked(head, attempt)) {
     // The wait itself happens when the retry takes its slot (RegistryPool::acquire), cancel included.
     if (is_cancelled(transport_.cancel)) return make_error(Errc::cancelled, "cancelled before retrying registry " + reference_.registry);
     return true;
@@ -414,6 +419,8 @@ Result<std::unique_ptr<Transfer>> Session::get_once(const std::string& path, con
   auto t = open_following_redirects(base_ + path, {}, auth->header, false, &transport);
   if (!t) return std::move(t).error().with_context(what);
   if ((*t)->head().status != 200) {
+    // A 429 (or 503 with Retry-After) holds back the request asked again after this one, as any other.
+    defer_if_asked((*t)->head(), 0);
     return make_error(Errc::network, what + ": registry " + reference_.registry + " answered HTTP " +
                                          std::to_string((*t)->head().status));
   }

@@ -75,6 +75,9 @@ class Session {
   // Whether to retry after `status`; waits first (Retry-After or back-off; a 429, or a 503 with
   // Retry-After, makes the whole registry wait through the pool). Errc::cancelled while waiting.
   Result<bool> wait_before_retry(const ResponseHead& head, unsigned attempt);
+  // After a 429, or a 503 with Retry-After: the whole registry waits (through the pool) for Retry-After,
+  // or the back-off of `attempt` without one. False for other answers.
+  bool defer_if_asked(const ResponseHead& head, unsigned attempt);
   void learn_challenge_locked(const std::vector<std::string>& challenges);
   void invalidate(const std::string& scope, const std::string& token);
   Error auth_error(const std::string& what, long status) const;
