@@ -278,7 +278,7 @@ class RegistrySource final : public ImageSource {
   // of its own, so that a blob's first bytes are on the way when the scan opens it. The first layer is
   // asked for on the connection the config was read on, as soon as it is read; the others, which the
   // scan would read on new connections anyway, are asked for on new connections while the config is
-  // fetched (before_config): a round trip earlier, plus the registry's time to start a blob (5-10 ms
+  // fetched (before_config): a round trip earlier, plus the registry's time to start a blob (5-13 ms
   // for Debian's docker-registry here). Why not the first layer on a new connection too: that costs a
   // TCP and a TLS handshake, more than the config's round trip it would save, and a connection more
   // than the scan needs. At most all but one of the registry's transfer slots are used.

@@ -136,7 +136,7 @@ class AheadResolver {
     // Why the first image only: its scan starts as soon as it is resolved, while each later image waits
     // for the one before it, and its layers asked for ahead would hold transfer slots that scan needs.
     options_.select.prefetch_layers = next_ == 0 ? prefetch_ : 0;
-    auto resolve = [this, reference = images_[next_], options = options_] { return pipeline::resolve(reference, options); };
+    auto resolve = [reference = images_[next_], options = options_] { return pipeline::resolve(reference, options); };
     ++next_;
     try {
       pending_ = std::async(std::launch::async, resolve);
