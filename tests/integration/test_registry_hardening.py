@@ -280,16 +280,20 @@ class HardeningTestCase(unittest.TestCase):
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc
 
+    def wait_for_exit(self, proc, timeout, why):
+        """(stdout, stderr) of `proc` once it exits; kills it and fails with `why` after `timeout` seconds."""
+        try:
+            return proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            self.fail(f"{why}\nstderr:\n{err.decode()[:3000]}")
+
     def signal_and_wait(self, proc, signum):
         """Sends `signum`; returns (exit status, seconds to exit, stdout, stderr)."""
         sent = time.monotonic()
         proc.send_signal(signum)
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            self.fail(f"layerleak did not exit within 30 s of signal {signum}\nstderr:\n{err.decode()[:3000]}")
+        out, err = self.wait_for_exit(proc, 30, f"layerleak did not exit within 30 s of signal {signum}")
         return proc.returncode, time.monotonic() - sent, out.decode(errors="replace"), err.decode(errors="replace")
 
     def assertCancelled(self, rc, took, out, err):
@@ -410,12 +414,7 @@ class TestLayersAskedAhead(HardeningTestCase):
         registry = self.start(FakeRegistry(blob_mode="silent", layers=2, mode_layer=1, config_missing=True))
         started = time.monotonic()
         proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2")
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            self.fail(f"the scan waited for a layer it no longer needed\nstderr:\n{err.decode()[:3000]}")
+        out, err = self.wait_for_exit(proc, 30, "the scan waited for a layer it no longer needed")
         took = time.monotonic() - started
         what = f"exit {proc.returncode} after {took:.2f} s\nstderr:\n{err.decode()[:3000]}"
         # The second layer was asked for before the config's 404 came back: nothing else asks for it.

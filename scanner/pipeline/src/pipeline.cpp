@@ -210,11 +210,8 @@ unsigned layers_to_prefetch(unsigned jobs, bool layer_cache) { return layer_cach
 
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options) {
-  ScanOptions resolving;
-  resolving.select = options.select;
+  ScanOptions resolving = options;
   resolving.select.prefetch_layers = layers_to_prefetch(options.jobs, options.layer_cache != nullptr);
-  resolving.source = options.source;
-  resolving.cancel = options.cancel;
   return scan(resolve(reference, resolving), std::move(detector), options);
 }
 
