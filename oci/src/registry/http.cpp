@@ -200,6 +200,7 @@ Result<std::unique_ptr<Transfer>> Transfer::start(const Request& request, const 
   t->cancel_ = config.cancel;
   t->stop_ = config.stop;
   t->guard_ = config.guard;
+  t->max_buffered_ = config.ahead ? 0 : kMaxBuffered;
   if (config.pool) {
     if (config.ahead) {
       if (!config.pool->try_acquire_ahead()) return make_error(Errc::limit, "no transfer slot free for a request ahead of need");
@@ -314,7 +315,7 @@ std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t count, v
     t->direct_len_ += direct;
     if (direct == n) return n;
   }
-  if (t->buffer_.size() - t->buffer_pos_ >= kMaxBuffered) {
+  if (t->buffer_.size() - t->buffer_pos_ >= t->max_buffered_) {
     if (direct > 0) {
       // Part of these bytes went to the caller already: keep the rest rather than pausing (curl would
       // hand all of them over again).

@@ -275,25 +275,31 @@ class RegistrySource final : public ImageSource {
   }
 
   // Layers asked for ahead (SelectOptions::prefetch_layers), the first image's only, each on a thread
-  // of its own, so that a blob's first bytes are on the way when the scan opens it. The first layer is
-  // asked for on the connection the config was read on, as soon as it is read; the others, which the
-  // scan would read on new connections anyway, are asked for on new connections while the config is
-  // fetched (before_config): a round trip earlier, plus the registry's time to start a blob (5-13 ms
-  // for Debian's docker-registry here). Why not the first layer on a new connection too: that costs a
-  // TCP and a TLS handshake, more than the config's round trip it would save, and a connection more
-  // than the scan needs. At most all but one of the registry's transfer slots are used.
+  // of its own, so that a blob's first bytes are on the way when the scan opens it. The scan opens the
+  // layers in order and the first one is the longest wait, so it is asked for first: on a connection
+  // of its own while the config is fetched (before_config), with the third and later ones; the second
+  // on the connection the config was read on, as soon as it is read (after_config). So the registry's
+  // time to start a blob (5-20 ms for Debian's docker-registry here) and the config's round trip
+  // overlap for the layer the scan waits for, with no more connections than layers read at once. When
+  // only one layer is asked for, it waits for the config: a connection of its own would cost a TCP and
+  // a TLS handshake, more than the round trip it saves, and a connection more than the scan needs. At
+  // most all but one of the registry's transfer slots are used.
   void ahead_before_config(const Image& image, unsigned count) {
     std::lock_guard lock(ahead_mutex_);
     if (ahead_count_ != 0 || count == 0) return;  // the first image only
     ahead_count_ = static_cast<unsigned>(std::min<std::size_t>({count, image.layers.size(), session_->pool()->concurrency() - 1}));
-    for (std::size_t i = 1; i < ahead_count_; ++i) ask_ahead_locked(image.layers[i], true);
+    for (std::size_t i = 0; i < ahead_count_; ++i) {
+      if (i != after_config_index()) ask_ahead_locked(image.layers[i], true);
+    }
   }
   void ahead_after_config(const Image& image) {
     std::lock_guard lock(ahead_mutex_);
-    if (ahead_count_ == 0 || first_asked_ahead_ || image.layers.empty()) return;
-    first_asked_ahead_ = true;
-    ask_ahead_locked(image.layers.front(), false);
+    if (ahead_count_ == 0 || asked_after_config_ || image.layers.size() <= after_config_index()) return;
+    asked_after_config_ = true;
+    ask_ahead_locked(image.layers[after_config_index()], false);
   }
+  // The layer asked for on the config's connection once the config is read.
+  std::size_t after_config_index() const { return ahead_count_ >= 2 ? 1 : 0; }
   void ask_ahead_locked(const Layer& layer, bool own_connection) {
     const Digest& digest = layer.blob.digest;
     if (digest.empty() || ahead_.count(digest.str())) return;
@@ -312,7 +318,7 @@ class RegistrySource final : public ImageSource {
   std::atomic<bool> stop_ahead_{false};
   std::mutex ahead_mutex_;
   unsigned ahead_count_ = 0;         // layers to ask for ahead; 0 until the first image's manifest is read
-  bool first_asked_ahead_ = false;   // the first layer, once the config is read (see ahead_before_config)
+  bool asked_after_config_ = false;  // the layer asked for once the config is read (see ahead_before_config)
   std::map<std::string, PendingTransfer> ahead_;  // by blob digest, until open_blob takes it
 };
 
