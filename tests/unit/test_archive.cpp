@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -65,6 +66,26 @@ TEST_CASE("multi-member gzip and trailing zero padding are read; damage is an er
   auto zst_truncated = inflate(zst.substr(0, zst.size() - 3), detected);
   REQUIRE_FALSE(zst_truncated);
   CHECK(zst_truncated.error().message.find("truncated zstd") != std::string::npos);
+
+  // A zstd frame header declares the content size (the fixture's compressor writes it): a frame whose
+  // content is one byte more or less than declared is damage, not a shorter or longer layer.
+  const auto fhd = static_cast<unsigned char>(zst[4]);
+  const bool single_segment = (fhd >> 5) & 1;
+  const std::size_t size_bytes = std::array<std::size_t, 4>{single_segment ? 1u : 0u, 2, 4, 8}[fhd >> 6];
+  const std::size_t size_at = 5 + (single_segment ? 0 : 1) + std::array<std::size_t, 4>{0, 1, 2, 4}[fhd & 3];
+  REQUIRE(size_bytes > 0);
+  for (int delta : {1, -1}) {
+    std::string misdeclared = zst;
+    std::uint64_t declared = 0;
+    for (std::size_t i = 0; i < size_bytes; ++i) declared |= std::uint64_t{static_cast<unsigned char>(zst[size_at + i])} << (8 * i);
+    declared += static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+    for (std::size_t i = 0; i < size_bytes; ++i) misdeclared[size_at + i] = static_cast<char>((declared >> (8 * i)) & 0xff);
+    auto wrong = inflate(misdeclared, detected);
+    INFO("declared content size off by " << delta);
+    REQUIRE_FALSE(wrong);
+    CHECK(wrong.error().code == Errc::malformed);
+    CHECK(wrong.error().message.find("zstd") != std::string::npos);
+  }
 }
 
 TEST_CASE("tar entries come out typed and normalised, and the stream is read to its end") {
