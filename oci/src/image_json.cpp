@@ -182,6 +182,15 @@ Status apply_config(Image& image, const std::string& config_json) {
 
 namespace layerleak::oci {
 
+std::vector<std::size_t> layers_largest_first(const Image& image) {
+  std::vector<std::size_t> order(image.layers.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return image.layers[a].blob.size > image.layers[b].blob.size;  // unknown (-1) sorts last
+  });
+  return order;
+}
+
 std::vector<MetadataFile> metadata_files(const Image& image) {
   std::vector<MetadataFile> out;
   auto add_map = [&](const char* kind, const std::string& prefix, const std::map<std::string, std::string>& values) {

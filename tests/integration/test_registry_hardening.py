@@ -105,13 +105,17 @@ def _digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_image(layers=1):
+def make_image(layers=1, big_layer=None):
     """An OCI image of `layers` gzip layers in memory: (manifest bytes, {digest: blob bytes}, layer digests in
-    manifest order). The first layer holds app/.env with a secret key; the others one harmless file each."""
+    manifest order). The first layer holds app/.env with a secret key; the others one harmless file each,
+    the layer `big_layer` (if any) a file of 64 KiB that gzip cannot shrink, so that it is the largest blob."""
     diffs, blobs = [], []
     for i in range(layers):
         name, content = ("app/.env", f"SCW_SECRET_KEY={SECRET_KEY}\n".encode()) if i == 0 else \
             (f"etc/layer{i}.txt", f"layer {i}\n".encode())
+        if i == big_layer:
+            noise = b"".join(hashlib.sha256(str(n).encode()).digest() for n in range(2048))
+            name, content = f"opt/big{i}.bin", noise
         raw = io.BytesIO()
         with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo(name)
@@ -151,8 +155,9 @@ class FakeRegistry:
     "redirect" answers 307 to `redirect_base` + "/<digest>", "silent" reads the request and never answers,
     "fail_once" answers 500 the first time and serves it after, "busy_once" 429 with Retry-After: 2. config_missing: the config is a 404."""
 
-    def __init__(self, blob_mode="serve", redirect_base=None, layers=1, mode_layer=0, config_missing=False):
-        self.manifest, self.blobs, self.layer_digests = make_image(layers)
+    def __init__(self, blob_mode="serve", redirect_base=None, layers=1, mode_layer=0, config_missing=False,
+                 big_layer=None):
+        self.manifest, self.blobs, self.layer_digests = make_image(layers, big_layer)
         self.layer_digest = self.layer_digests[mode_layer]
         if config_missing:
             self.blobs = {d: b for d, b in self.blobs.items() if d in self.layer_digests}
@@ -446,6 +451,33 @@ class TestLayersAskedAhead(HardeningTestCase):
         self.assertEqual(proc.returncode, 2, err.decode()[:3000])
         self.assertTrue(any("/blobs/" in p for p in registry.paths), registry.paths)  # the config was asked for
         self.assertFalse([p for p in registry.paths if p.rsplit("/", 1)[-1] in registry.layer_digests], registry.paths)
+
+    def test_the_largest_layer_is_opened_first_and_asked_for_before_the_config(self):
+        # --jobs 1: nothing is asked ahead but the first layer the scan opens, once the config is read; the
+        # scan opens the largest layer first, then the others in manifest order.
+        registry = self.start(FakeRegistry(layers=3, big_layer=2))
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "1")
+        out, err = proc.communicate(timeout=60)
+        what = f"exit {proc.returncode}\nstderr:\n{err.decode()[:3000]}\npaths: {registry.paths}"
+        self.assertEqual(proc.returncode, 1, what)
+        image = json.loads(out)["images"][0]
+        self.assertTrue(image["complete"], what)
+        self.assertEqual([f["location"]["layer_index"] for f in image["findings"]], [0], what)
+        layers = [p.rsplit("/", 1)[-1] for p in registry.paths if p.rsplit("/", 1)[-1] in registry.layer_digests]
+        digests = registry.layer_digests
+        self.assertEqual(layers, [digests[2], digests[0], digests[1]], what)
+        # --jobs 2: the largest layer is asked for on a connection of its own while the config is fetched,
+        # the second largest once the config is read.
+        registry = self.start(FakeRegistry(layers=3, big_layer=2))
+        proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", "2")
+        out, err = proc.communicate(timeout=60)
+        what = f"exit {proc.returncode}\nstderr:\n{err.decode()[:3000]}\npaths: {registry.paths}"
+        self.assertEqual(proc.returncode, 1, what)
+        config = [p for p in registry.paths if "/blobs/" in p and p.rsplit("/", 1)[-1] not in registry.layer_digests]
+        self.assertEqual(len(config), 1, what)
+        paths = registry.paths
+        self.assertLess(paths.index(config[0]), paths.index(f"/v2/x/y/blobs/{registry.layer_digests[0]}"), what)
+        self.assertIn(f"/v2/x/y/blobs/{registry.layer_digests[2]}", paths, what)
 
     def test_a_layer_asked_ahead_that_fails_is_asked_again_and_scanned(self):
         for mode_layer in (0, 1):

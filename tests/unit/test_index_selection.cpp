@@ -80,3 +80,15 @@ TEST_CASE("media types are compared without case or parameters") {
   REQUIRE(picked);
   CHECK(picked->size() == 1);
 }
+
+TEST_CASE("a scan opens the largest layer first; ties and unknown sizes keep manifest order") {
+  oci::Image image;
+  for (std::int64_t size : {300, -1, 5000, 300, 5000, 0}) {
+    oci::Layer layer;
+    layer.index = image.layers.size();
+    layer.blob.size = size;
+    image.layers.push_back(layer);
+  }
+  CHECK(oci::layers_largest_first(image) == std::vector<std::size_t>{2, 4, 0, 3, 5, 1});
+  CHECK(oci::layers_largest_first(oci::Image{}).empty());
+}

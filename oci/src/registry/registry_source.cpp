@@ -276,7 +276,7 @@ class RegistrySource final : public ImageSource {
 
   // Layers asked for ahead (SelectOptions::prefetch_layers), the first image's only, each on a thread
   // of its own, so that a blob's first bytes are on the way when the scan opens it. The scan opens the
-  // layers in order and the first one is the longest wait, so it is asked for first: on a connection
+  // layers largest first (layers_largest_first) and the first one is the longest, so it is asked for first: on a connection
   // of its own while the config is fetched (before_config), with the third and later ones; the second
   // on the connection the config was read on, as soon as it is read (after_config). So the registry's
   // time to start a blob (5-20 ms for Debian's docker-registry here) and the config's round trip
@@ -288,15 +288,16 @@ class RegistrySource final : public ImageSource {
     std::lock_guard lock(ahead_mutex_);
     if (ahead_count_ != 0 || count == 0) return;  // the first image only
     ahead_count_ = static_cast<unsigned>(std::min<std::size_t>({count, image.layers.size(), session_->pool()->concurrency() - 1}));
+    const std::vector<std::size_t> order = layers_largest_first(image);
     for (std::size_t i = 0; i < ahead_count_; ++i) {
-      if (i != after_config_index()) ask_ahead_locked(image.layers[i], true);
+      if (i != after_config_index()) ask_ahead_locked(image.layers[order[i]], true);
     }
   }
   void ahead_after_config(const Image& image) {
     std::lock_guard lock(ahead_mutex_);
     if (ahead_count_ == 0 || asked_after_config_ || image.layers.size() <= after_config_index()) return;
     asked_after_config_ = true;
-    ask_ahead_locked(image.layers[after_config_index()], false);
+    ask_ahead_locked(image.layers[layers_largest_first(image)[after_config_index()]], false);
   }
   // The layer asked for on the config's connection once the config is read.
   std::size_t after_config_index() const { return ahead_count_ >= 2 ? 1 : 0; }

@@ -244,6 +244,9 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
   std::vector<report::ImageReport> reports(images->size());
   std::vector<std::vector<LayerResult>> results(images->size());
   std::vector<Task> tasks;
+  // A source read front to back (standard input, the Docker daemon) gives its layers in container
+  // order; any other is read largest layer first (oci::layers_largest_first), image by image.
+  const bool random_access = !source->spooled_bytes().has_value();
   for (std::size_t i = 0; i < images->size(); ++i) {
     const oci::Image& image = (*images)[i];
     report::ImageReport& r = reports[i];
@@ -258,7 +261,11 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
     r.annotations = image.annotations;
     for (const auto& [key, value] : image.index_annotations) r.annotations.emplace(key, value);
     results[i].resize(image.layers.size());
-    for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
+    if (random_access) {
+      for (std::size_t l : oci::layers_largest_first(image)) tasks.push_back({i, l});
+    } else {
+      for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
+    }
   }
 
   std::uint64_t total_bytes = 0;
