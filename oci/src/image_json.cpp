@@ -1,6 +1,7 @@
 #include "image_json.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace layerleak::oci {
 
@@ -55,7 +56,19 @@ Result<Descriptor> parse_descriptor(const nlohmann::json& j, const std::string& 
   auto digest = Digest::parse(string_field(j, "digest"));
   if (!digest) return std::move(digest).error().with_context(what);
   d.digest = std::move(digest).value();
-  if (auto it = j.find("size"); it != j.end() && it->is_number_integer()) d.size = it->get<std::int64_t>();
+  // The size is optional here (docker-archive's own descriptors have none: -1), but one given must be a
+  // byte count: a negative, fractional or out-of-range size taken as "unknown" let a blob of any length
+  // pass as complete.
+  if (auto it = j.find("size"); it != j.end()) {
+    const bool count = it->is_number_unsigned() ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX)
+                                                : it->is_number_integer() && it->get<std::int64_t>() >= 0;
+    if (!count) {
+      std::string shown = it->dump();
+      if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
+      return make_error(Errc::malformed, what + ": descriptor size " + shown + " is not a byte count");
+    }
+    d.size = it->get<std::int64_t>();
+  }
   if (auto it = j.find("annotations"); it != j.end() && it->is_object()) {
     for (const auto& [key, value] : it->items()) {
       if (value.is_string()) d.annotations[key] = value.get<std::string>();

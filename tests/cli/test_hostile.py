@@ -201,6 +201,31 @@ class HostileImages(unittest.TestCase):
                                  f"layer blob is longer than the {last['size']} bytes its descriptor declares")
                 self.assertEqual(len(doc["findings"]), 1)  # layer 0 was complete
 
+    def test_blob_shorter_than_its_descriptor(self):
+        # A registry or layout that declares a layer larger than its blob (the digest still matching) ends
+        # the layer with an error: the size is what a pull checks a blob against, and orders the scan.
+        tar = tar_bytes([("app/.env", f"SCW_SECRET_KEY={SECRET}\n".encode())])
+        for extra in (1, 10 ** 12):
+            with self.subTest(extra=extra):
+                def lie(manifest, extra=extra):
+                    manifest["layers"][0]["size"] += extra
+                    return manifest
+                layer = gz_layer(tar)
+                layout = write_layout(self.tmp / f"shorter-{extra}", [layer], manifest_hook=lie)
+                doc = self.check(f"blob shorter than declared (+{extra})", f"oci:{layout}", 2,
+                                 f"layer blob is {len(layer[0])} bytes, shorter than the {len(layer[0]) + extra} bytes")
+                self.assertEqual(doc["layers"][0]["compressed_size"], len(layer[0]))  # what was read, not the claim
+
+    def test_descriptor_size_that_is_not_a_byte_count(self):
+        tar = tar_bytes([("a.txt", b"x")])
+        for size in (-5, 1234.5, "12", 18446744073709551621):
+            with self.subTest(size=size):
+                def bad(manifest, size=size):
+                    manifest["layers"][0]["size"] = size
+                    return manifest
+                layout = write_layout(self.tmp / f"size-{abs(hash(str(size)))}", [gz_layer(tar)], manifest_hook=bad)
+                self.check(f"descriptor size {size}", f"oci:{layout}", 2, "is not a byte count")
+
     def test_diff_id_mismatch(self):
         image = self.fixture("diffid", self.leaky_layers("gzip"), {"wrong_diff_id": True})
         self.check("config diff_ids do not match", image, 2, "diffID")

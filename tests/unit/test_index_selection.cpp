@@ -92,3 +92,28 @@ TEST_CASE("a scan opens the largest layer first; ties and unknown sizes keep man
   CHECK(oci::layers_largest_first(image) == std::vector<std::size_t>{2, 4, 0, 3, 5, 1});
   CHECK(oci::layers_largest_first(oci::Image{}).empty());
 }
+
+TEST_CASE("a descriptor's size, when given, is a byte count") {
+  const json base = {{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", digest_of('b')}};
+  json absent = base;
+  auto unknown = oci::parse_descriptor(absent, "layer");
+  REQUIRE(unknown);
+  CHECK(unknown->size == -1);  // docker-archive's own descriptors carry none
+  for (const json& size : {json(0), json(12345), json(std::uint64_t{INT64_MAX})}) {
+    json d = base;
+    d["size"] = size;
+    auto parsed = oci::parse_descriptor(d, "layer");
+    REQUIRE(parsed);
+    CHECK(parsed->size == size.get<std::int64_t>());
+  }
+  for (const json& size : {json(-5), json(-1), json(1234.5), json(1e12), json("12"), json(nullptr),
+                           json(std::uint64_t{INT64_MAX} + 1), json::parse("18446744073709551621")}) {
+    json d = base;
+    d["size"] = size;
+    auto parsed = oci::parse_descriptor(d, "layer");
+    INFO("size " << size.dump());
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().code == Errc::malformed);
+    CHECK(parsed.error().message.find("is not a byte count") != std::string::npos);
+  }
+}

@@ -251,6 +251,12 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     result.error = digest_mismatch("layer blob", layer.blob.digest, *result.blob_digest);
   } else if (!layer.diff_id.empty() && layer.diff_id != content) {
     result.error = digest_mismatch("layer diffID (uncompressed content)", layer.diff_id, content);
+  } else if (layer.blob.size >= 0 && result.compressed_bytes != static_cast<std::uint64_t>(layer.blob.size)) {
+    // Longer is caught while reading (CountingReader); shorter only here. Why an error though the digest
+    // matched: the descriptor is what a registry or a pull checks a blob against, and what orders the scan.
+    result.error = make_error(Errc::digest_mismatch, "layer blob is " + std::to_string(result.compressed_bytes) +
+                                                         " bytes, shorter than the " + std::to_string(layer.blob.size) +
+                                                         " bytes its descriptor declares");
   }
   return result;
 }
