@@ -212,9 +212,8 @@ class HostileImages(unittest.TestCase):
                     return manifest
                 layer = gz_layer(tar)
                 layout = write_layout(self.tmp / f"shorter-{extra}", [layer], manifest_hook=lie)
-                doc = self.check(f"blob shorter than declared (+{extra})", f"oci:{layout}", 2,
-                                 f"layer blob is {len(layer[0])} bytes, shorter than the {len(layer[0]) + extra} bytes")
-                self.assertEqual(doc["layers"][0]["compressed_size"], len(layer[0]))  # what was read, not the claim
+                self.check(f"blob shorter than declared (+{extra})", f"oci:{layout}", 2,
+                           f"layer blob is {len(layer[0])} bytes, shorter than the {len(layer[0]) + extra} bytes")
 
     def test_descriptor_size_that_is_not_a_byte_count(self):
         tar = tar_bytes([("a.txt", b"x")])

@@ -94,14 +94,23 @@ namespace {
 // Counts the compressed bytes a layer reader pulls, for progress.
 // Also holds the blob to the size its descriptor declares (when it declares one): a registry or archive
 // that sends more (an endless stream of zeros after a valid gzip member, or after the tar's end, would
-// otherwise be read for ever) ends the layer with an error as soon as it does.
+// otherwise be read for ever) ends the layer with an error as soon as it does, and one that sends less
+// at its end, though the bytes match their digest (the size is what a pull checks a blob against, and
+// what orders the scan).
 class CountingReader final : public ByteReader {
  public:
   CountingReader(ByteReader& inner, ProgressMeter& meter, std::int64_t declared)
       : inner_(inner), meter_(meter), declared_(declared) {}
   Result<std::size_t> read(std::span<char> out) override {
     auto n = inner_.read(out);
-    if (!n || *n == 0) return n;
+    if (!n) return n;
+    if (*n == 0) {
+      if (declared_ >= 0 && read_ < static_cast<std::uint64_t>(declared_)) {
+        return make_error(Errc::digest_mismatch, "layer blob is " + std::to_string(read_) + " bytes, shorter than the " +
+                                                     std::to_string(declared_) + " bytes its descriptor declares");
+      }
+      return n;
+    }
     meter_.add_bytes(*n);
     read_ += *n;
     if (declared_ >= 0 && read_ > static_cast<std::uint64_t>(declared_)) {
@@ -251,12 +260,6 @@ LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const 
     result.error = digest_mismatch("layer blob", layer.blob.digest, *result.blob_digest);
   } else if (!layer.diff_id.empty() && layer.diff_id != content) {
     result.error = digest_mismatch("layer diffID (uncompressed content)", layer.diff_id, content);
-  } else if (layer.blob.size >= 0 && result.compressed_bytes != static_cast<std::uint64_t>(layer.blob.size)) {
-    // Longer is caught while reading (CountingReader); shorter only here. Why an error though the digest
-    // matched: the descriptor is what a registry or a pull checks a blob against, and what orders the scan.
-    result.error = make_error(Errc::digest_mismatch, "layer blob is " + std::to_string(result.compressed_bytes) +
-                                                         " bytes, shorter than the " + std::to_string(layer.blob.size) +
-                                                         " bytes its descriptor declares");
   }
   return result;
 }

@@ -340,9 +340,7 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
       summary.media_type = layer.blob.media_type.empty() ? default_media_type(lr.compression) : layer.blob.media_type;
       summary.created_by = layer.created_by;
       summary.history_index = layer.history_index;
-      // The bytes read when the blob was read to its end (a descriptor may lie: that is the layer's error),
-      // else the declared size.
-      summary.compressed_size = lr.compressed_bytes > 0 ? static_cast<std::int64_t>(lr.compressed_bytes) : std::max<std::int64_t>(0, layer.blob.size);
+      summary.compressed_size = layer.blob.size >= 0 ? layer.blob.size : static_cast<std::int64_t>(lr.compressed_bytes);
       summary.entries = lr.entries;
       summary.bytes_scanned = lr.bytes_scanned;
       summary.complete = !lr.error.has_value();
