@@ -77,8 +77,8 @@ struct Image {
 
 // The indices of image.layers in the order a scan opens them: the largest declared blob first (unknown
 // sizes last), ties in manifest order. Why: with fewer threads than layers, the largest layer opened
-// late would be read alone after the others are done (a 211 MB layer fourth of eight on 2 threads: the
-// scan took as long as it and the two layers before it on its thread).
+// late is read alone after the others are done (four layers of 13, 13, 13 and 51 MB on 2 cores: 0.471 s
+// in manifest order, 0.442 s largest first; bench/README.md).
 std::vector<std::size_t> layers_largest_first(const Image& image);
 
 struct SelectOptions {

@@ -278,9 +278,10 @@ class RegistrySource final : public ImageSource {
   // of its own, so that a blob's first bytes are on the way when the scan opens it. The scan opens the
   // layers largest first (layers_largest_first), so the first one is the longest: it is asked for on a
   // connection of its own while the config is fetched (before_config), with the third and later ones;
-  // the second on the connection the config was read on, as soon as it is read (after_config). So the registry's
-  // time to start a blob (5-20 ms for Debian's docker-registry here) and the config's round trip
-  // overlap for the layer the scan waits for, with no more connections than layers read at once. When
+  // the second on the connection the config was read on, as soon as it is read (after_config). So the
+  // registry's time to start a blob (14-26 ms for Debian's docker-registry here, with two other requests
+  // in flight) and the config's round trip overlap for the layer the scan waits for, with no more
+  // connections than layers read at once. When
   // only one layer is asked for, it waits for the config: a connection of its own would cost a TCP and
   // a TLS handshake, more than the round trip it saves, and a connection more than the scan needs. At
   // most all but one of the registry's transfer slots are used.
