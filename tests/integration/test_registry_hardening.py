@@ -153,7 +153,9 @@ class FakeRegistry:
     """A distribution-API stand-in on 127.0.0.1 serving make_image(layers) as x/y:1. blob_mode, for the layer
     `mode_layer` (manifest order): "serve" sends it, "stall" sends half of it and then nothing until stopped,
     "redirect" answers 307 to `redirect_base` + "/<digest>", "silent" reads the request and never answers,
-    "fail_once" answers 500 the first time and serves it after, "busy_once" 429 with Retry-After: 2. config_missing: the config is a 404."""
+    "fail_once" answers 500 the first time and serves it after, "busy_once" 429 with Retry-After: 2,
+    "long_length" announces 100 bytes more than the blob, sends the blob and then nothing until stopped.
+    config_missing: the config is a 404."""
 
     def __init__(self, blob_mode="serve", redirect_base=None, layers=1, mode_layer=0, config_missing=False,
                  big_layer=None):
@@ -214,6 +216,15 @@ class FakeRegistry:
                         return None
                     if registry.blob_mode == "redirect":
                         return self._send(307, b"", [("Location", f"{registry.redirect_base}/{digest}")])
+                    if registry.blob_mode == "long_length":
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(data) + 100))
+                        self.end_headers()
+                        self.wfile.write(data)
+                        self.wfile.flush()
+                        registry._stop.wait(60)
+                        self.close_connection = True
+                        return None
                     # stall: half the bytes, then silence until the test ends.
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data)))
@@ -478,6 +489,30 @@ class TestLayersAskedAhead(HardeningTestCase):
         paths = registry.paths
         self.assertLess(paths.index(config[0]), paths.index(f"/v2/x/y/blobs/{registry.layer_digests[0]}"), what)
         self.assertIn(f"/v2/x/y/blobs/{registry.layer_digests[2]}", paths, what)
+
+    def test_a_content_length_other_than_the_declared_size_is_refused_before_the_body(self):
+        # A registry announcing more than it sends held the scan for the stall timeout on every resume (5
+        # requests, 332 s); the length is now held to the manifest's size when the answer's head is in.
+        # With --jobs 2 the layer is first asked for ahead (dropped: asked again as usual), with --jobs 1
+        # only as usual.
+        for jobs in ("1", "2"):
+            with self.subTest(jobs=jobs):
+                registry = FakeRegistry(blob_mode="long_length", layers=2, mode_layer=0)
+                try:
+                    started = time.monotonic()
+                    proc = self.popen_scan(f"docker://127.0.0.1:{registry.port}/x/y:1", "--jobs", jobs)
+                    out, err = self.wait_for_exit(proc, 30, "the scan waited for bytes the registry only announced")
+                    took = time.monotonic() - started
+                finally:
+                    registry.stop()
+                what = f"exit {proc.returncode} after {took:.2f} s\nstderr:\n{err.decode()[:3000]}"
+                self.assertEqual(proc.returncode, 2, what)
+                self.assertLess(took, 10.0, what)
+                image = json.loads(out)["images"][0]
+                self.assertFalse(image["complete"], what)
+                self.assertEqual([e["code"] for e in image["errors"]], ["digest_mismatch"], what)
+                self.assertIn("announces", image["errors"][0]["message"], what)
+                self.assertLessEqual(registry.blob_requests, 2, what)
 
     def test_a_layer_asked_ahead_that_fails_is_asked_again_and_scanned(self):
         for mode_layer in (0, 1):

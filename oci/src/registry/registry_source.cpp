@@ -107,14 +107,17 @@ using PendingTransfer = std::future<Result<std::unique_ptr<registry::Transfer>>>
 // byte it broke at (a registry that ignores Range answers 200: the bytes already read are skipped).
 // `ahead`, when valid, is the blob's GET made ahead of need: its transfer is used when it was answered
 // 200, else the blob is asked for again as usual (so its failure is retried and reported as any other).
+// `declared`: the blob's size in the manifest (-1: none), which an answer's Content-Length must match.
 class BlobReader final : public ByteReader {
  public:
-  BlobReader(std::shared_ptr<registry::Session> session, std::string path, std::string what, PendingTransfer ahead)
-      : session_(std::move(session)), path_(std::move(path)), what_(std::move(what)), ahead_(std::move(ahead)) {}
+  BlobReader(std::shared_ptr<registry::Session> session, std::string path, std::string what, std::int64_t declared,
+             PendingTransfer ahead)
+      : session_(std::move(session)), path_(std::move(path)), what_(std::move(what)), declared_(declared),
+        ahead_(std::move(ahead)) {}
 
   Result<std::size_t> read(std::span<char> out) override {
     if (ahead_.valid()) {
-      if (auto t = ahead_.get(); t) transfer_ = std::move(t).value();
+      if (auto t = ahead_.get(); t && check_length((**t).head())) transfer_ = std::move(t).value();
     }
     for (;;) {
       // Opening already retries connection failures and 5xx answers (Session::get): a failure here is final.
@@ -146,7 +149,9 @@ class BlobReader final : public ByteReader {
       if (!range.starts_with("bytes " + std::to_string(offset_) + "-")) {
         return make_error(Errc::malformed, what_ + ": the registry resumed at the wrong offset (" + range + ")");
       }
-    } else if (offset_ > 0) {
+    }
+    if (auto st = check_length(head); !st) return st;
+    if (offset_ > 0 && head.status != 206) {
       // Whole blob again: skip what was already delivered.
       std::array<char, 65536> scratch;
       for (std::uint64_t left = offset_; left > 0;) {
@@ -160,9 +165,27 @@ class BlobReader final : public ByteReader {
     return Ok{};
   }
 
+  // A Content-Length other than the declared size (less the offset resumed from) is refused before the
+  // body is read: the body cannot be the blob, and a registry announcing more than it sends held the scan
+  // for the stall timeout on every resume (66 s per try, 5 tries). Without a length (chunked), the blob's
+  // own length is checked at its end (the pipeline's reader).
+  Status check_length(const registry::ResponseHead& head) const {
+    const std::string length = head.header("content-length");
+    if (declared_ < 0 || length.empty() || length.size() > 19 ||
+        !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return Ok{};
+    }
+    const std::uint64_t expected = static_cast<std::uint64_t>(declared_) - (head.status == 206 ? offset_ : 0);
+    if (std::stoull(length) == expected) return Ok{};
+    return make_error(Errc::digest_mismatch, what_ + ": the registry announces " + length + " bytes" +
+                                                 (head.status == 206 ? " from byte " + std::to_string(offset_) : "") +
+                                                 " of a blob whose manifest declares " + std::to_string(declared_));
+  }
+
   std::shared_ptr<registry::Session> session_;
   std::string path_;
   std::string what_;
+  std::int64_t declared_;
   PendingTransfer ahead_;
   std::unique_ptr<registry::Transfer> transfer_;
   std::uint64_t offset_ = 0;
@@ -248,8 +271,9 @@ class RegistrySource final : public ImageSource {
         ahead_.erase(it);
       }
     }
-    return std::unique_ptr<ByteReader>(std::make_unique<BlobReader>(
-        session_, blob_path_of(layer.blob.digest), reference_.str() + " layer " + layer.blob.digest.str(), std::move(ahead)));
+    return std::unique_ptr<ByteReader>(std::make_unique<BlobReader>(session_, blob_path_of(layer.blob.digest),
+                                                                    reference_.str() + " layer " + layer.blob.digest.str(),
+                                                                    layer.blob.size, std::move(ahead)));
   }
 
  private:
