@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <future>
 #include <map>
 #include <mutex>
@@ -171,12 +172,11 @@ class BlobReader final : public ByteReader {
   // own length is checked at its end (the pipeline's reader).
   Status check_length(const registry::ResponseHead& head) const {
     const std::string length = head.header("content-length");
-    if (declared_ < 0 || length.empty() || length.size() > 19 ||
-        !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return Ok{};
-    }
+    std::uint64_t announced = 0;
+    const auto [end, failed] = std::from_chars(length.data(), length.data() + length.size(), announced);
+    if (declared_ < 0 || length.empty() || failed != std::errc() || end != length.data() + length.size()) return Ok{};
     const std::uint64_t expected = static_cast<std::uint64_t>(declared_) - (head.status == 206 ? offset_ : 0);
-    if (std::stoull(length) == expected) return Ok{};
+    if (announced == expected) return Ok{};
     return make_error(Errc::digest_mismatch, what_ + ": the registry announces " + length + " bytes" +
                                                  (head.status == 206 ? " from byte " + std::to_string(offset_) : "") +
                                                  " of a blob whose manifest declares " + std::to_string(declared_));
@@ -305,27 +305,26 @@ class RegistrySource final : public ImageSource {
   // the second on the connection the config was read on, as soon as it is read (after_config). So the
   // registry's time to start a blob (14-26 ms for Debian's docker-registry here, with two other requests
   // in flight) and the config's round trip overlap for the layer the scan waits for, with no more
-  // connections than layers read at once. When
-  // only one layer is asked for, it waits for the config: a connection of its own would cost a TCP and
-  // a TLS handshake, more than the round trip it saves, and a connection more than the scan needs. At
-  // most all but one of the registry's transfer slots are used.
+  // connections than layers read at once. When only one layer is asked for, it waits for the config: a
+  // connection of its own would cost a TCP and a TLS handshake, more than the round trip it saves, and a
+  // connection more than the scan needs. At most all but one of the registry's transfer slots are used.
   void ahead_before_config(const Image& image, unsigned count) {
     std::lock_guard lock(ahead_mutex_);
     if (ahead_count_ != 0 || count == 0) return;  // the first image only
     ahead_count_ = static_cast<unsigned>(std::min<std::size_t>({count, image.layers.size(), session_->pool()->concurrency() - 1}));
     const std::vector<std::size_t> order = layers_largest_first(image);
+    const std::size_t after_config = ahead_count_ >= 2 ? 1 : 0;  // in `order`
+    if (ahead_count_ > 0) after_config_layer_ = order[after_config];
     for (std::size_t i = 0; i < ahead_count_; ++i) {
-      if (i != after_config_index()) ask_ahead_locked(image.layers[order[i]], true);
+      if (i != after_config) ask_ahead_locked(image.layers[order[i]], true);
     }
   }
   void ahead_after_config(const Image& image) {
     std::lock_guard lock(ahead_mutex_);
-    if (ahead_count_ == 0 || asked_after_config_ || image.layers.size() <= after_config_index()) return;
+    if (ahead_count_ == 0 || asked_after_config_ || image.layers.size() <= after_config_layer_) return;
     asked_after_config_ = true;
-    ask_ahead_locked(image.layers[layers_largest_first(image)[after_config_index()]], false);
+    ask_ahead_locked(image.layers[after_config_layer_], false);
   }
-  // The layer asked for on the config's connection once the config is read.
-  std::size_t after_config_index() const { return ahead_count_ >= 2 ? 1 : 0; }
   void ask_ahead_locked(const Layer& layer, bool own_connection) {
     const Digest& digest = layer.blob.digest;
     if (digest.empty() || ahead_.count(digest.str())) return;
@@ -344,7 +343,8 @@ class RegistrySource final : public ImageSource {
   std::atomic<bool> stop_ahead_{false};
   std::mutex ahead_mutex_;
   unsigned ahead_count_ = 0;         // layers to ask for ahead; 0 until the first image's manifest is read
-  bool asked_after_config_ = false;  // the layer asked for once the config is read (see ahead_before_config)
+  std::size_t after_config_layer_ = 0;  // the layer asked for once the config is read (see ahead_before_config)
+  bool asked_after_config_ = false;
   std::map<std::string, PendingTransfer> ahead_;  // by blob digest, until open_blob takes it
 };
 
