@@ -193,6 +193,7 @@ class DaemonSource final : public ImageSource {
  public:
   DaemonSource(std::unique_ptr<ImageSource> inner, std::string name) : inner_(std::move(inner)), name_(std::move(name)) {}
   std::string_view transport() const override { return "docker-daemon"; }
+  bool remote() const override { return true; }
 
   Result<std::vector<Image>> images(const SelectOptions& options) override {
     auto images = inner_->images(options);

@@ -296,3 +296,53 @@ TEST_CASE("output order does not depend on the number of workers") {
   CHECK(rows(one.images[0]) == rows(four.images[0]));
   CHECK(one.images[0].findings.size() == 9);
 }
+
+TEST_CASE("the first layer opened while resolving is scanned as the scan would have opened it") {
+  TempDir dir;
+  auto spec = leaky_image(fx::Compression::gzip);
+  spec.layers[2].layer.file("var/big.bin", std::string(3u << 20, 'x'));  // the largest layer: read first
+  REQUIRE(fx::write_file(dir.file("image.tar"), fx::oci_archive({spec})));
+  REQUIRE(fx::write_file(dir.file("truncated.tar"), fx::oci_archive({spec}, {.truncate_last_layer_blob = true})));
+  const auto detector = layerleak::testing::builtin_detector();
+
+  auto scan_resolved = [&](const std::string& reference, unsigned prefetch, bool opened) {
+    pipeline::ScanOptions options;
+    options.jobs = 2;
+    options.select.prefetch_layers = prefetch;
+    pipeline::Resolved resolved = pipeline::resolve(reference, options);
+    CHECK((resolved.first_layer != nullptr) == opened);
+    pipeline::Progress last;
+    options.on_progress = [&](const pipeline::Progress& p) { last = p; };
+    auto report = pipeline::scan(std::move(resolved), detector, options);
+    // Every compressed byte is counted once, those read before the scan had its meter too.
+    CHECK(last.bytes_done == last.bytes_total);
+    CHECK(last.layers_done == 3);
+    return report;
+  };
+  auto cold = scan_resolved("oci-archive:" + dir.file("image.tar"), 0, false);
+  auto warm = scan_resolved("oci-archive:" + dir.file("image.tar"), 1, true);
+  REQUIRE(warm.images.size() == 1);
+  CHECK(warm.images[0].complete);
+  CHECK(rows(warm.images[0]) == rows(cold.images[0]));
+  CHECK(warm.images[0].findings.size() == 3);
+  for (std::size_t l = 0; l < 3; ++l) {
+    CHECK(warm.images[0].layers[l].diff_id == cold.images[0].layers[l].diff_id);
+    CHECK(warm.images[0].layers[l].bytes_scanned == cold.images[0].layers[l].bytes_scanned);
+  }
+
+  // The layer opened first is the one whose blob is cut short: its error is reported, with its index.
+  auto broken = scan_resolved("oci-archive:" + dir.file("truncated.tar"), 1, true);
+  REQUIRE(broken.images.size() == 1);
+  CHECK_FALSE(broken.images[0].complete);
+  REQUIRE(broken.images[0].errors.size() == 1);
+  CHECK(broken.images[0].errors[0].layer_index == std::optional<std::size_t>(2));
+  CHECK(broken.images[0].findings.size() == 3);
+
+  // Resolved and dropped unscanned (the rules failed to load): its reading threads stop.
+  for (int i = 0; i < 3; ++i) {
+    pipeline::ScanOptions options;
+    options.select.prefetch_layers = 1;
+    pipeline::Resolved resolved = pipeline::resolve("oci-archive:" + dir.file("image.tar"), options);
+    CHECK(resolved.first_layer != nullptr);
+  }
+}

@@ -106,6 +106,8 @@ class ImageSource {
   // copied to a temporary file because the archive's member order did not allow streaming them (e.g.
   // layers before manifest.json), so far. nullopt for random-access sources.
   virtual std::optional<std::uint64_t> spooled_bytes() const { return std::nullopt; }
+  // Blobs come from a peer over a connection (a registry, the Docker daemon): reading one may wait on it.
+  virtual bool remote() const { return false; }
   // The entries of a layer that is a file tree already (dir:), read in place instead of through a tar
   // blob; a null pointer for layers that are blobs (the default: use open_blob).
   virtual Result<std::unique_ptr<archive::EntryReader>> open_entries(const Image& image, const Layer& layer);

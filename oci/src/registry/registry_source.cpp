@@ -200,6 +200,7 @@ class RegistrySource final : public ImageSource {
   ~RegistrySource() override { stop_ahead_.store(true); }
 
   std::string_view transport() const override { return "docker"; }
+  bool remote() const override { return true; }
 
   Result<std::vector<Image>> images(const SelectOptions& options) override {
     const std::string what = reference_.str();

@@ -99,7 +99,7 @@ namespace {
 // what orders the scan).
 class CountingReader final : public ByteReader {
  public:
-  CountingReader(ByteReader& inner, ProgressMeter& meter, std::int64_t declared)
+  CountingReader(ByteReader& inner, ProgressLink& meter, std::int64_t declared)
       : inner_(inner), meter_(meter), declared_(declared) {}
   Result<std::size_t> read(std::span<char> out) override {
     auto n = inner_.read(out);
@@ -111,7 +111,7 @@ class CountingReader final : public ByteReader {
       }
       return n;
     }
-    meter_.add_bytes(*n);
+    meter_.add(*n);
     read_ += *n;
     if (declared_ >= 0 && read_ > static_cast<std::uint64_t>(declared_)) {
       return make_error(Errc::digest_mismatch, "layer blob is longer than the " + std::to_string(declared_) +
@@ -122,7 +122,7 @@ class CountingReader final : public ByteReader {
 
  private:
   ByteReader& inner_;
-  ProgressMeter& meter_;
+  ProgressLink& meter_;
   std::int64_t declared_;  // -1: unknown
   std::uint64_t read_ = 0;
 };
@@ -179,87 +179,141 @@ Error digest_mismatch(const std::string& what, const Digest& expected, const Dig
 
 }  // namespace
 
-LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
-                       detect::DetectorSession& session, SideScanner* side, const ScanOptions& options,
-                       ProgressMeter& progress) {
-  LayerResult result;
+void ProgressLink::add(std::uint64_t n) {
+  std::lock_guard lock(mutex_);
+  if (meter_) {
+    meter_->add_bytes(n);
+  } else {
+    pending_ += n;
+  }
+}
+
+void ProgressLink::attach(ProgressMeter& meter) {
+  std::lock_guard lock(mutex_);
+  meter_ = &meter;
+  if (pending_ != 0) meter.add_bytes(pending_);
+  pending_ = 0;
+}
+
+// What a blob layer's scan reads through, declared in the order each part is made: each reads the one
+// before it, so the members go in reverse (the rings join their threads before what those threads read).
+struct OpenedLayer::Streams {
+  std::unique_ptr<ByteReader> blob;
+  std::optional<CountingReader> counted;
+  std::optional<PrefixedReader> prefixed;
+  DigestTap blob_tap, tar_tap;
+  std::unique_ptr<ReadAheadReader> blob_ahead;
+  std::unique_ptr<ByteReader> decompressed;
+  std::optional<LookaheadBudget> lookahead;
+  std::unique_ptr<ReadAheadReader> ahead;
+};
+
+OpenedLayer::OpenedLayer(std::size_t image_index, std::size_t layer_index, const oci::Layer& layer)
+    : image_index_(image_index), layer_index_(layer_index), declared_(layer) {}
+
+OpenedLayer::~OpenedLayer() = default;
+
+std::unique_ptr<OpenedLayer> OpenedLayer::open(oci::ImageSource& source, const oci::Image& image, std::size_t image_index,
+                                               std::size_t layer_index) {
+  const oci::Layer& layer = image.layers[layer_index];
+  std::unique_ptr<OpenedLayer> self(new OpenedLayer(image_index, layer_index, layer));
   if (auto direct = source.open_entries(image, layer); !direct || *direct) {
     if (!direct) {
-      result.error = std::move(direct).error();
+      self->error_ = std::move(direct).error();
     } else {
-      scan_entries(**direct, session, options, result, side);
+      self->direct_ = std::move(direct).value();
     }
-    return result;
+    return self;
   }
   auto opened = source.open_blob(image, layer);
   if (!opened) {
-    result.error = std::move(opened).error();
-    return result;
+    self->error_ = std::move(opened).error();
+    return self;
   }
-  CountingReader counted(**opened, progress, layer.blob.size);
-  auto head = archive::read_head(counted, 4);
+  self->streams_ = std::make_unique<Streams>();
+  Streams& s = *self->streams_;
+  s.blob = std::move(opened).value();
+  s.counted.emplace(*s.blob, self->progress_, layer.blob.size);
+  auto head = archive::read_head(*s.counted, 4);
   if (!head) {
-    result.error = std::move(head).error();
-    return result;
+    self->error_ = std::move(head).error();
+    return self;
   }
   const archive::Compression compression = archive::sniff_compression(*head);
-  result.compression = std::string(archive::compression_name(compression));
-  PrefixedReader blob(counted, std::move(head).value());
+  self->compression_ = std::string(archive::compression_name(compression));
+  s.prefixed.emplace(*s.counted, std::move(head).value());
   // The threads of a layer pass buffers, never copies: a ring reads the blob ahead, and for a
   // compressed blob a second ring inflates it ahead; each ring's tap thread hashes its bytes in place
-  // (the blob digest, the diffID) while this thread parses the tar and matches, reading the last
+  // (the blob digest, the diffID) while the scanning thread parses the tar and matches, reading the last
   // ring's buffers (libarchive is lent them). Why so many threads: inflating is the one step that
   // cannot be split, so the inflating thread does nothing else (bench/README.md has the measurements).
   // An uncompressed layer's diffID is its blob digest: one hash (hashing the same bytes twice cost a
   // third of the scan time on uncompressed layers).
-  DigestTap blob_tap, tar_tap;
-  std::unique_ptr<ReadAheadReader> blob_ahead;
-  std::unique_ptr<ByteReader> decompressed;
   if (compression != archive::Compression::none) {
-    blob_ahead = std::make_unique<ReadAheadReader>(blob, blob_tap.callback(),
-                                                   ReadAheadReader::Options{ReadAheadReader::kDefaultBufferBytes,
-                                                                            "ll-blob-read", "ll-blob-sha256"});
+    s.blob_ahead = std::make_unique<ReadAheadReader>(
+        *s.prefixed, s.blob_tap.callback(),
+        ReadAheadReader::Options{ReadAheadReader::kDefaultBufferBytes, "ll-blob-read", "ll-blob-sha256"});
     archive::Compression detected = archive::Compression::none;
-    auto opened_stream = archive::open_decompressor(*blob_ahead, detected);
+    auto opened_stream = archive::open_decompressor(*s.blob_ahead, detected);
     if (!opened_stream) {
-      result.error = std::move(opened_stream).error();
-      return result;
+      self->error_ = std::move(opened_stream).error();
+      return self;
     }
-    decompressed = std::move(opened_stream).value();
+    s.decompressed = std::move(opened_stream).value();
   }
-  const LookaheadBudget lookahead;
-  auto ahead = std::make_unique<ReadAheadReader>(decompressed ? *decompressed : static_cast<ByteReader&>(blob),
-                                                 tar_tap.callback(),
-                                                 ReadAheadReader::Options{lookahead.bytes(),
-                                                                          decompressed ? "ll-inflate" : "ll-layer-read",
-                                                                          "ll-diffid"});
-  auto entries = archive::open_tar(*ahead);
-  if (!entries) {
-    result.error = std::move(entries).error();
-  } else {
-    scan_entries(**entries, session, options, result, side);
+  s.lookahead.emplace();
+  ByteReader& tar = s.decompressed ? *s.decompressed : static_cast<ByteReader&>(*s.prefixed);
+  s.ahead = std::make_unique<ReadAheadReader>(
+      tar, s.tar_tap.callback(),
+      ReadAheadReader::Options{s.lookahead->bytes(), s.decompressed ? "ll-inflate" : "ll-layer-read", "ll-diffid"});
+  return self;
+}
+
+LayerResult OpenedLayer::scan(detect::DetectorSession& session, SideScanner* side, const ScanOptions& options) {
+  LayerResult result;
+  result.compression = compression_;
+  if (scanned_) {
+    result.error = make_error(Errc::internal, "a layer was scanned twice");
+    return result;
   }
-  entries = make_error(Errc::internal, "closed");
+  scanned_ = true;
+  if (error_) {
+    result.error = std::move(error_);
+    return result;
+  }
+  if (direct_) {
+    scan_entries(*direct_, session, options, result, side);
+    return result;
+  }
+  Streams& s = *streams_;
+  {
+    auto entries = archive::open_tar(*s.ahead);
+    if (!entries) {
+      result.error = std::move(entries).error();
+    } else {
+      scan_entries(**entries, session, options, result, side);
+    }
+  }
   // Joins the inflating and tap threads: the decompressor, the blob ring and the diffID are ours again.
-  ahead.reset();
+  s.ahead.reset();
   if (result.error) return result;
-  if (blob_ahead) {
+  if (s.blob_ahead) {
     // The tar reader consumed its stream to its end (libarchive drains what follows the end-of-archive
     // blocks); make sure the blob itself was read to its end too.
-    if (auto st = archive::drain(*blob_ahead); !st) {
+    if (auto st = archive::drain(*s.blob_ahead); !st) {
       result.error = std::move(st).error();
       return result;
     }
-    blob_ahead.reset();
+    s.blob_ahead.reset();
   }
-  const Digest content = tar_tap.finish();
+  const Digest content = s.tar_tap.finish();
   result.diff_id = content;
-  result.blob_digest = decompressed ? blob_tap.finish() : content;
-  result.compressed_bytes = decompressed ? blob_tap.bytes() : tar_tap.bytes();
-  if (!layer.blob.digest.empty() && layer.blob.digest != *result.blob_digest) {
-    result.error = digest_mismatch("layer blob", layer.blob.digest, *result.blob_digest);
-  } else if (!layer.diff_id.empty() && layer.diff_id != content) {
-    result.error = digest_mismatch("layer diffID (uncompressed content)", layer.diff_id, content);
+  result.blob_digest = s.decompressed ? s.blob_tap.finish() : content;
+  result.compressed_bytes = s.decompressed ? s.blob_tap.bytes() : s.tar_tap.bytes();
+  if (!declared_.blob.digest.empty() && declared_.blob.digest != *result.blob_digest) {
+    result.error = digest_mismatch("layer blob", declared_.blob.digest, *result.blob_digest);
+  } else if (!declared_.diff_id.empty() && declared_.diff_id != content) {
+    result.error = digest_mismatch("layer diffID (uncompressed content)", declared_.diff_id, content);
   }
   return result;
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,12 +63,55 @@ class ProgressMeter {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// Streams one layer blob through digest checks, decompression, tar and the detector; or, for a layer the
-// source reads as entries (dir:), those entries through the detector. `side` (may be null) takes over
-// small nested archives (side_scanner.h).
-LayerResult scan_layer(oci::ImageSource& source, const oci::Image& image, const oci::Layer& layer,
-                       detect::DetectorSession& session, SideScanner* side, const ScanOptions& options,
-                       ProgressMeter& progress);
+// Where a layer's reader counts the compressed bytes it pulls: into the scan's ProgressMeter once
+// attached, kept until then (a layer opened while the image was resolved is read before the scan has a
+// meter). Thread-safe: the reading thread adds, the scanning thread attaches.
+class ProgressLink {
+ public:
+  void add(std::uint64_t n);
+  void attach(ProgressMeter& meter);
+
+ private:
+  std::mutex mutex_;
+  ProgressMeter* meter_ = nullptr;
+  std::uint64_t pending_ = 0;
+};
+
+// One layer opened for scanning: its entries (a dir: layer), or its blob with the threads that read,
+// inflate and hash it ahead (blob digest -> decompressor -> diffID). Opening starts those threads, so a
+// layer opened before the detector is ready is already on its way when its scan begins: the scan's first
+// layer is opened as its image is resolved, while the rules load (pipeline::Resolved::first_layer).
+// Destroying an unscanned layer stops its threads. A failure to open is kept and returned by scan().
+class OpenedLayer {
+ public:
+  static std::unique_ptr<OpenedLayer> open(oci::ImageSource& source, const oci::Image& image, std::size_t image_index,
+                                           std::size_t layer_index);
+  ~OpenedLayer();
+  OpenedLayer(const OpenedLayer&) = delete;
+  OpenedLayer& operator=(const OpenedLayer&) = delete;
+
+  std::size_t image_index() const { return image_index_; }
+  std::size_t layer_index() const { return layer_index_; }
+  // The compressed bytes read so far, and from now on, count in `progress`.
+  void attach(ProgressMeter& progress) { progress_.attach(progress); }
+  // Tar entries through the detector, then the digests checked against the declared ones; once. `side`
+  // (may be null) takes over small nested archives (side_scanner.h).
+  LayerResult scan(detect::DetectorSession& session, SideScanner* side, const ScanOptions& options);
+
+ private:
+  struct Streams;
+  OpenedLayer(std::size_t image_index, std::size_t layer_index, const oci::Layer& layer);
+
+  std::size_t image_index_;
+  std::size_t layer_index_;
+  oci::Layer declared_;
+  ProgressLink progress_;
+  std::optional<Error> error_;
+  std::string compression_;
+  bool scanned_ = false;
+  std::unique_ptr<archive::EntryReader> direct_;
+  std::unique_ptr<Streams> streams_;  // after progress_: its reader counts into it
+};
 
 // Feeds every regular file of `entries` to the detector, recording changes; stops at the first error.
 void scan_entries(archive::EntryReader& entries, detect::DetectorSession& session, const ScanOptions& options,

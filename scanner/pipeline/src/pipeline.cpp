@@ -180,6 +180,22 @@ void add_filesystem(const oci::Image& image, std::vector<LayerResult>& layers, r
   }
 }
 
+// The order the layers are read in: a source read front to back (standard input, the Docker daemon)
+// gives its layers in container order; any other is read largest layer first (oci::layers_largest_first),
+// image by image.
+std::vector<Task> scan_order(const oci::ImageSource& source, const std::vector<oci::Image>& images) {
+  std::vector<Task> tasks;
+  const bool random_access = !source.spooled_bytes().has_value();
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    if (random_access) {
+      for (std::size_t l : oci::layers_largest_first(images[i])) tasks.push_back({i, l});
+    } else {
+      for (std::size_t l = 0; l < images[i].layers.size(); ++l) tasks.push_back({i, l});
+    }
+  }
+  return tasks;
+}
+
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -201,6 +217,16 @@ Resolved resolve(const std::string& reference, const ScanOptions& options) {
   } else {
     resolved.source = std::move(source).value();
     resolved.images = std::move(images).value();
+    // Why here: the first layer's reading, inflating and hashing need no rules; started now, they use
+    // the core the loading of the rules leaves idle. Why only from a file read in place: opening a layer
+    // reads its first bytes, and resolving must not wait on a registry, the daemon or a pipe for them
+    // (the next image's resolving waits for this one).
+    const oci::ImageSource& opened = *resolved.source;
+    const std::vector<Task> order = scan_order(opened, resolved.images);
+    if (options.select.prefetch_layers > 0 && !opened.remote() && !opened.spooled_bytes().has_value() && !order.empty()) {
+      const Task& t = order.front();
+      resolved.first_layer = OpenedLayer::open(*resolved.source, resolved.images[t.image], t.image, t.layer);
+    }
   }
   resolved.took = std::chrono::steady_clock::now() - started;
   return resolved;
@@ -243,10 +269,7 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
 
   std::vector<report::ImageReport> reports(images->size());
   std::vector<std::vector<LayerResult>> results(images->size());
-  std::vector<Task> tasks;
-  // A source read front to back (standard input, the Docker daemon) gives its layers in container
-  // order; any other is read largest layer first (oci::layers_largest_first), image by image.
-  const bool random_access = !source->spooled_bytes().has_value();
+  const std::vector<Task> tasks = scan_order(*source, *images);
   for (std::size_t i = 0; i < images->size(); ++i) {
     const oci::Image& image = (*images)[i];
     report::ImageReport& r = reports[i];
@@ -261,21 +284,21 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
     r.annotations = image.annotations;
     for (const auto& [key, value] : image.index_annotations) r.annotations.emplace(key, value);
     results[i].resize(image.layers.size());
-    if (random_access) {
-      for (std::size_t l : oci::layers_largest_first(image)) tasks.push_back({i, l});
-    } else {
-      for (std::size_t l = 0; l < image.layers.size(); ++l) tasks.push_back({i, l});
-    }
   }
 
   std::uint64_t total_bytes = 0;
   for (const Task& t : tasks) total_bytes += static_cast<std::uint64_t>(std::max<std::int64_t>(0, (*images)[t.image].layers[t.layer].blob.size));
   ProgressMeter progress(options, tasks.size(), total_bytes);
   const std::string profile = options.layer_cache ? cache_profile(scan_report.rules_digest, options) : std::string();
+  // Only the worker whose task it is touches `first` (tasks are taken once each).
+  std::shared_ptr<OpenedLayer> first = std::move(resolved.first_layer);
+  const Task first_task = first ? Task{first->image_index(), first->layer_index()} : Task{images->size(), 0};
   Status ran = run_parallel(tasks, options.jobs, detector, options, [&](const Task& t, Worker& worker) {
     const oci::Image& image = (*images)[t.image];
     const oci::Layer& layer = image.layers[t.layer];
     LayerResult& result = results[t.image][t.layer];
+    std::shared_ptr<OpenedLayer> opened;
+    if (t.image == first_task.image && t.layer == first_task.layer) opened = std::move(first);
     // Why only layers with both digests declared: the key must name the content before it is read.
     std::optional<LayerKey> key;
     if (options.layer_cache && !layer.diff_id.empty() && !layer.blob.digest.empty()) {
@@ -297,7 +320,10 @@ report::ScanReport scan(Resolved resolved, std::shared_ptr<const detect::Detecto
       progress.layer_done();
       return;
     }
-    result = scan_layer(*source, image, layer, *worker.session, worker.side.get(), options, progress);
+    if (!opened) opened = OpenedLayer::open(*source, image, t.image, t.layer);
+    opened->attach(progress);
+    result = opened->scan(*worker.session, worker.side.get(), options);
+    opened.reset();  // its threads are joined before the layer counts as done
     if (key && !result.error) options.layer_cache->put(*key, to_cached(result));
     progress.layer_done();
   });

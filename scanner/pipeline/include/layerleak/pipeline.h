@@ -110,6 +110,8 @@ std::string cache_profile(std::string_view rules_digest, const ScanOptions& opti
 report::ScanReport scan(const std::string& reference, std::shared_ptr<const detect::Detector> detector,
                         const ScanOptions& options);
 
+class OpenedLayer;  // internal: one layer's blob opened, its reading and inflating threads running
+
 // A reference opened and its images selected (manifests and configs read and verified): the first step
 // of scan(), on its own so that a caller can take it while it does something else. Opening a registry
 // image is round trips and loading libcurl, work that needs little CPU: the scan command resolves the
@@ -121,9 +123,16 @@ struct Resolved {
   std::unique_ptr<oci::ImageSource> source;             // null when `error` is set
   std::vector<oci::Image> images;
   std::optional<Error> error;                           // the reference could not be opened or read
+  // The layer scan() reads first, already opened (its blob being read, inflated and hashed ahead) when
+  // resolved with options.select.prefetch_layers > 0 from a file read in place (an archive, a layout, a
+  // directory); scan() takes it up. Null otherwise.
+  std::shared_ptr<OpenedLayer> first_layer;
 };
 
-// Uses options.select, options.source and options.cancel only; never throws.
+// Uses options.select, options.source and options.cancel only; never throws. With
+// options.select.prefetch_layers > 0 (the scan follows at once, without a layer cache), the first layer
+// in scan order of a local, random-access source is opened too, so that its reading and inflating run
+// while the caller gets ready (the scan command loads the rules meanwhile).
 Resolved resolve(const std::string& reference, const ScanOptions& options);
 // For options.select.prefetch_layers when the scan follows the resolving at once: one layer per worker
 // (`jobs`), none when the scan uses a layer cache (a cached layer is never opened, and its request would
