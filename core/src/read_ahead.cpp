@@ -1,5 +1,4 @@
 #include <pthread.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -12,58 +11,6 @@
 #include "layerleak/core.h"
 
 namespace layerleak {
-
-namespace {
-
-// The memory of a ring: one block, aligned to and advised as 2 MiB huge pages, kept by the process
-// for the next ring of the same size. Why: every layer's fresh rings faulted in their pages one by one
-// (page faults were ~4% of a layer scan's CPU); a reused block faults never, a new one once per huge
-// page where they are available. At most kKeptBytes are kept (the rings of a few layers read at once).
-class RingMemoryPool {
- public:
-  static constexpr std::size_t kAlign = 2u << 20;
-  static constexpr std::size_t kKeptBytes = 96u << 20;
-
-  static RingMemoryPool& instance() {
-    static RingMemoryPool pool;
-    return pool;
-  }
-  char* acquire(std::size_t bytes) {
-    {
-      std::lock_guard lock(mutex_);
-      for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (it->first != bytes) continue;
-        char* block = it->second;
-        free_.erase(it);
-        kept_ -= bytes;
-        return block;
-      }
-    }
-    void* block = std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
-    if (block == nullptr) throw std::bad_alloc();
-    madvise(block, bytes, MADV_HUGEPAGE);  // advice only: without huge pages the block still works
-    return static_cast<char*>(block);
-  }
-  void release(char* block, std::size_t bytes) {
-    std::lock_guard lock(mutex_);
-    if (kept_ + bytes <= kKeptBytes) {
-      free_.emplace_back(bytes, block);
-      kept_ += bytes;
-    } else {
-      std::free(block);
-    }
-  }
-  ~RingMemoryPool() {
-    for (auto& [bytes, block] : free_) std::free(block);
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::pair<std::size_t, char*>> free_;
-  std::size_t kept_ = 0;
-};
-
-}  // namespace
 
 // A ring of slots of kSlotBytes, counted by sequence numbers: the producer fills slot `produced`, the
 // consumer takes slots in order and holds the one it reads until it asks for the next, the tap (if
@@ -82,15 +29,6 @@ struct ReadAheadReader::State {
     std::size_t size = 0;
   };
 
-  // Owns the ring's block of memory; gives it back to the pool.
-  struct Memory {
-    explicit Memory(std::size_t n) : bytes(n), block(RingMemoryPool::instance().acquire(n)) {}
-    Memory(const Memory&) = delete;
-    Memory& operator=(const Memory&) = delete;
-    ~Memory() { RingMemoryPool::instance().release(block, bytes); }
-    std::size_t bytes;
-    char* block;
-  };
 
   // One side of the ring that may have to wait: its condition variable and whether it sleeps on it.
   struct Waiter {
@@ -111,13 +49,13 @@ struct ReadAheadReader::State {
   State(ByteReader& source, Tap t, std::size_t capacity)
       : inner(source), tap(std::move(t)), kBuffers(std::max(kMinSlots, capacity / kSlotBytes)),
         memory(kBuffers * kSlotBytes), slots(kBuffers) {
-    for (std::size_t i = 0; i < kBuffers; ++i) slots[i].bytes = memory.block + i * kSlotBytes;
+    for (std::size_t i = 0; i < kBuffers; ++i) slots[i].bytes = memory.data() + i * kSlotBytes;
   }
 
   ByteReader& inner;
   Tap tap;
   const std::size_t kBuffers;  // slots in the ring
-  Memory memory;
+  PooledBlock memory;  // the slots' bytes, never zeroed
   std::mutex mutex;
   Waiter producer, consumer, tapper;
   std::vector<Slot> slots;

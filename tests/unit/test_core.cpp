@@ -333,3 +333,33 @@ TEST_CASE("edit_distance counts insertions, deletions and substitutions", "[core
   CHECK(layerleak::edit_distance("fail-no", "fail-on") == 2);
   CHECK(layerleak::edit_distance("kitten", "sitting") == 3);
 }
+
+TEST_CASE("pooled blocks are 2 MiB aligned, move-only owners, and reused by size") {
+  const std::uintptr_t kHuge = 2u << 20;
+  char* first = nullptr;
+  {
+    PooledBlock block(1u << 20);
+    REQUIRE(block);
+    CHECK(block.size() == (1u << 20));
+    CHECK(reinterpret_cast<std::uintptr_t>(block.data()) % kHuge == 0);
+    block.data()[0] = 'a';
+    block.data()[block.size() - 1] = 'z';  // the whole size is usable
+    first = block.data();
+    PooledBlock moved(std::move(block));
+    CHECK_FALSE(block);
+    CHECK(block.size() == 0);
+    CHECK(moved.data() == first);
+    PooledBlock assigned;
+    assigned = std::move(moved);
+    CHECK(assigned.data() == first);
+    CHECK_FALSE(moved);
+  }
+  // Given back when its owner went: the next block of that size is the same memory, one of another
+  // size is not.
+  PooledBlock again(1u << 20);
+  CHECK(again.data() == first);
+  PooledBlock other(3u << 20);
+  CHECK(other.data() != first);
+  CHECK(reinterpret_cast<std::uintptr_t>(other.data()) % kHuge == 0);
+  other.data()[other.size() - 1] = 'x';
+}

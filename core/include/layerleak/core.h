@@ -211,6 +211,31 @@ class HashingReader final : public BlockReader {
   std::unique_ptr<char[]> buffer_;  // read_block() from a reader that does not lend
 };
 
+// Memory for large buffers that live as long as a layer or a scanning session (read-ahead rings, the
+// matcher's hold): a block aligned to and advised as 2 MiB huge pages, handed back to a process-wide
+// pool for the next block of the same size (at most 96 MiB are kept). Why: on a virtual machine a fresh
+// 4 KiB page costs a fault of ~11 µs (2.7 ms per MiB); a huge page is one fault per 2 MiB, a reused
+// block none. The bytes are not zeroed. Throws std::bad_alloc like new. Move-only; empty when
+// default-constructed or moved from.
+class PooledBlock {
+ public:
+  PooledBlock() = default;
+  explicit PooledBlock(std::size_t bytes);
+  ~PooledBlock();
+  PooledBlock(PooledBlock&& other) noexcept;
+  PooledBlock& operator=(PooledBlock&& other) noexcept;
+  PooledBlock(const PooledBlock&) = delete;
+  PooledBlock& operator=(const PooledBlock&) = delete;
+
+  char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  explicit operator bool() const { return data_ != nullptr; }
+
+ private:
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Reads `inner` ahead on a thread of its own into a few pooled buffers, so that whatever `inner` does
 // (reading a blob, hashing it, inflating it) overlaps with what the caller does with the bytes (tar,
 // matching). read() and read_block() return the bytes in order; an error from `inner` is returned

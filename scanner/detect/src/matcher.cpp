@@ -1,5 +1,7 @@
 #include "matcher.h"
 
+#include <cstring>
+
 namespace layerleak::detect {
 
 Status Matcher::open(const Detector::Impl& d) {
@@ -28,7 +30,7 @@ void Matcher::begin(bool gated) {
   gate_hit_ = false;
   gate_ended_ = false;
   fed_last_ = false;
-  held_.clear();
+  held_ = 0;
   hits_.clear();
   if (gated_) hs_reset_stream(gate_stream_.get(), 0, nullptr, nullptr, nullptr);
 }
@@ -42,9 +44,9 @@ Status Matcher::feed(std::span<const char> chunk, const Sink& sink, bool last) {
                                    scratch_.get(), &Matcher::on_gate, this);
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return make_error(Errc::internal, "Hyperscan scan failed in " + where_);
   }
-  if (!gate_hit_ && held_.size() + chunk.size() <= kGateBytes) {
+  if (!gate_hit_ && held_ + chunk.size() <= kGateBytes) {
     if (!last) {
-      held_.append(chunk.data(), chunk.size());
+      hold(chunk);
       return Ok{};
     }
     // Why decided here: the held bytes and this chunk are all of the file, and this chunk is still
@@ -52,7 +54,7 @@ Status Matcher::feed(std::span<const char> chunk, const Sink& sink, bool last) {
     if (auto st = end_gate(); !st) return st;
     if (!gate_hit_) {
       gate_ended_ = true;
-      held_.clear();
+      held_ = 0;
       return Ok{};
     }
   }
@@ -68,9 +70,16 @@ Status Matcher::end_gate() {
 
 Status Matcher::open_gate(std::span<const char> chunk, const Sink& sink) {
   gated_ = false;
-  if (auto st = scan(std::span<const char>(held_.data(), held_.size()), sink); !st) return st;
-  held_.clear();
+  if (auto st = scan(held(), sink); !st) return st;
+  held_ = 0;
   return scan(chunk, sink);
+}
+
+void Matcher::hold(std::span<const char> chunk) {
+  if (chunk.empty()) return;
+  if (!hold_) hold_ = PooledBlock(kGateBytes);
+  std::memcpy(hold_.data() + held_, chunk.data(), chunk.size());
+  held_ += chunk.size();
 }
 
 Status Matcher::scan(std::span<const char> chunk, const Sink& sink) {
@@ -91,7 +100,7 @@ Status Matcher::finish(const Sink& sink, bool& opened) {
     }
     if (!gate_hit_) {
       gated_ = false;
-      held_.clear();
+      held_ = 0;
       opened = false;
       // The full matcher's stream saw nothing of this file: nothing to reset.
       return Ok{};
