@@ -1,4 +1,4 @@
-// Libraries loaded at run time (layerleak/shared_library.h): the loader itself, and the three libraries the
+// Libraries loaded at run time (layerleak/shared_library.h): the loader itself, and the four libraries the
 // binary opens only when a command needs them. Each of those is loaded here with every function layerleak
 // calls, so that a function the installed library lacks fails CI rather than a user's command.
 #include <catch2/catch.hpp>
@@ -7,6 +7,7 @@
 
 #include "../../scanner/cache/src/postgres_store.h"    // internal: load_libpq
 #include "../../scanner/serve/src/http_server.h"       // internal: load_libmicrohttpd
+#include "layerleak/archive.h"
 #include "layerleak/oci.h"
 #include "layerleak/shared_library.h"
 
@@ -44,18 +45,26 @@ TEST_CASE("a missing library or symbol is an Error naming it, with the loader's 
   CHECK(mentions(symbol.error(), "libc.so.6 has no layerleak_no_such_function"));
 }
 
-TEST_CASE("libcurl, libpq and libmicrohttpd load with every function layerleak calls", "[shared_library]") {
+TEST_CASE("libarchive, libcurl, libpq and libmicrohttpd load with every function layerleak calls", "[shared_library]") {
   // The process's copies, kept for the commands that need them (first, so that they stay loaded)...
+  CHECK(archive::load_libarchive());
   CHECK(oci::load_libcurl());
   CHECK(cache::load_libpq());
   CHECK(serve::http::load_libmicrohttpd());
   // ...and each table resolved again through its own open, by the sonames the loaders use.
+  CHECK(archive::try_libarchive("libarchive.so.13"));
   CHECK(oci::try_libcurl("libcurl.so.4"));
   CHECK(cache::try_libpq("libpq.so.5"));
   CHECK(serve::http::try_libmicrohttpd("libmicrohttpd.so.12"));
 }
 
 TEST_CASE("a library that cannot be loaded, or lacks a function, fails as a whole with its name", "[shared_library]") {
+  auto tar = archive::try_libarchive("libarchive.so.99");
+  REQUIRE_FALSE(tar);
+  CHECK(mentions(tar.error(), "libarchive.so.99"));
+  auto not_archive = archive::try_libarchive("libc.so.6");
+  REQUIRE_FALSE(not_archive);
+  CHECK(mentions(not_archive.error(), "libc.so.6 has no archive_"));
   auto curl = oci::try_libcurl("libcurl.so.99");
   REQUIRE_FALSE(curl);
   CHECK(mentions(curl.error(), "libcurl.so.99"));

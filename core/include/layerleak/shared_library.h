@@ -1,11 +1,13 @@
 // SharedLibrary: a shared library opened at run time (dlopen) instead of linked.
 //
 // Why: a library linked into the binary is loaded, with everything it needs and their constructors, by
-// every run of layerleak, whether the command uses it or not. libcurl, libpq and libmicrohttpd (with
-// gnutls, krb5, ldap, ssh2... behind them: 28 libraries) cost each run about 11 ms of CPU; they are needed
-// only for registry access and --verify, a PostgreSQL store, and `serve`. Each is opened with this class
-// the first time a command needs it (oci/src/registry/libcurl.cpp, scanner/cache/src/libpq.cpp,
-// scanner/serve/src/libmicrohttpd.cpp).
+// every run of layerleak, before main() and on the one thread everything else waits for. libcurl, libpq
+// and libmicrohttpd (with gnutls, krb5, ldap, ssh2... behind them: 28 libraries) cost each run about 11 ms
+// of CPU; they are needed only for registry access and --verify, a PostgreSQL store, and `serve`. Each is
+// opened with this class the first time a command needs it (oci/src/registry/libcurl.cpp,
+// scanner/cache/src/libpq.cpp, scanner/serve/src/libmicrohttpd.cpp). libarchive (with libxml2, ICU and
+// eight more: ~6 ms) is needed by every scan, but only once a tar is read: the scan command opens it on a
+// thread of its own at start-up (scanner/archive/src/libarchive.cpp).
 //
 // Not responsible for: deciding when to load a library, or which functions (the callers do).
 #pragma once

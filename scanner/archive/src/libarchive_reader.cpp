@@ -32,6 +32,7 @@ class LibarchiveReader final : public EntryReader {
         buffer_(buffer_size_ == 0 ? nullptr : new char[buffer_size_]) {}
 
   Status open(std::string_view memory = {}) {
+    if (auto loaded = load_libarchive(); !loaded) return loaded;
     handle_.reset(archive_read_new());
     if (!handle_) return make_error(Errc::internal, "cannot allocate a libarchive reader");
     if (mode_ == Mode::layer_tar) {

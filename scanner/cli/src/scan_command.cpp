@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli_internal.h"
+#include "layerleak/archive.h"
 #include "layerleak/cache.h"
 #include "layerleak/oci.h"
 #include "layerleak/pipeline.h"
@@ -237,6 +238,14 @@ void verify_findings(const ScanCommand& cmd, report::ScanReport& result) {
 }  // namespace
 
 int run_scan(const ScanCommand& cmd) {
+  // Why before anything: loading libarchive and the ten libraries behind it (~6 ms) is needed only once
+  // the first layer's tar is read; on a thread of its own it overlaps the options, the image's opening and
+  // the rules. Without a thread to be had, the first tar reader loads it.
+  std::jthread archive_loader;
+  try {
+    archive_loader = std::jthread([] { (void)archive::load_libarchive(); });
+  } catch (const std::system_error&) {
+  }
   // Why first: a scan may take minutes; an output file that cannot be written fails now, with the reason.
   std::unique_ptr<ReportFile> file;
   if (!cmd.output.empty()) {

@@ -176,4 +176,11 @@ Result<std::unique_ptr<EntryReader>> open_directory(const std::string& root);
 // Reads `reader` to its end, discarding the bytes (so a wrapping HashingReader sees everything).
 Status drain(ByteReader& reader);
 
+// libarchive is opened at run time, the first time a tar or nested archive is read (or when this is
+// called: the scan command calls it on a thread of its own at start-up, so that loading it overlaps other
+// work). The same answer for the rest of the process; an Error when the library cannot be loaded.
+Status load_libarchive();
+// Opens `soname` as libarchive would be and resolves every function; nothing is kept (for tests).
+Status try_libarchive(const std::string& soname);
+
 }  // namespace layerleak::archive
