@@ -221,11 +221,12 @@ Resolved resolve(const std::string& reference, const ScanOptions& options) {
     // the core the loading of the rules leaves idle. Why only from a file read in place: opening a layer
     // reads its first bytes, and resolving must not wait on a registry, the daemon or a pipe for them
     // (the next image's resolving waits for this one).
-    const oci::ImageSource& opened = *resolved.source;
-    const std::vector<Task> order = scan_order(opened, resolved.images);
-    if (options.select.prefetch_layers > 0 && !opened.remote() && !opened.spooled_bytes().has_value() && !order.empty()) {
-      const Task& t = order.front();
-      resolved.first_layer = OpenedLayer::open(*resolved.source, resolved.images[t.image], t.image, t.layer);
+    oci::ImageSource& opened = *resolved.source;
+    if (options.select.prefetch_layers > 0 && !opened.remote() && !opened.spooled_bytes().has_value()) {
+      if (const std::vector<Task> order = scan_order(opened, resolved.images); !order.empty()) {
+        const Task& t = order.front();
+        resolved.first_layer = OpenedLayer::open(opened, resolved.images[t.image], t.image, t.layer);
+      }
     }
   }
   resolved.took = std::chrono::steady_clock::now() - started;
