@@ -209,8 +209,10 @@ class DaemonSource final : public ImageSource {
   }
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) override {
+    const auto named = originals_.find(image.reference);
+    if (named == originals_.end()) return make_error(Errc::internal, image.reference + " is not an image of this source");
     Image original = image;
-    original.reference = originals_.at(image.reference);
+    original.reference = named->second;
     return inner_->open_blob(original, layer);
   }
 

@@ -193,6 +193,10 @@ class DockerArchiveSource : public ImageSource {
       if (!image) return std::move(image).error();
       image->tags = tags;
       image->reference = what + ":" + (tags.empty() ? "@" + std::to_string(i) : tags.front());
+      // Why the entry's index when its tag names an earlier entry too: each image's layers are found by
+      // its reference (two entries tagged alike, by hand or by an attacker, shared one list of layer
+      // paths, and the shorter list was indexed past its end); "@<index>" selects exactly this entry.
+      if (layer_paths_.contains(image->reference)) image->reference = what + ":@" + std::to_string(i);
       layer_paths_[image->reference] = std::move(pending_paths_);
       images.push_back(std::move(image).value());
     }
@@ -202,7 +206,7 @@ class DockerArchiveSource : public ImageSource {
     if (auto* stream = dynamic_cast<StreamTree*>(tree_.get())) {
       std::vector<std::string> members;
       for (const Image& image : images) {
-        for (const std::string& path : layer_paths_.at(image.reference)) members.push_back(path);
+        for (const std::string& path : layer_paths_[image.reference]) members.push_back(path);
       }
       stream->expect(members);
     }
@@ -215,7 +219,11 @@ class DockerArchiveSource : public ImageSource {
   }
 
   Result<std::unique_ptr<ByteReader>> open_blob(const Image& image, const Layer& layer) override {
-    const std::string& path = layer_paths_.at(image.reference).at(layer.index);
+    const auto paths = layer_paths_.find(image.reference);
+    if (paths == layer_paths_.end() || layer.index >= paths->second.size()) {
+      return make_error(Errc::internal, image.reference + " has no layer " + std::to_string(layer.index) + " in this archive");
+    }
+    const std::string& path = paths->second[layer.index];
     return open_layer_member(*tree_, path, "layer file " + path);
   }
 

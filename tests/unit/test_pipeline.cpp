@@ -173,6 +173,40 @@ TEST_CASE("several images in one docker-archive are all scanned unless a REF pic
   CHECK_FALSE(none.complete());
 }
 
+TEST_CASE("two docker-archive entries with the same tag are two images, each with its own layers") {
+  // A hand-made or hostile manifest.json: the first image has three layers, the second one, both tagged
+  // alike. Each is scanned from its own layer files and named so that it can be selected again.
+  TempDir dir;
+  auto a = leaky_image(fx::Compression::gzip);
+  a.repo_tags = {"example/same:1"};
+  fx::ImageSpec b;
+  b.repo_tags = {"example/same:1"};
+  fx::LayerSpec layer;
+  layer.layer.file("b.env", "SCW_SECRET_KEY=" + kSecret + "\n");
+  b.layers = {layer};
+  for (const auto& [name, bytes] : {std::pair{"legacy.tar", fx::docker_archive_legacy({a, b})},
+                                    std::pair{"v25.tar", fx::docker_archive_v25({a, b})}}) {
+    INFO(name);
+    REQUIRE(fx::write_file(dir.file(name), bytes));
+    const std::string archive = "docker-archive:" + dir.file(name);
+    auto both = scan(archive, 2);
+    REQUIRE(both.images.size() == 2);
+    for (const auto& image : both.images) {
+      for (const auto& e : image.errors) FAIL_CHECK(e.message);
+    }
+    CHECK(both.images[0].layers.size() == 3);
+    CHECK(both.images[0].findings.size() == 3);
+    CHECK(both.images[1].layers.size() == 1);
+    CHECK(both.images[1].findings.size() == 1);
+    CHECK(both.images[0].reference == archive + ":example/same:1");
+    CHECK(both.images[1].reference == archive + ":@1");
+    auto second = scan(both.images[1].reference, 1);
+    REQUIRE(second.images.size() == 1);
+    CHECK(second.images[0].complete);
+    CHECK(second.images[0].findings.size() == 1);
+  }
+}
+
 TEST_CASE("a multi-platform index scans linux/amd64 by default, another platform on request") {
   TempDir dir;
   auto amd = leaky_image(fx::Compression::gzip);
