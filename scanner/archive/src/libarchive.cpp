@@ -13,6 +13,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <string>
 
 #include "layerleak/archive.h"
 #include "layerleak/shared_library.h"
@@ -82,14 +83,23 @@ int archive_read_data_block(struct archive* a, const void** buffer, size_t* size
 const char* archive_error_string(struct archive* a) { return api().archive_error_string(a); }
 int archive_format(struct archive* a) { return api().archive_format(a); }
 int archive_filter_count(struct archive* a) { return api().archive_filter_count(a); }
-// Why formatted here: a variadic call cannot be forwarded; the message goes on as one "%s" argument.
+// Why formatted here: a variadic call cannot be forwarded; the message goes on as one "%s" argument. A
+// null format clears the error (libarchive's API), and is passed on as such.
 void archive_set_error(struct archive* a, int error, const char* format, ...) {
-  char message[1024];
+  if (format == nullptr) {
+    api().archive_set_error(a, error, nullptr);
+    return;
+  }
   va_list args;
   va_start(args, format);
-  std::vsnprintf(message, sizeof message, format, args);
+  va_list measure;
+  va_copy(measure, args);
+  const int length = std::vsnprintf(nullptr, 0, format, measure);
+  va_end(measure);
+  std::string message(length > 0 ? static_cast<std::size_t>(length) : 0, '\0');
+  if (length > 0) std::vsnprintf(message.data(), message.size() + 1, format, args);
   va_end(args);
-  api().archive_set_error(a, error, "%s", message);
+  api().archive_set_error(a, error, "%s", message.c_str());
 }
 const char* archive_entry_pathname(struct archive_entry* e) { return api().archive_entry_pathname(e); }
 const char* archive_entry_pathname_utf8(struct archive_entry* e) { return api().archive_entry_pathname_utf8(e); }

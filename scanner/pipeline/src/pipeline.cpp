@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -225,7 +226,13 @@ Resolved resolve(const std::string& reference, const ScanOptions& options) {
     if (options.select.prefetch_layers > 0 && !opened.remote() && !opened.spooled_bytes().has_value()) {
       if (const std::vector<Task> order = scan_order(opened, resolved.images); !order.empty()) {
         const Task& t = order.front();
-        resolved.first_layer = OpenedLayer::open(opened, resolved.images[t.image], t.image, t.layer);
+        // Why caught: resolve() never throws; without a thread or memory to be had now, the scan opens
+        // the layer itself (and reports what fails then).
+        try {
+          resolved.first_layer = OpenedLayer::open(opened, resolved.images[t.image], t.image, t.layer);
+        } catch (const std::exception&) {
+          resolved.first_layer.reset();
+        }
       }
     }
   }
