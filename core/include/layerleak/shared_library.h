@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "layerleak/core.h"
 
@@ -99,6 +100,21 @@ class LazyLibrary {
   const Result<std::unique_ptr<Table>>& loaded() const {
     static const auto* state = new Result<std::unique_ptr<Table>>(open(soname_));
     return *state;
+  }
+
+  // loaded() as a Status, for a library's load_X() entry point: the error names what needs the library
+  // (`needed_for`, with its Debian package).
+  Status load(std::string_view needed_for) const {
+    const auto& state = loaded();
+    if (!state) return state.error().with_context(needed_for);
+    return Ok{};
+  }
+
+  // open() as a Status, for a library's try_X() (tests: every function resolves by that soname).
+  Status try_open(const std::string& soname) const {
+    auto state = open(soname);
+    if (!state) return std::move(state).error();
+    return Ok{};
   }
 
   // The table, for the functions that forward to it. Without the library, a programming error (an entry

@@ -21,8 +21,6 @@
 
 namespace {
 
-using layerleak::Result;
-using layerleak::SharedLibrary;
 using layerleak::Status;
 
 constexpr const char* kSoname = "libcurl.so.4";
@@ -50,17 +48,9 @@ using AnyFunction = void (*)();
 
 namespace layerleak::oci {
 
-Status load_libcurl() {
-  const auto& state = kLibrary.loaded();
-  if (!state) return state.error().with_context("registry access and --verify need libcurl (Debian package libcurl4)");
-  return Ok{};
-}
+Status load_libcurl() { return kLibrary.load("registry access and --verify need libcurl (Debian package libcurl4)"); }
 
-Status try_libcurl(const std::string& soname) {
-  auto state = kLibrary.open(soname);
-  if (!state) return std::move(state).error();
-  return Ok{};
-}
+Status try_libcurl(const std::string& soname) { return kLibrary.try_open(soname); }
 
 }  // namespace layerleak::oci
 

@@ -44,17 +44,9 @@ const Api& api() { return kLibrary.table(); }
 
 namespace layerleak::archive {
 
-Status load_libarchive() {
-  const auto& state = kLibrary.loaded();
-  if (!state) return state.error().with_context("reading layers needs libarchive (Debian package libarchive13)");
-  return Ok{};
-}
+Status load_libarchive() { return kLibrary.load("reading layers needs libarchive (Debian package libarchive13)"); }
 
-Status try_libarchive(const std::string& soname) {
-  auto state = kLibrary.open(soname);
-  if (!state) return std::move(state).error();
-  return Ok{};
-}
+Status try_libarchive(const std::string& soname) { return kLibrary.try_open(soname); }
 
 }  // namespace layerleak::archive
 

@@ -14,8 +14,6 @@
 
 namespace {
 
-using layerleak::Result;
-using layerleak::SharedLibrary;
 using layerleak::Status;
 
 constexpr const char* kSoname = "libpq.so.5";
@@ -38,17 +36,9 @@ const Api& api() { return kLibrary.table(); }
 
 namespace layerleak::cache {
 
-Status load_libpq() {
-  const auto& state = kLibrary.loaded();
-  if (!state) return state.error().with_context("a PostgreSQL store needs libpq (Debian package libpq5)");
-  return Ok{};
-}
+Status load_libpq() { return kLibrary.load("a PostgreSQL store needs libpq (Debian package libpq5)"); }
 
-Status try_libpq(const std::string& soname) {
-  auto state = kLibrary.open(soname);
-  if (!state) return std::move(state).error();
-  return Ok{};
-}
+Status try_libpq(const std::string& soname) { return kLibrary.try_open(soname); }
 
 }  // namespace layerleak::cache
 

@@ -15,8 +15,6 @@
 
 namespace {
 
-using layerleak::Result;
-using layerleak::SharedLibrary;
 using layerleak::Status;
 
 constexpr const char* kSoname = "libmicrohttpd.so.12";
@@ -39,17 +37,9 @@ const Api& api() { return kLibrary.table(); }
 
 namespace layerleak::serve::http {
 
-Status load_libmicrohttpd() {
-  const auto& state = kLibrary.loaded();
-  if (!state) return state.error().with_context("serve needs libmicrohttpd (Debian package libmicrohttpd12)");
-  return Ok{};
-}
+Status load_libmicrohttpd() { return kLibrary.load("serve needs libmicrohttpd (Debian package libmicrohttpd12)"); }
 
-Status try_libmicrohttpd(const std::string& soname) {
-  auto state = kLibrary.open(soname);
-  if (!state) return std::move(state).error();
-  return Ok{};
-}
+Status try_libmicrohttpd(const std::string& soname) { return kLibrary.try_open(soname); }
 
 }  // namespace layerleak::serve::http
 
